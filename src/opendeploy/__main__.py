@@ -1,0 +1,5 @@
+"""Allow ``python -m opendeploy``."""
+
+from opendeploy.cli import main
+
+main()

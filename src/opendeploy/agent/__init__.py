@@ -1,0 +1,1 @@
+"""Host side: bundle fetch and extraction, installer, permissions, hook runner, deployment root, poller."""

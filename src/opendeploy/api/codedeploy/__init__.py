@@ -1,0 +1,1 @@
+"""The CodeDeploy 2014-10-06 operations, one module per resource, registered in ``registry``."""

@@ -1,0 +1,52 @@
+"""Operation registry: maps a CodeDeploy operation name to the function that serves it.
+
+A handler takes the request context and the request's parameters (already validated against
+botocore's model, in wire form) and returns the response dict in wire form (timestamps as epoch
+seconds). It raises ``ApiError`` for client faults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from opendeploy.settings import Settings
+
+
+@dataclass
+class Principal:
+    """Who signed the request."""
+
+    access_key_id: str
+    arn: str
+    is_admin: bool = False
+
+
+@dataclass
+class OperationContext:
+    """What a handler may use: one database session (one transaction), settings, the caller, the time."""
+
+    session: Session
+    settings: Settings
+    principal: Principal
+    now: float  # epoch seconds, fixed for the whole request
+
+
+Handler = Callable[[OperationContext, dict[str, Any]], dict[str, Any] | None]
+
+OPERATIONS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as the implementation of CodeDeploy operation ``name``."""
+
+    def register(handler: Handler) -> Handler:
+        if name in OPERATIONS:
+            raise RuntimeError(f"operation {name} registered twice")
+        OPERATIONS[name] = handler
+        return handler
+
+    return register

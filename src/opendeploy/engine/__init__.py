@@ -1,0 +1,1 @@
+"""Drives deployments: reconciler, persistent timers, one strategy per platform and deployment type."""

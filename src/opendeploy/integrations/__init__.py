@@ -1,0 +1,1 @@
+"""Outside systems behind small interfaces: load balancers, alarms, notifications, revision sources."""

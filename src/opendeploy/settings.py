@@ -1,0 +1,39 @@
+"""Server settings: where data lives, which region and account the ARNs name, quotas and timeouts.
+
+One frozen dataclass built by the CLI from flags and environment; every layer reads it, none writes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """Limits from the guide's quotas table; configurable because self-hosted fleets differ."""
+
+    applications_per_account: int = 1000
+    deployment_groups_per_application: int = 1000
+    custom_deployment_configs_per_account: int = 50
+    instances_per_deployment: int = 10000
+    concurrent_deployments_per_account: int = 1000
+    tags_per_resource: int = 50
+    batch_get_items: int = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``opendeploy server`` needs to know at start."""
+
+    data_dir: Path
+    database_url: str | None = None  # None: SQLite in data_dir
+    host: str = "127.0.0.1"
+    port: int = 8480
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    quotas: Quotas = field(default_factory=Quotas)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'opendeploy.db'}"
