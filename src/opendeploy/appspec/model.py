@@ -11,7 +11,7 @@ from enum import StrEnum
 
 
 class FileExistsBehavior(StrEnum):
-    """What Install does with a file already at a destination that the previous deployment did not put there."""
+    """What Install does with a file already at a destination that the last deployment did not install."""
 
     DISALLOW = "DISALLOW"
     OVERWRITE = "OVERWRITE"
@@ -24,7 +24,7 @@ DEFAULT_SCRIPT_TIMEOUT = 3600
 
 @dataclass(frozen=True)
 class FileMapping:
-    """One ``files`` entry: ``source`` (relative to the bundle root; ``/`` is the whole bundle) -> ``destination`` directory."""
+    """One ``files`` entry: ``source`` (bundle-relative; ``/`` is all of it) copied into ``destination``."""
 
     source: str
     destination: str
