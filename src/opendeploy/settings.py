@@ -20,6 +20,8 @@ class Quotas:
     concurrent_deployments_per_account: int = 1000
     tags_per_resource: int = 50
     batch_get_items: int = 100
+    github_tokens_per_account: int = 25
+    tags_per_on_premises_instance: int = 10
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Settings:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     quotas: Quotas = field(default_factory=Quotas)
+    page_size: int = 100  # most items one List* call returns before handing back a nextToken
 
     @property
     def effective_database_url(self) -> str:

@@ -7,8 +7,9 @@ seconds). It raises ``ApiError`` for client faults.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ class Principal:
     access_key_id: str
     arn: str
     is_admin: bool = False
+    instance_name: str | None = None  # set when an on-premises instance's own key signed the request
 
 
 @dataclass
@@ -33,6 +35,13 @@ class OperationContext:
     settings: Settings
     principal: Principal
     now: float  # epoch seconds, fixed for the whole request
+    operation: str = ""  # the operation being served, e.g. "ListApplications"
+    # Signs nextToken values (api.pagination). The server passes a key derived from its master key so
+    # tokens survive restarts and work across replicas; the default suits in-process unit tests.
+    pagination_key: bytes = field(default_factory=lambda: _PROCESS_PAGINATION_KEY)
+
+
+_PROCESS_PAGINATION_KEY = secrets.token_bytes(32)
 
 
 Handler = Callable[[OperationContext, dict[str, Any]], dict[str, Any] | None]

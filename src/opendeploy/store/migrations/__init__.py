@@ -1,0 +1,1 @@
+"""Alembic migrations of opendeploy's schema; ``store.db.migrate`` applies them at server start."""

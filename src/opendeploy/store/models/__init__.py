@@ -1,0 +1,11 @@
+"""Every table's model, imported here so ``Base.metadata`` is complete for migrations and queries.
+
+Each engineer adds one import line for their own models module, re-exporting with ``X as X``.
+"""
+
+from opendeploy.store.models.applications import Application as Application
+from opendeploy.store.models.credentials import AccessKey as AccessKey
+from opendeploy.store.models.github_tokens import GitHubAccountToken as GitHubAccountToken
+from opendeploy.store.models.on_premises_instances import OnPremisesInstance as OnPremisesInstance
+from opendeploy.store.models.on_premises_instances import OnPremisesInstanceTag as OnPremisesInstanceTag
+from opendeploy.store.models.tags import ResourceTag as ResourceTag
