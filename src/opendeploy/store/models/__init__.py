@@ -5,7 +5,15 @@ Each engineer adds one import line for their own models module, re-exporting wit
 
 from opendeploy.store.models.applications import Application as Application
 from opendeploy.store.models.credentials import AccessKey as AccessKey
+from opendeploy.store.models.deployment_configs import DeploymentConfigRecord as DeploymentConfigRecord
+from opendeploy.store.models.deployment_groups import DeploymentGroup as DeploymentGroup
+from opendeploy.store.models.deployments import Deployment as Deployment
+from opendeploy.store.models.deployments import DeploymentTarget as DeploymentTarget
+from opendeploy.store.models.deployments import HostCommand as HostCommand
+from opendeploy.store.models.deployments import LifecycleEventRecord as LifecycleEventRecord
 from opendeploy.store.models.github_tokens import GitHubAccountToken as GitHubAccountToken
 from opendeploy.store.models.on_premises_instances import OnPremisesInstance as OnPremisesInstance
 from opendeploy.store.models.on_premises_instances import OnPremisesInstanceTag as OnPremisesInstanceTag
+from opendeploy.store.models.revisions import Revision as Revision
 from opendeploy.store.models.tags import ResourceTag as ResourceTag
+from opendeploy.store.models.timers import Timer as Timer
