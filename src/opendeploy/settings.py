@@ -22,6 +22,10 @@ class Quotas:
     batch_get_items: int = 100
     github_tokens_per_account: int = 25
     tags_per_on_premises_instance: int = 10
+    # Per deployment group (guide quotas table; all adjustable there).
+    alarms_per_deployment_group: int = 20
+    triggers_per_deployment_group: int = 10
+    auto_scaling_groups_per_deployment_group: int = 10
 
 
 @dataclass(frozen=True)
