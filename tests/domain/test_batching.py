@@ -51,7 +51,7 @@ def test_ten_hosts_batch_sizes(minimum: int, expected: list[int]) -> None:
 
 
 def test_a_finished_instance_frees_its_slot_at_once() -> None:
-    """Decision (guide L14486–14488, "as many instances as it can without any risk"): the batch size is the
+    """Decision (guide L14490–14493, "as many instances as it can without any risk"): the batch size is the
     most instances offline at a time, not a wave. When one of the first 7 finishes, the next starts
     while the other 6 are still being deployed to; never more than 7 at once."""
     run = simulate(10, hosts(3), together=False)
@@ -104,7 +104,7 @@ def test_minimum_9_all_succeed_leaves_ten_healthy() -> None:
 
 
 def test_minimum_8_deploys_two_at_a_time() -> None:
-    """Guide L14533: minimum 8 of 10 deploys to two instances at a time."""
+    """Guide L14536: minimum 8 of 10 deploys to two instances at a time."""
     run = simulate(10, hosts(8), together=True)
     assert sizes(run.batches) == [2, 2, 2, 2, 2]
     assert run.status is DeploymentStatus.SUCCEEDED
@@ -112,7 +112,7 @@ def test_minimum_8_deploys_two_at_a_time() -> None:
 
 @pytest.mark.parametrize("together", [True, False], ids=["same speed", "different speeds"])
 def test_minimum_8_two_failures_fail_at_once(together: bool) -> None:
-    """Guide L14533–14535: if two deployments fail, the overall deployment fails immediately; the
+    """Guide L14536–14538: if two deployments fail, the overall deployment fails immediately; the
     instances not yet deployed to are Skipped."""
     run = simulate(10, hosts(8), {"i03", "i06"}, together=together)
     assert run.status is DeploymentStatus.FAILED
@@ -123,7 +123,7 @@ def test_minimum_8_two_failures_fail_at_once(together: bool) -> None:
 
 
 def test_minimum_8_two_failures_in_one_batch_fail_at_once() -> None:
-    """Guide L14533–14535: both instances of the first batch fail -> the deployment fails, 8 Skipped."""
+    """Guide L14536–14538: both instances of the first batch fail -> the deployment fails, 8 Skipped."""
     run = simulate(10, hosts(8), {"i01", "i02"}, together=True)
     assert run.status is DeploymentStatus.FAILED
     assert run.with_status(TargetStatus.SKIPPED) == names(10)[2:]
@@ -131,7 +131,7 @@ def test_minimum_8_two_failures_in_one_batch_fail_at_once() -> None:
 
 @pytest.mark.parametrize("together", [True, False], ids=["same speed", "different speeds"])
 def test_minimum_8_second_failure_on_the_last_instance_succeeds(together: bool) -> None:
-    """Guide L14535–14536: "if the last instance is the second to fail, the deployment still succeeds"."""
+    """Guide L14537–14538: "if the last instance is the second to fail, the deployment still succeeds"."""
     run = simulate(10, hosts(8), {"i03", "i10"}, together=together)
     assert run.status is DeploymentStatus.SUCCEEDED
     assert run.with_status(TargetStatus.FAILED) == ["i03", "i10"]
@@ -148,7 +148,7 @@ def test_minimum_8_after_one_failure_only_one_more_at_a_time() -> None:
 
 
 def test_minimum_0_deploys_all_at_once_and_needs_one_success() -> None:
-    """Guide L14538–14544: minimum 0 deploys to the whole group at once; it succeeds with one success."""
+    """Guide L14540–14546: minimum 0 deploys to the whole group at once; it succeeds with one success."""
     run = simulate(10, hosts(0), set(names(10)[1:]))
     assert sizes(run.batches) == [10]
     assert run.status is DeploymentStatus.SUCCEEDED
@@ -156,7 +156,7 @@ def test_minimum_0_deploys_all_at_once_and_needs_one_success() -> None:
 
 
 def test_minimum_0_with_no_success_fails() -> None:
-    """Guide L14540–14544 and L14315–14319: with 0 healthy instances at the end the deployment fails,
+    """Guide L14542–14546 and L14315–14319: with 0 healthy instances at the end the deployment fails,
     even though the minimum is 0."""
     run = simulate(10, hosts(0), set(names(10)))
     assert run.status is DeploymentStatus.FAILED
@@ -198,14 +198,14 @@ def test_half_at_a_time_nine_instances_four_at_a_time() -> None:
 
 
 def test_half_at_a_time_nine_instances_five_successes_suffice() -> None:
-    """Guide L14707–14711: five or more succeed -> Succeeded (here the last four fail)."""
+    """Guide L14700–14705: five or more succeed -> Succeeded (here the last four fail)."""
     run = simulate(9, HALF_AT_A_TIME, {"i06", "i07", "i08", "i09"}, together=True)
     assert run.status is DeploymentStatus.SUCCEEDED
     assert len(run.with_status(TargetStatus.SUCCEEDED)) == 5
 
 
 def test_half_at_a_time_nine_instances_fewer_than_five_fails() -> None:
-    """Guide L14707–14711: fewer than five can succeed once four failed with instances left -> Failed,
+    """Guide L14700–14705: fewer than five can succeed once four failed with instances left -> Failed,
     the rest Skipped (L14473–14477: the healthy count has fallen to the minimum)."""
     run = simulate(9, HALF_AT_A_TIME, {"i01", "i02", "i03", "i04"}, together=True)
     assert run.status is DeploymentStatus.FAILED
@@ -225,7 +225,7 @@ def test_half_at_a_time_across_auto_scaling_groups_counts_the_whole_deployment()
 
 
 def test_one_at_a_time_nine_instances() -> None:
-    """Guide L14745–14768: OneAtATime deploys to one instance at a time; succeeds if the first eight
+    """Guide L14736–14768: OneAtATime deploys to one instance at a time; succeeds if the first eight
     succeed (the last may fail); fails at a failure among the first eight."""
     run = simulate(9, ONE_AT_A_TIME, together=True)
     assert sizes(run.batches) == [1] * 9

@@ -88,7 +88,7 @@ def test_every_failure_pattern(total: int) -> None:
 
 @pytest.mark.parametrize("total", [1, 2, 3, 5, 8])
 def test_one_at_a_time_fails_only_before_the_last_instance(total: int) -> None:
-    """OneAtATime (guide L14745–14768): the deployment succeeds exactly when no instance but the last
+    """OneAtATime (guide L14736–14768): the deployment succeeds exactly when no instance but the last
     one deployed to failed."""
     fleet = names(total)
     for size in range(total + 1):

@@ -28,7 +28,7 @@ HOST_COUNT, FLEET_PERCENT = MinimumHealthyHostsType.HOST_COUNT, MinimumHealthyHo
         (MinimumHealthyHosts(FLEET_PERCENT, 85), 10, 9, 1),  # L14303–14309
         (MinimumHealthyHosts(FLEET_PERCENT, 50), 9, 5, 4),  # HalfAtATime, L14690–14711
         (MinimumHealthyHosts(FLEET_PERCENT, 0), 9, 0, 9),  # AllAtOnce, L14661–14672
-        (MostConcurrency(1), 9, 8, 1),  # OneAtATime, L14745–14768
+        (MostConcurrency(1), 9, 8, 1),  # OneAtATime, L14736–14768
         (MostConcurrency(1), 1, 0, 1),  # OneAtATime on a single instance, L14765–14767
         (MinimumHealthyHosts(HOST_COUNT, 6), 9, 6, 3),  # botocore MinimumHealthyHosts doc
         (MinimumHealthyHosts(FLEET_PERCENT, 40), 9, 4, 5),  # botocore MinimumHealthyHosts doc
@@ -62,7 +62,7 @@ def test_the_minimum_must_be_below_the_total() -> None:
 
 
 def test_success_needs_the_minimum_and_at_least_one() -> None:
-    """Guide L14312–14319 and L14538–14544: at least one instance must succeed even with minimum 0."""
+    """Guide L14312–14319 and L14540–14546: at least one instance must succeed even with minimum 0."""
     assert enough_succeeded(1, 0)
     assert not enough_succeeded(0, 0)
     assert enough_succeeded(5, 5) and not enough_succeeded(4, 5)

@@ -12,12 +12,12 @@ The rules, the guide's (L14426–14624) read as one algorithm that reproduces ev
 - An instance is offline while it is being deployed to and after its deployment failed (a Skipped one
   counts as failed too). Instances are started while ``N − offline ≥ M`` stays true, so with no failure
   the deployment runs ``N − M`` at a time. A slot is refilled as soon as an instance finishes: the guide
-  deploys "to as many instances as it can without any risk" (L14486–14488), and a batch is the most
+  deploys "to as many instances as it can without any risk" (L14490–14493), and a batch is the most
   that may be offline at once, not a wave that must finish together.
 - When instances remain to be deployed, none is in progress and none may be started, the deployment
   fails with HEALTH_CONSTRAINTS and the remaining instances are Skipped. That moment is exactly when the
   failures used up the whole budget ``N − M``; a failure on the last instance therefore still succeeds
-  (OneAtATime, L14745–14768; M = 9 of 10, L14523–14530).
+  (OneAtATime, L14736–14768; M = 9 of 10, L14523–14530).
 - When every instance has finished, the deployment succeeded if at least M, and at least one, instance
   succeeded (L14312–14319); otherwise it failed with HEALTH_CONSTRAINTS.
 - Order: Unhealthy first, then Unknown, Old and Current revision health, then by name (instance_health).
