@@ -134,7 +134,8 @@ class Checker:
             found[key_name] = (key, value)
         for name in required:
             if name not in found or is_null(found[name][1]):
-                line = found[name][0].line if name in found else mapping.line
+                # A missing top-level key has no line of its own to point at.
+                line = found[name][0].line if name in found else (mapping.line if path else None)
                 self.report(child(path, name), line, "is required but missing")
         return found
 
