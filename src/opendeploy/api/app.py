@@ -1,0 +1,63 @@
+"""The server's ASGI application: one port, requests routed by ``X-Amz-Target`` prefix and by path.
+
+``POST /`` goes to the awsJson service whose target prefix the ``X-Amz-Target`` header names
+(CodeDeploy's API now; the agent command service joins ``JSON_SERVICES`` later). Other protocols (the
+S3 REST API, the console, ``/metrics``) mount their own routes. ``GET /health`` answers without
+authentication so supervisors and tests can tell the server is up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import uuid
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import opendeploy.api.codedeploy
+from opendeploy.api import awsjson
+from opendeploy.api.codedeploy.registry import OPERATIONS
+from opendeploy.api.errors import ApiError
+from opendeploy.api.server_state import ServerState
+
+CODEDEPLOY = awsjson.JsonService(
+    target_prefix="CodeDeploy_20141006",
+    signing_name="codedeploy",
+    operations=OPERATIONS,
+    model_service_name="codedeploy",
+)
+
+JSON_SERVICES: list[awsjson.JsonService] = [CODEDEPLOY]
+
+
+def import_handlers() -> None:
+    """Import every module of ``api/codedeploy`` so each registers its operations."""
+    package = opendeploy.api.codedeploy
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def create_app(state: ServerState) -> Starlette:
+    import_handlers()
+    services = {service.target_prefix: service for service in JSON_SERVICES}
+
+    async def json_rpc(request: Request) -> Response:
+        target = request.headers.get("x-amz-target", "")
+        prefix, _, operation = target.partition(".")
+        service = services.get(prefix)
+        if service is None or not operation:
+            error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
+            return awsjson.error_response(error, str(uuid.uuid4()))
+        return await awsjson.handle(request, service, state, operation)
+
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(
+        routes=[Route("/", json_rpc, methods=["POST"]), Route("/health", health, methods=["GET"])]
+    )
+    app.state.server = state
+    return app

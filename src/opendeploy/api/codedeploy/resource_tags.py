@@ -1,0 +1,157 @@
+"""Resource tags: TagResource, UntagResource, ListTagsForResource, and the check every tagged create uses.
+
+Applications, deployment groups and custom deployment configurations can be tagged; a resource is
+named by its ARN (``domain.arns``) and its tags are stored by internal id (``store.tags``), so they
+follow the resource through renames. An ARN of another region or account names nothing on this
+server, so it gets the resource type's does-not-exist exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from opendeploy.api.codedeploy.registry import OperationContext, operation
+from opendeploy.api.errors import ApiError
+from opendeploy.api.pagination import offset_page
+from opendeploy.api.validation import modeled_error
+from opendeploy.domain.arns import parse_arn
+from opendeploy.store.models import Application
+from opendeploy.store.tags import TagKind, TagLimitExceeded, list_tags, put_tags, remove_tags
+
+MAX_KEY_LENGTH = 128  # guide quotas: size of tag key
+MAX_VALUE_LENGTH = 256  # guide quotas: size of tag value
+RESERVED_PREFIX = "aws:"
+
+
+def check_tags(ctx: OperationContext, tags: Sequence[dict[str, Any]], member: str = "tags") -> None:
+    """Refuse tags with a missing, over-long or reserved key or an over-long value."""
+    code = modeled_error(ctx.operation, "InvalidTagsToAddException", "InvalidTagException")
+    for index, tag in enumerate(tags):
+        key, value = tag.get("Key"), tag.get("Value") or ""
+        where = f"{member}[{index}]"
+        if not key:
+            raise ApiError(code, f"{where}: a tag needs a Key")
+        if len(key) > MAX_KEY_LENGTH:
+            raise ApiError(code, f"{where}: the Key is longer than {MAX_KEY_LENGTH} characters")
+        if len(value) > MAX_VALUE_LENGTH:
+            raise ApiError(code, f"{where}: the Value is longer than {MAX_VALUE_LENGTH} characters")
+        if key.lower().startswith(RESERVED_PREFIX):
+            raise ApiError(code, f"{where}: keys starting with {RESERVED_PREFIX!r} are reserved")
+
+
+def apply_tags(
+    ctx: OperationContext,
+    kind: TagKind,
+    resource_id: str,
+    tags: Sequence[dict[str, Any]],
+    *,
+    application_id: str | None = None,
+    member: str = "tags",
+) -> None:
+    """Check ``tags`` and add them to the resource, within the tags-per-resource quota."""
+    check_tags(ctx, tags, member)
+    try:
+        put_tags(
+            ctx.session,
+            kind,
+            resource_id,
+            tags,
+            application_id=application_id,
+            limit=ctx.settings.quotas.tags_per_resource,
+        )
+    except TagLimitExceeded as error:
+        code = modeled_error(ctx.operation, "InvalidTagsToAddException", "TagLimitExceededException")
+        raise ApiError(code, str(error)) from None
+
+
+def _resolve(ctx: OperationContext, arn: str) -> tuple[TagKind, str, str | None]:
+    """(kind, internal id, owning application id) of the resource ``arn`` names, or raise."""
+    parsed = parse_arn(arn)
+    if parsed is None:
+        raise ApiError(
+            modeled_error(ctx.operation, "InvalidArnException"), f"{arn} is not a valid CodeDeploy ARN"
+        )
+    elsewhere = (parsed.region, parsed.account_id) != (ctx.settings.region, ctx.settings.account_id)
+    if parsed.resource_type == "application":
+        application = None if elsewhere else _application(ctx, parsed.names[0])
+        if application is None:
+            raise ApiError("ApplicationDoesNotExistException", f"No application found for ARN: {arn}")
+        return TagKind.APPLICATION, application.id, application.id
+    if parsed.resource_type == "deploymentgroup":
+        from opendeploy.store.models import DeploymentGroup
+
+        application = None if elsewhere else _application(ctx, parsed.names[0])
+        group = (
+            None
+            if application is None
+            else ctx.session.scalar(
+                select(DeploymentGroup).where(
+                    DeploymentGroup.application_id == application.id, DeploymentGroup.name == parsed.names[1]
+                )
+            )
+        )
+        if group is None:
+            raise ApiError(
+                "DeploymentGroupDoesNotExistException", f"No deployment group found for ARN: {arn}"
+            )
+        return TagKind.DEPLOYMENT_GROUP, group.id, group.application_id
+    if parsed.resource_type == "deploymentconfig":
+        from opendeploy.store.models import DeploymentConfigRecord
+
+        record = (
+            None
+            if elsewhere
+            else ctx.session.scalar(
+                select(DeploymentConfigRecord).where(DeploymentConfigRecord.name == parsed.names[0])
+            )
+        )
+        if record is None:
+            if parsed.names[0].startswith("CodeDeployDefault."):
+                raise ApiError(
+                    "ArnNotSupportedException",
+                    f"Predefined deployment configurations cannot be tagged: {arn}",
+                )
+            raise ApiError(
+                "DeploymentConfigDoesNotExistException", f"No deployment configuration found for ARN: {arn}"
+            )
+        return TagKind.DEPLOYMENT_CONFIG, record.id, None
+    raise ApiError(
+        "ArnNotSupportedException",
+        f"{arn} cannot be tagged with TagResource; "
+        "tag on-premises instances with AddTagsToOnPremisesInstances",
+    )
+
+
+def _application(ctx: OperationContext, name: str) -> Application | None:
+    return ctx.session.scalar(select(Application).where(Application.name == name))
+
+
+@operation("TagResource")
+def tag_resource(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    kind, resource_id, application_id = _resolve(ctx, params["ResourceArn"])
+    if not params["Tags"]:
+        raise ApiError("TagRequiredException", "Tags must name at least one tag")
+    apply_tags(ctx, kind, resource_id, params["Tags"], application_id=application_id, member="Tags")
+    return {}
+
+
+@operation("UntagResource")
+def untag_resource(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    kind, resource_id, _ = _resolve(ctx, params["ResourceArn"])
+    if not params["TagKeys"]:
+        raise ApiError("TagRequiredException", "TagKeys must name at least one tag key")
+    remove_tags(ctx.session, kind, resource_id, params["TagKeys"])
+    return {}
+
+
+@operation("ListTagsForResource")
+def list_tags_for_resource(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    kind, resource_id, _ = _resolve(ctx, params["ResourceArn"])
+    page, next_token = offset_page(ctx, params, list_tags(ctx.session, kind, resource_id))
+    result: dict[str, Any] = {"Tags": page}
+    if next_token:
+        result["NextToken"] = next_token
+    return result

@@ -1,0 +1,107 @@
+"""Write an AWS CLI/SDK profile that points ``codedeploy`` and ``s3`` at an opendeploy server.
+
+The profile uses botocore's service-specific endpoint configuration (a ``services`` section), so
+``aws --profile opendeploy deploy …`` and ``boto3.Session(profile_name="opendeploy")`` reach the
+server with no other flags while other services keep their usual endpoints. Only the profile's own
+sections are replaced; everything else in the files (other profiles, comments) is kept as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_SECTION = re.compile(r"^\s*\[\s*(?P<name>[^\]]+?)\s*\]\s*(?:[#;].*)?$")
+
+
+@dataclass(frozen=True)
+class ProfileFiles:
+    config: Path
+    credentials: Path
+
+
+def default_files(config: Path | None = None, credentials: Path | None = None) -> ProfileFiles:
+    """The files the AWS CLI and SDKs read: explicit paths, else AWS_CONFIG_FILE /
+    AWS_SHARED_CREDENTIALS_FILE, else ``~/.aws/config`` and ``~/.aws/credentials``."""
+    aws_dir = Path.home() / ".aws"
+    return ProfileFiles(
+        config=Path(config or os.environ.get("AWS_CONFIG_FILE") or aws_dir / "config").expanduser(),
+        credentials=Path(
+            credentials or os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or aws_dir / "credentials"
+        ).expanduser(),
+    )
+
+
+def replace_sections(text: str, sections: dict[str, Sequence[str]]) -> str:
+    """``text`` (an INI file) with the named sections replaced by (or extended with) new bodies."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        match = _SECTION.match(line)
+        if match:
+            skipping = match.group("name") in sections
+        if not skipping:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    for name, body in sections.items():
+        if kept:
+            kept.append("")
+        kept.append(f"[{name}]")
+        kept.extend(body)
+    return "\n".join(kept) + "\n"
+
+
+def _write_atomically(path: Path, text: str, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_profile(
+    files: ProfileFiles,
+    *,
+    profile: str,
+    region: str,
+    endpoint_url: str,
+    access_key_id: str,
+    secret_access_key: str,
+) -> None:
+    """Create or replace ``profile`` in both files."""
+    services_name = profile
+    config_sections = {
+        f"profile {profile}": [
+            f"region = {region}",
+            f"services = {services_name}",
+            "s3 =",
+            "  addressing_style = path",
+        ],
+        f"services {services_name}": [
+            "codedeploy =",
+            f"  endpoint_url = {endpoint_url}",
+            "s3 =",
+            f"  endpoint_url = {endpoint_url}",
+        ],
+    }
+    credentials_sections = {
+        profile: [f"aws_access_key_id = {access_key_id}", f"aws_secret_access_key = {secret_access_key}"]
+    }
+    for path, sections, mode in (
+        (files.config, config_sections, 0o600),
+        (files.credentials, credentials_sections, 0o600),
+    ):
+        existing = path.read_text() if path.exists() else ""
+        _write_atomically(path, replace_sections(existing, sections), mode)

@@ -1,0 +1,124 @@
+"""``opendeploy server``: the control plane on one port (API now; agents, bundles, console later).
+
+At start it applies the database migrations, creates the data directory's master key if needed and,
+on the very first start (no administrator key yet), an administrator key and AWS profile as
+``opendeploy init`` would. It logs where it listens and where its data is.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from opendeploy.cli.aws_profile import default_files
+from opendeploy.cli.init import (
+    DEFAULT_PORT,
+    bootstrap_admin,
+    data_options,
+    default_data_dir,
+    endpoint_for,
+    profile_options,
+)
+from opendeploy.settings import Settings
+from opendeploy.store.access_keys import has_admin_key
+from opendeploy.store.db import Database, describe_url
+from opendeploy.store.secrets import MASTER_KEY_FILE, SecretBox
+
+log = logging.getLogger("opendeploy.server")
+
+
+@click.command()
+@click.option("--host", envvar="OPENDEPLOY_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="OPENDEPLOY_PORT", type=int, default=DEFAULT_PORT, show_default=True)
+@data_options
+@profile_options
+@click.option(
+    "--endpoint-url",
+    default=None,
+    help="The server's URL as clients reach it, written into the profile on first start "
+    "[default: from --host and --port].",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="Most items one List call returns before handing back a nextToken.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def server(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    database_url: str | None,
+    region: str,
+    account_id: str,
+    profile: str,
+    aws_config_file: Path | None,
+    aws_credentials_file: Path | None,
+    endpoint_url: str | None,
+    page_size: int,
+    log_level: str,
+) -> None:
+    """Run the opendeploy control plane."""
+    import uvicorn
+
+    from opendeploy.api.app import create_app
+    from opendeploy.api.server_state import ServerState
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    settings = Settings(
+        data_dir=(data_dir or default_data_dir()).resolve(),
+        database_url=database_url,
+        host=host,
+        port=port,
+        region=region,
+        account_id=account_id,
+        page_size=page_size,
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.effective_database_url)
+    log.info("data directory %s; database %s", settings.data_dir, describe_url(database.url))
+    database.migrate()
+    log.info("database schema is up to date")
+    secrets = SecretBox.load_or_create(settings.data_dir)
+    log.info("master key %s", settings.data_dir / MASTER_KEY_FILE)
+
+    with database.transaction(write=False) as session:
+        first_start = not has_admin_key(session)
+    if first_start:
+        files = default_files(aws_config_file, aws_credentials_file)
+        key = bootstrap_admin(
+            database,
+            secrets,
+            settings,
+            endpoint_url=endpoint_url or endpoint_for(host, port),
+            files=files,
+            profile=profile,
+        )
+        log.info(
+            "first start: created administrator access key %s; profile '%s' written to %s and %s",
+            key.access_key_id,
+            profile,
+            files.config,
+            files.credentials,
+        )
+        click.echo(f"Secret access key (shown once): {key.secret_access_key}")
+
+    app = create_app(ServerState(settings=settings, database=database, secrets=secrets))
+    log.info(
+        "opendeploy server listening on %s (region %s, account %s)",
+        endpoint_for(host, port),
+        region,
+        account_id,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
