@@ -34,6 +34,7 @@ from opendeploy.agent.file_copy import copy_file
 from opendeploy.agent.permissions import (
     PermissionsError,
     apply_permissions,
+    check_permissions,
     installed_objects,
     plan_permissions,
 )
@@ -302,6 +303,7 @@ def install(
         permissions_plan = plan_permissions(
             appspec.permissions, installed_objects(creates_files, creates_dirs)
         )
+        check_permissions(permissions_plan)
     except PermissionsError as exc:
         raise InstallError(str(exc)) from None
     write_atomically(

@@ -192,6 +192,18 @@ def _run(command: list[str], what: str) -> None:
         )
 
 
+def check_permissions(plan: PermissionsPlan) -> None:
+    """Fail now, before anything is copied, if an entry names an unknown user or group or needs a
+    command this host lacks."""
+    for index, entry, _ in plan.selections:
+        if entry.owner:
+            _uid(entry.owner, index)
+        if entry.group:
+            _gid(entry.group, index)
+        if entry.acls and shutil.which("setfacl") is None:
+            raise PermissionsError(f"permissions[{index}]: acls need the setfacl command (package acl)")
+
+
 def apply_permissions(plan: PermissionsPlan, *, warn: Any = None) -> list[str]:
     """Apply the plan to the file system; returns ``semanage`` cleanup lines for contexts it added."""
     context_cleanup: list[str] = []
