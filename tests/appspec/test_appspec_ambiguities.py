@@ -288,12 +288,15 @@ def test_17_except_items_are_kept_exactly_as_written() -> None:
 
 
 def test_18_patterns_match_names_inside_object() -> None:
-    """Pattern syntax is defined only by "**" and *-globs of names (L23749–L23753, L23875–L23917). Decision: a
-    pattern is kept as written, but one containing '/' is refused, since it would silently match nothing."""
+    """Pattern syntax is defined only by "**" and *-globs of names (L23749–L23753, L23875–L23917). Decision
+    for the parser: a pattern is kept as written (the install engine matches it against paths relative to
+    object), but an absolute one is refused, since it would silently match nothing."""
     spec = load_server_appspec(fixture_text("ec2_permissions_full_appspec.yml"))
     assert [p.pattern for p in spec.permissions] == ["*-3.txt", "*.txt", "**", "**", "*my-folder*", "**"]
-    with pytest.raises(AppSpecError, match="cannot contain '/'"):
-        load_server_appspec(whole_server_appspec('permissions:\n  - object: /srv\n    pattern: "*/x"\n'))
+    nested = load_server_appspec(whole_server_appspec('permissions:\n  - object: /srv\n    pattern: "*/x"\n'))
+    assert nested.permissions[0].pattern == "*/x"
+    with pytest.raises(AppSpecError, match="must be relative to object"):
+        load_server_appspec(whole_server_appspec('permissions:\n  - object: /srv\n    pattern: "/srv/x"\n'))
 
 
 def test_19_and_20_type_defaults_to_both_and_rules_keep_file_order() -> None:

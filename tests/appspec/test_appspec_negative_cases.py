@@ -453,11 +453,11 @@ SERVER_CASES = [
         id="context-not-a-mapping",
     ),
     pytest.param(
-        LINUX + permission("object: /srv", 'pattern: "logs/*.log"'),
+        LINUX + permission("object: /srv", 'pattern: "/srv/logs/*.log"'),
         "permissions[0].pattern",
         5,
-        "cannot contain '/'",
-        id="pattern-with-slash",
+        "must be relative to object",
+        id="pattern-absolute",
     ),
     pytest.param(
         LINUX + permission("object: /srv", 'pattern: ""'),

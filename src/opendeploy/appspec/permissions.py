@@ -99,12 +99,12 @@ def _check_pattern(checker: Checker, node: Node, path: str) -> str | None:
     pattern = checker.string(node, path, 'a pattern such as "*.txt" or "**"')
     if pattern is None:
         return None
-    if "/" in pattern:
-        # A pattern is matched against the names inside object; one with "/" would silently match nothing.
+    if pattern.startswith("/"):
+        # A pattern is matched against paths inside object; an absolute one would silently match nothing.
         checker.report(
             path,
             node,
-            f"must match names inside object and cannot contain '/', got {pattern!r}; "
+            f'must be relative to object (such as "*.log" or "logs/*.log"), got {pattern!r}; '
             "name the directory in object instead",
         )
         return None
