@@ -95,10 +95,13 @@ def _minimal_resource() -> dict:
 
 
 def test_minimal_service_takes_the_guide_defaults() -> None:
-    """Guide L23658–L23679: no platform version (ECS uses LATEST), the current network settings, and no
-    capacity provider strategy."""
+    """Guide L23658–L23679: platform version LATEST, the current network settings, and no capacity provider
+    strategy."""
     spec = load_ecs_appspec(MINIMAL)
     assert spec.target_service == EcsServiceResource(TASK_DEFINITION, "web", 8080)
+    assert spec.target_service.platform_version == "LATEST"
+    assert spec.target_service.network_configuration is None
+    assert spec.target_service.capacity_provider_strategy == ()
     assert spec.hooks == {}
 
 

@@ -135,7 +135,7 @@ def _check_service(checker: Checker, node: Node, path: str) -> EcsServiceResourc
     container = None
     if (node_ := present(props, "LoadBalancerInfo")) is not None:
         container = _check_load_balancer_info(checker, node_, key_path(path, props, "LoadBalancerInfo"))
-    platform_version = None
+    platform_version = "LATEST"
     if (node_ := present(props, "PlatformVersion")) is not None:
         platform_version = checker.string(
             node_, key_path(path, props, "PlatformVersion"), "a Fargate platform version such as LATEST"
@@ -154,7 +154,7 @@ def _check_service(checker: Checker, node: Node, path: str) -> EcsServiceResourc
         task_definition=task_definition,
         container_name=container[0],
         container_port=container[1],
-        platform_version=platform_version,
+        platform_version=platform_version or "LATEST",
         network_configuration=network,
         capacity_provider_strategy=strategy,
         logical_name=logical_name,

@@ -30,8 +30,9 @@ class AppSpecProblem:
 class AppSpecError(Exception):
     """An AppSpec file that cannot be used, with every problem found in it.
 
-    The attributes describe the first problem (the one a user should fix first); ``problems`` holds all of
-    them, in file order as far as it is known.
+    The attributes describe the first problem (the one a user should fix first): ``source_name``,
+    ``key_path``, ``line`` and ``reason`` (what is wrong); ``message`` is the whole text, every problem
+    included. ``problems`` holds all of them, in file order as far as it is known.
     """
 
     def __init__(self, problems: list[AppSpecProblem] | tuple[AppSpecProblem, ...]) -> None:
@@ -47,7 +48,12 @@ class AppSpecError(Exception):
         if len(self.problems) > 1:
             others = "\n".join(f"  {problem}" for problem in self.problems[1:])
             text += f"\n{len(self.problems) - 1} more problem(s):\n{others}"
+        self.message: str = text
         super().__init__(text)
+
+    def __reduce__(self) -> tuple[type[AppSpecError], tuple[tuple[AppSpecProblem, ...]]]:
+        # Rebuilt from the problems, so that the error survives pickling (e.g. across processes).
+        return (type(self), (self.problems,))
 
     @classmethod
     def single(cls, source_name: str, key_path: str, line: int | None, message: str) -> AppSpecError:

@@ -153,8 +153,8 @@ class EcsServiceResource:
     """Task definition ARN; without a ``:revision`` suffix ECS uses the latest ACTIVE revision."""
     container_name: str
     container_port: int
-    platform_version: str | None = None
-    """Fargate platform version; None means ECS's default, ``LATEST`` (guide L23658–L23660)."""
+    platform_version: str = "LATEST"
+    """Fargate platform version; ``LATEST`` when the AppSpec names none (guide L23658–L23660)."""
     network_configuration: AwsVpcConfiguration | None = None
     """None: keep the service's current network settings (guide L23674–L23679)."""
     capacity_provider_strategy: tuple[CapacityProviderStrategyItem, ...] = ()
