@@ -388,3 +388,9 @@ def test_event_timeout_is_the_sum_capped_at_an_hour() -> None:
     )
     assert spec.event_timeout("AfterInstall") == 3600
     assert spec.event_timeout("BeforeInstall") == 0
+
+
+def test_custom_events_never_open_up_reserved_ones() -> None:
+    text = whole_server_appspec("hooks:\n  Install:\n    - location: a.sh\n")
+    with pytest.raises(AppSpecError, match="reserved for CodeDeploy"):
+        load_server_appspec(text, custom_events=["Install"])

@@ -113,8 +113,6 @@ class Checker:
             lookup = name.lower() if case_insensitive else name
             if lookup not in canonical:
                 hint = suggestion(name, known)
-                if not hint and not case_insensitive and name.lower() in {k.lower() for k in known}:
-                    hint = " (keys are lower-case)"
                 allowed = ", ".join(known)
                 self.report(
                     child(path, name), key, f"unknown key {name!r} {where}{hint} (allowed: {allowed})"

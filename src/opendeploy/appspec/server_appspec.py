@@ -40,7 +40,8 @@ def load_server_appspec(
     """Parse and check an EC2/On-Premises AppSpec file (YAML).
 
     ``custom_events`` are extra lifecycle event names the AppSpec may hook scripts to, as
-    ``codedeploy-local --events`` allows; the nine scriptable events are always allowed.
+    ``codedeploy-local --events`` allows; the nine scriptable events are always allowed, the four
+    reserved ones never.
     Raises AppSpecError naming every problem.
     """
     checker = Checker(source_name)
@@ -181,7 +182,7 @@ def _check_hooks(
             checker.report(path, key, f"the lifecycle event {event!r} appears more than once{where}")
             continue
         seen[event] = key.line
-        if event in SERVER_RESERVED_EVENTS and event not in custom_events:
+        if event in SERVER_RESERVED_EVENTS:
             checker.report(
                 path,
                 key,
