@@ -255,6 +255,19 @@ class ServerProcess:
             self._clients[service] = client
         return client
 
+    def raw_client(self, service: str = "codedeploy") -> Any:
+        """A boto3 client without client-side parameter validation: it sends what it is given, so
+        tests can check the server's own validation."""
+        key = f"{service}/raw"
+        if key not in self._clients:
+            self._clients[key] = self.session().client(
+                service,
+                config=botocore.config.Config(
+                    parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"}
+                ),
+            )
+        return self._clients[key]
+
     def credentials(self) -> tuple[str, str]:
         creds = self.session().get_credentials()
         return creds.access_key, creds.secret_key

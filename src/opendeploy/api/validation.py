@@ -268,6 +268,8 @@ def _describe(problem: _Problem) -> str:
             return f"Unknown parameter in {where}: {d['unknown_param']!r}"
         case "invalid type":
             return f"Invalid type for {where}: {type(d['param']).__name__} value {d['param']!r}"
+        case "invalid length" if d["param"] == 0:
+            return f"{where} must not be empty"
         case "invalid length":
             return f"{where} is too short (minimum length {d['min_allowed']})"
         case "too long":
@@ -288,6 +290,9 @@ def _error_for(operation: OperationModel, problem: _Problem) -> ApiError:
     service_name = operation.service_model.service_name
     walked = _members_and_shapes(operation.input_shape, problem.path)
     path = [(member, _element_shape_name(shape)) for member, shape in walked]
+    if problem.reason == "invalid length" and path and problem.details["param"] == 0:
+        # An empty value where one is needed is reported as missing: "" names no application.
+        return _missing_from_path(operation.name, path[:-1], path[-1][0], path[-1][1], message, service_name)
     if problem.reason == "missing required field":
         member = problem.details["required_name"]
         parent = walked[-1][1] if walked else operation.input_shape

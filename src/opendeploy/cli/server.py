@@ -8,6 +8,7 @@ on the very first start (no administrator key yet), an administrator key and AWS
 from __future__ import annotations
 
 import logging
+from dataclasses import fields, replace
 from pathlib import Path
 
 import click
@@ -21,12 +22,33 @@ from opendeploy.cli.init import (
     endpoint_for,
     profile_options,
 )
-from opendeploy.settings import Settings
+from opendeploy.settings import Quotas, Settings
 from opendeploy.store.access_keys import has_admin_key
 from opendeploy.store.db import Database, describe_url
 from opendeploy.store.secrets import MASTER_KEY_FILE, SecretBox
 
 log = logging.getLogger("opendeploy.server")
+
+
+def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
+    """Quotas with ``NAME=VALUE`` overrides applied; unknown names and bad values are usage errors."""
+    known = {f.name for f in fields(Quotas)}
+    changes: dict[str, int] = {}
+    for assignment in assignments:
+        name, _, value = assignment.partition("=")
+        if name not in known:
+            raise click.BadParameter(
+                f"unknown quota {name!r}; known: {', '.join(sorted(known))}", param_hint="--quota"
+            )
+        try:
+            changes[name] = int(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{assignment!r}: the value must be a whole number", param_hint="--quota"
+            ) from None
+        if changes[name] < 0:
+            raise click.BadParameter(f"{assignment!r}: the value must not be negative", param_hint="--quota")
+    return replace(Quotas(), **changes)
 
 
 @click.command()
@@ -48,6 +70,13 @@ log = logging.getLogger("opendeploy.server")
     help="Most items one List call returns before handing back a nextToken.",
 )
 @click.option(
+    "--quota",
+    "quotas",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Change a quota from the guide's defaults, e.g. applications_per_account=5000 (repeatable).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -65,6 +94,7 @@ def server(
     aws_credentials_file: Path | None,
     endpoint_url: str | None,
     page_size: int,
+    quotas: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Run the opendeploy control plane."""
@@ -76,6 +106,7 @@ def server(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     settings = Settings(
         data_dir=(data_dir or default_data_dir()).resolve(),
         database_url=database_url,
@@ -84,6 +115,7 @@ def server(
         region=region,
         account_id=account_id,
         page_size=page_size,
+        quotas=parse_quotas(quotas),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.effective_database_url)
