@@ -69,6 +69,10 @@ class AgentConfig:
     kill_agent_max_wait_time_seconds: int = 7200
     # opendeploy's own: seconds between SIGTERM and SIGKILL when a hook script times out.
     hook_kill_grace_seconds: float = 5.0
+    # opendeploy's own: the server certificate pinned at registration (deployment specifications must be
+    # signed with it), and the GitHub-compatible archive API for gitHubLocation revisions.
+    deployment_signer_certificate: Path | None = None
+    github_endpoint_override: str | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -97,7 +101,7 @@ _KNOWN_UNUSED_KEYS = frozenset(
     }
 )
 
-_PATH_KEYS = {"root_dir", "log_dir", "pid_dir", "on_premises_config_file"}
+_PATH_KEYS = {"root_dir", "log_dir", "pid_dir", "on_premises_config_file", "deployment_signer_certificate"}
 _BOOL_KEYS = {
     "verbose",
     "enable_auth_policy",
@@ -106,7 +110,12 @@ _BOOL_KEYS = {
     "log_aws_wire",
 }
 _INT_KEYS = {"wait_between_runs", "wait_after_error", "http_read_timeout", "kill_agent_max_wait_time_seconds"}
-_OPTIONAL_STR_KEYS = {"proxy_uri", "deploy_control_endpoint", "s3_endpoint_override"}
+_OPTIONAL_STR_KEYS = {
+    "proxy_uri",
+    "deploy_control_endpoint",
+    "s3_endpoint_override",
+    "github_endpoint_override",
+}
 
 
 def _normalise_key(key: object) -> str:

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "local": "opendeploy.cli.local:local",
     "server": "opendeploy.cli.server:server",
     "init": "opendeploy.cli.init:init",
+    "agent": "opendeploy.cli.agent:agent",
     "github-token": "opendeploy.cli.github_token:github_token",
 }
 

@@ -1,0 +1,207 @@
+"""The agent process: read the host's files, poll the server, and stop cleanly.
+
+``run_agent(config)`` is what ``opendeploy agent`` runs in the foreground (systemd's ``Type=simple``):
+
+- reads ``codedeployagent.yml`` (already parsed into ``config``), the identity file it names
+  (``:on_premises_config_file:``) and the pinned server certificate (``:deployment_signer_certificate:``);
+- logs to ``<log_dir>/codedeploy-agent.log`` in the AWS agent's layout
+  (``2024-05-01 12:00:00 INFO  [codedeploy-agent(1234)]: …``), rotated daily, seven days kept;
+- holds ``<pid_dir>/codedeploy-agent.pid`` locked, so a second agent on the same files refuses to start;
+- on SIGTERM or SIGINT stops polling, lets running lifecycle events finish and be reported for up to
+  ``:kill_agent_max_wait_time_seconds:``, then exits (0 if nothing was cut short, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import logging.handlers
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from opendeploy.agent.agent_config import AgentConfig
+from opendeploy.agent.bundle import register_fetcher
+from opendeploy.agent.command_client import (
+    CommandServiceClient,
+    create_botocore_client,
+    default_endpoint,
+)
+from opendeploy.agent.deployment_specification import RevisionType
+from opendeploy.agent.github_bundle_source import GitHubBundleSource
+from opendeploy.agent.ongoing_deployments import OngoingDeployments
+from opendeploy.agent.onpremises_config import (
+    InstanceIdentity,
+    OnPremisesConfigError,
+    load_onpremises_config,
+)
+from opendeploy.agent.poller import CommandPoller
+from opendeploy.agent.s3_bundle_source import S3BundleSource, create_s3_client
+from opendeploy.agent.specification_envelope import SpecificationEnvelopeError, load_signer_certificate
+
+log = logging.getLogger("opendeploy.agent")
+
+AGENT_LOG = "codedeploy-agent.log"
+LOG_DAYS_KEPT = 7
+
+
+class AgentStartError(Exception):
+    """The agent cannot start; the message says which file or setting is wrong."""
+
+
+def configure_logging(config: AgentConfig, *, stream: TextIO | None = None) -> Path:
+    """Send the agent's log to ``<log_dir>/codedeploy-agent.log`` (and to ``stream`` if given)."""
+    log_dir = config.log_dir.absolute()
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AgentStartError(f"cannot create the log directory {log_dir}: {exc.strerror}") from None
+    path = log_dir / AGENT_LOG
+    formatter = logging.Formatter(
+        f"%(asctime)s %(levelname)-5s [{config.program_name}(%(process)d)]: %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    handlers: list[logging.Handler] = [
+        logging.handlers.TimedRotatingFileHandler(path, when="midnight", backupCount=LOG_DAYS_KEPT)
+    ]
+    if stream is not None:
+        handlers.append(logging.StreamHandler(stream))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if config.verbose else logging.INFO)
+    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if config.log_aws_wire else logging.WARNING)
+    return path
+
+
+@contextlib.contextmanager
+def pid_file(config: AgentConfig) -> Iterator[Path]:
+    """Hold ``<pid_dir>/<program_name>.pid`` locked (with this process's id in it) while the agent runs."""
+    path = config.pid_dir.absolute() / f"{config.program_name}.pid"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the agent's life)
+    except OSError as exc:
+        raise AgentStartError(f"cannot write the pid file {path}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            other = handle.read().strip() or "?"
+            raise AgentStartError(
+                f"another agent (pid {other}) is already running with the pid file {path}"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            handle.close()
+
+
+def install_bundle_sources(config: AgentConfig, identity: InstanceIdentity) -> None:
+    """Let DownloadBundle fetch S3 and GitHub revisions with this host's settings and credentials."""
+    s3 = create_s3_client(
+        identity,
+        config.s3_endpoint_override,
+        read_timeout=config.http_read_timeout,
+        proxy_uri=config.proxy_uri,
+    )
+    register_fetcher(RevisionType.S3, S3BundleSource(s3).fetch)
+    github = GitHubBundleSource(
+        config.github_endpoint_override, read_timeout=config.http_read_timeout, proxy_uri=config.proxy_uri
+    )
+    register_fetcher(RevisionType.GITHUB, github.fetch)
+
+
+def build_poller(config: AgentConfig) -> CommandPoller:
+    """Everything the poll loop needs, read from the host's files; raises AgentStartError if one is wrong."""
+    try:
+        identity = load_onpremises_config(config.on_premises_config_file)
+    except OnPremisesConfigError as exc:
+        raise AgentStartError(str(exc)) from None
+    if config.deployment_signer_certificate is None:
+        raise AgentStartError(
+            "no server certificate is pinned: set :deployment_signer_certificate: in the agent "
+            "configuration (opendeploy register writes it)"
+        )
+    try:
+        certificate = load_signer_certificate(config.deployment_signer_certificate)
+    except SpecificationEnvelopeError as exc:
+        raise AgentStartError(str(exc)) from None
+    endpoint = config.deploy_control_endpoint or default_endpoint(identity.region)
+    client = create_botocore_client(
+        identity,
+        endpoint,
+        # The server holds a poll open for a while when it has nothing: wait longer than that.
+        read_timeout=config.http_read_timeout,
+        proxy_uri=config.proxy_uri,
+    )
+    install_bundle_sources(config, identity)
+    ongoing = OngoingDeployments(config.root_dir.absolute() / config.ongoing_deployment_tracking)
+    log.info("host %s polls %s", identity.host_identifier, endpoint)
+    return CommandPoller(
+        CommandServiceClient(client, identity.host_identifier),
+        config=config,
+        certificate=certificate,
+        ongoing=ongoing,
+    )
+
+
+def run_agent(config: AgentConfig, *, log_stream: TextIO | None = None) -> int:
+    """Run the agent until SIGTERM/SIGINT; returns the exit status. The caller should leave with
+    ``os._exit``: worker threads may still sit in a hook or a long poll and must not hold the exit."""
+    log_path = configure_logging(config, stream=log_stream)
+    for warning in config.warnings:
+        log.warning(warning)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(pid_file(config))
+            poller = build_poller(config)
+        except AgentStartError as exc:
+            log.error("cannot start: %s", exc)
+            raise
+        stop = threading.Event()
+
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s: no new commands will be taken", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        log.info("opendeploy agent started (pid %d, log %s)", os.getpid(), log_path)
+        threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True).start()
+        while not stop.wait(3600):
+            pass
+        running = poller.running
+        if running:
+            log.info(
+                "waiting up to %d s for %s to finish",
+                config.kill_agent_max_wait_time_seconds,
+                ", ".join(c.command_name for c in running),
+            )
+        finished = poller.wait_until_idle(config.kill_agent_max_wait_time_seconds)
+        if finished:
+            log.info("opendeploy agent stopped")
+        else:
+            log.error(
+                "stopping with %s still running; a restarted agent reports it as failed",
+                ", ".join(c.command_name for c in poller.running),
+            )
+    logging.shutdown()
+    return 0 if finished else 1

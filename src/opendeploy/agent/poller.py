@@ -1,0 +1,341 @@
+"""The poll loop: ask the server for work, run each host command, report how it went.
+
+For each command PollHostCommand hands out, on a worker thread (several commands may run at once, one
+per deployment group at a time — the command executor's group lock sees to that):
+
+1. GetDeploymentSpecification, and open its envelope: the signature must verify with the pinned server
+   certificate, or the command is completed as Failed saying why and nothing runs;
+2. PutHostCommandAcknowledgement with ``{"IsCommandNoop": …}``; a command the server already considers
+   done (Succeeded/Failed) is not run again;
+3. write the ongoing-deployment marker, run the event with the command executor (DownloadBundle, Install,
+   a hook event), and PutHostCommandComplete with its diagnostics — retried until the server has it, so a
+   server restarted mid-deployment still gets every result; then remove the marker.
+
+Polling goes on while commands run. Errors (server down, throttling, a refused request) back off
+exponentially, with jitter, up to ``:wait_after_error:`` seconds, and the loop recovers by itself once
+the server answers again. At start, markers left by a killed agent are reported as Failed (error code 7).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from botocore.exceptions import ClientError
+from cryptography import x509
+
+from opendeploy.agent.agent_config import AgentConfig
+from opendeploy.agent.command_client import HostCommand, SpecificationResponse
+from opendeploy.agent.command_executor import execute_command, is_command_noop
+from opendeploy.agent.deployment_specification import (
+    DeploymentSpecification,
+    DeploymentSpecificationError,
+    parse_deployment_specification,
+)
+from opendeploy.agent.diagnostics import Diagnostics, ErrorCode
+from opendeploy.agent.ongoing_deployments import InterruptedCommand, OngoingDeployments
+from opendeploy.agent.specification_envelope import SpecificationEnvelopeError, open_envelope
+
+log = logging.getLogger("opendeploy.agent.poller")
+
+DEPLOYMENT_SYSTEM = "CodeDeploy"
+MAX_CONCURRENT_COMMANDS = 16
+FAILED_AFTER_RESTART_MESSAGE = "Failed: Failing in-progress lifecycle event after an agent restart."
+_THROTTLING = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+_REDELIVERY_PAUSE = 0.1  # seconds before polling again when the server re-sent a command already running
+
+
+class CommandService(Protocol):
+    """The four calls of the command service the agent makes (``CommandServiceClient``)."""
+
+    host_identifier: str
+
+    def poll(self) -> HostCommand | None: ...
+
+    def get_deployment_specification(self, command: HostCommand) -> SpecificationResponse: ...
+
+    def acknowledge(self, command: HostCommand, *, is_noop: bool) -> str | None: ...
+
+    def complete(self, host_command_identifier: str, status: str, diagnostics: Diagnostics) -> None: ...
+
+
+Executor = Callable[[str, DeploymentSpecification, AgentConfig], Diagnostics]
+NoopCheck = Callable[[str, DeploymentSpecification, AgentConfig], bool]
+
+
+class CommandRefused(Exception):
+    """The command cannot be run (bad specification, wrong signature …): it is completed as Failed."""
+
+
+def backoff_delay(consecutive_errors: int, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after ``consecutive_errors`` failures in a row: 1 s doubling each time, at most
+    ``cap``; jittered to between half and all of that, so a fleet does not return in lockstep."""
+    if consecutive_errors <= 0:
+        return 0.0
+    ceiling = min(float(cap), 2.0 ** (consecutive_errors - 1))
+    return ceiling * (0.5 + 0.5 * rand())
+
+
+def is_retryable(error: Exception) -> bool:
+    """Whether trying the same call again later may succeed: network trouble, throttling, server faults."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = error.response.get("Error", {}).get("Code", "")
+        return status >= 500 or status == 429 or code in _THROTTLING or code == "ServerException"
+    return True  # connection refused/reset, timeouts: the server is (for now) out of reach
+
+
+def describe_error(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".rstrip(": ")
+    return f"{type(error).__name__}: {error}"
+
+
+class CommandPoller:
+    """Polls for this host's commands and runs them; one instance per agent process."""
+
+    def __init__(
+        self,
+        service: CommandService,
+        *,
+        config: AgentConfig,
+        certificate: x509.Certificate,
+        ongoing: OngoingDeployments,
+        execute: Executor = execute_command,
+        is_noop: NoopCheck = is_command_noop,
+        max_concurrent: int = MAX_CONCURRENT_COMMANDS,
+    ) -> None:
+        self.service = service
+        self.config = config
+        self.certificate = certificate
+        self.ongoing = ongoing
+        self._execute = execute
+        self._is_noop = is_noop
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="host-command")
+        self._capacity = threading.BoundedSemaphore(max_concurrent)
+        self._lock = threading.Lock()
+        self._running: dict[str, HostCommand] = {}
+        self._idle = threading.Condition(self._lock)
+        self._give_up_at: float | None = None  # set at shutdown: the last moment to retry a completion
+        self.consecutive_errors = 0
+
+    # --- the loop ------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set; never raises for a failed request (it backs off and tries again)."""
+        to_recover = self.ongoing.interrupted()
+        while not stop.is_set():
+            try:
+                if to_recover:
+                    self._report_interrupted(to_recover)
+                command = self._poll_when_there_is_room(stop)
+            except Exception as error:
+                self.consecutive_errors += 1
+                delay = backoff_delay(self.consecutive_errors, self.config.wait_after_error)
+                log.error(
+                    "%s (error %d in a row); polling again in %.1f s",
+                    describe_error(error),
+                    self.consecutive_errors,
+                    delay,
+                )
+                stop.wait(delay)
+                continue
+            if self.consecutive_errors:
+                log.info("the command service answers again after %d error(s)", self.consecutive_errors)
+            self.consecutive_errors = 0
+            if command is None:
+                stop.wait(self.config.wait_between_runs)
+                continue
+            if stop.is_set():
+                # Not acknowledged, so the server hands it out again once an agent polls.
+                log.info("stopping: leaving %s for the server to hand out again", command.command_name)
+                self._capacity.release()
+                return
+            if not self._dispatch(command):
+                stop.wait(_REDELIVERY_PAUSE)
+
+    def _poll_when_there_is_room(self, stop: threading.Event) -> HostCommand | None:
+        while not self._capacity.acquire(timeout=1.0):
+            if stop.is_set():
+                return None
+        try:
+            command = self.service.poll()
+        except BaseException:
+            self._capacity.release()
+            raise
+        if command is None:
+            self._capacity.release()
+            return None
+        try:
+            self._check(command)
+        except BaseException:
+            self._capacity.release()
+            raise
+        return command
+
+    def _check(self, command: HostCommand) -> None:
+        # AWS's agent accepts a command whose HostIdentifier is part of its own (substring rule).
+        if not command.host_identifier or command.host_identifier not in self.service.host_identifier:
+            raise CommandRefused(
+                f"Host Identifier mismatch: the server sent a command for {command.host_identifier!r} "
+                f"to {self.service.host_identifier!r}"
+            )
+        if not command.command_name:
+            raise CommandRefused("Command Name missing")
+
+    def _dispatch(self, command: HostCommand) -> bool:
+        with self._lock:
+            if command.host_command_identifier in self._running:
+                self._capacity.release()
+                return False  # the server re-sent a command whose acknowledgement has not landed yet
+            self._running[command.host_command_identifier] = command
+        log.info(
+            "received command %s of %s (%s)",
+            command.command_name,
+            command.deployment_execution_id,
+            command.host_command_identifier,
+        )
+        self._pool.submit(self._run_command, command)
+        return True
+
+    def _run_command(self, command: HostCommand) -> None:
+        try:
+            self.process(command)
+        except Exception:
+            log.exception("command %s failed unexpectedly", command.command_name)
+        finally:
+            with self._lock:
+                self._running.pop(command.host_command_identifier, None)
+                self._idle.notify_all()
+            self._capacity.release()
+
+    # --- one command -----------------------------------------------------------------------------------
+
+    def _specification(self, command: HostCommand) -> DeploymentSpecification:
+        response = self.service.get_deployment_specification(command)
+        if response.deployment_system != DEPLOYMENT_SYSTEM:
+            raise CommandRefused(
+                f"Deployment System mismatch: {DEPLOYMENT_SYSTEM} != {response.deployment_system}"
+            )
+        if response.generic_envelope is None:
+            raise CommandRefused("Deployment Specification missing")
+        envelope = response.generic_envelope
+        try:
+            document = open_envelope(envelope.format, envelope.payload, self.certificate)
+            return parse_deployment_specification(document)
+        except (SpecificationEnvelopeError, DeploymentSpecificationError) as error:
+            raise CommandRefused(str(error)) from None
+
+    def process(self, command: HostCommand) -> None:
+        """Specification, acknowledgement, execution and completion of one command."""
+        try:
+            spec = self._specification(command)
+            is_noop = self._is_noop(command.command_name, spec, self.config)
+            status = self.service.acknowledge(command, is_noop=is_noop)
+        except Exception as error:
+            if not isinstance(error, CommandRefused) and is_retryable(error):
+                # Not acknowledged: the server hands the command out again when it is reachable.
+                log.warning(
+                    "%s: %s; the server will hand it out again", command.command_name, describe_error(error)
+                )
+                return
+            message = str(error) if isinstance(error, CommandRefused) else describe_error(error)
+            log.error("refusing command %s: %s", command.command_name, message)
+            self._complete(command.host_command_identifier, "Failed", Diagnostics.unknown_error(message))
+            return
+        if status == "Failed" and is_noop:
+            self._complete(command.host_command_identifier, "Succeeded", Diagnostics.success(noop=True))
+            return
+        if status in ("Succeeded", "Failed"):
+            log.info("%s is already %s on the server; not running it again", command.command_name, status)
+            return
+        self.ongoing.start(spec.deployment_id, command.host_command_identifier)
+        started = time.monotonic()
+        diagnostics = self._execute(command.command_name, spec, self.config)
+        log.info(
+            "%s of %s %s in %.2f s%s",
+            command.command_name,
+            spec.deployment_id,
+            "succeeded" if diagnostics.succeeded else f"failed ({diagnostics.display_name})",
+            time.monotonic() - started,
+            "" if diagnostics.succeeded else f": {diagnostics.message}",
+        )
+        status = "Succeeded" if diagnostics.succeeded else "Failed"
+        if self._complete(command.host_command_identifier, status, diagnostics):
+            self.ongoing.finish(spec.deployment_id)
+
+    def _complete(self, host_command_identifier: str, status: str, diagnostics: Diagnostics) -> bool:
+        """PutHostCommandComplete, retried while the server is unreachable; False if it never got there
+        (the marker then stays, and a restarted agent reports the event as failed)."""
+        errors = 0
+        while True:
+            try:
+                self.service.complete(host_command_identifier, status, diagnostics)
+                return True
+            except Exception as error:
+                if not is_retryable(error):
+                    log.error(
+                        "the server refused the completion of %s: %s",
+                        host_command_identifier,
+                        describe_error(error),
+                    )
+                    return True  # nothing more to report for it
+                errors += 1
+                delay = backoff_delay(errors, self.config.wait_after_error)
+                give_up_at = self._give_up_at
+                if give_up_at is not None and time.monotonic() + delay > give_up_at:
+                    log.error("giving up reporting %s: %s", host_command_identifier, describe_error(error))
+                    return False
+                log.warning(
+                    "cannot report %s yet (%s); retrying in %.1f s",
+                    host_command_identifier,
+                    describe_error(error),
+                    delay,
+                )
+                time.sleep(delay)
+
+    def _report_interrupted(self, interrupted: list[InterruptedCommand]) -> None:
+        """Report each interrupted command as Failed; each leaves ``interrupted`` once the server has it."""
+        failed = Diagnostics(ErrorCode.FAILED_AFTER_RESTART, "", FAILED_AFTER_RESTART_MESSAGE, "")
+        while interrupted:
+            command = interrupted[0]
+            log.warning(
+                "the agent restarted while running %s of %s: reporting it as failed",
+                command.host_command_identifier,
+                command.deployment_id,
+            )
+            try:
+                self.service.complete(command.host_command_identifier, "Failed", failed)
+            except Exception as error:
+                if is_retryable(error):
+                    raise
+                log.error("the server refused the report: %s", describe_error(error))
+            self.ongoing.finish(command.deployment_id)
+            interrupted.pop(0)
+
+    # --- stopping ----------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> list[HostCommand]:
+        with self._lock:
+            return list(self._running.values())
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Wait for running commands to finish (and be reported); False if some still run at the deadline."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._give_up_at = deadline
+            while self._running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
