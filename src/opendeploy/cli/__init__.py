@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "server": "opendeploy.cli.server:server",
     "init": "opendeploy.cli.init:init",
     "agent": "opendeploy.cli.agent:agent",
+    "register": "opendeploy.cli.register:register",
+    "deregister": "opendeploy.cli.register:deregister",
     "github-token": "opendeploy.cli.github_token:github_token",
 }
 
