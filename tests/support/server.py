@@ -149,6 +149,7 @@ class ServerProcess:
         """Start the server (running ``init`` first, once, unless ``init=False``); wait until it answers."""
         if init and not self._initialised:
             self.init()
+        self._initialised = True  # without init the server's first start creates key and profile
         for attempt in range(3):
             self._spawn()
             try:
