@@ -4,6 +4,10 @@
 (CodeDeploy's API now; the agent command service joins ``JSON_SERVICES`` later). Other protocols (the
 S3 REST API, the console, ``/metrics``) mount their own routes. ``GET /health`` answers without
 authentication so supervisors and tests can tell the server is up.
+
+The S3 API (the bundle store) is path-style, ``/<bucket>[/<key>]`` and ``GET /``: its route claims
+every path except ``POST /`` and those whose first segment ``api/s3/reserved.py`` reserves for the
+server's own routes (``health``, ``metrics``, ``console``, ``agent`` …); add new top-level routes there.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import opendeploy.api.codedeploy
 from opendeploy.api import awsjson
 from opendeploy.api.codedeploy.registry import OPERATIONS
 from opendeploy.api.errors import ApiError
+from opendeploy.api.s3.routing import S3Route
 from opendeploy.api.server_state import ServerState
+from opendeploy.store.blob_store import blob_store_for
 
 CODEDEPLOY = awsjson.JsonService(
     target_prefix="CodeDeploy_20141006",
@@ -56,8 +62,16 @@ def create_app(state: ServerState) -> Starlette:
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    blob_store = blob_store_for(state.settings.data_dir)
+    blob_store.recover()  # before serving: drop what writes interrupted by a crash left behind
+
     app = Starlette(
-        routes=[Route("/", json_rpc, methods=["POST"]), Route("/health", health, methods=["GET"])]
+        routes=[
+            Route("/", json_rpc, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+            S3Route(state, blob_store),  # claims only what reserved.py leaves to buckets
+        ]
     )
     app.state.server = state
+    app.state.blob_store = blob_store
     return app

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "register": "opendeploy.cli.register:register",
     "deregister": "opendeploy.cli.register:deregister",
     "github-token": "opendeploy.cli.github_token:github_token",
+    "push": "opendeploy.cli.push:push",
 }
 
 

@@ -1,0 +1,65 @@
+"""Fixtures for end-to-end tests: simulated hosts running real agents against real server processes
+(``server_factory`` from tests/conftest.py).
+
+- ``hosts``: ``hosts(server, "name", ...)`` boots a simulated host (see ``e2e_hosts.Host``); every host
+  is shut down (agent killed, namespace gone) at the end of the test.
+- ``instance_key``: an access key for an IAM user ARN, made directly in the server's store — the way to
+  give an instance an identity without the server's IAM API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_hosts import Host, require_hosts
+
+from support.names import unique
+from support.server import ServerProcess
+
+
+@pytest.fixture
+def hosts(tmp_path: Path) -> Iterator[Callable[..., Host]]:
+    require_hosts()
+    booted: list[Host] = []
+
+    def boot(server: ServerProcess, name: str | None = None, **kwargs: Any) -> Host:
+        name = name or unique("host")
+        host = Host(server, name, tmp_path / name, **kwargs)
+        booted.append(host)
+        return host.boot()
+
+    yield boot
+    for host in booted:
+        host.shutdown()
+
+
+@pytest.fixture
+def instance_key() -> Callable[[ServerProcess, str], tuple[str, str]]:
+    """``instance_key(server, user_arn) -> (access_key_id, secret)``, stored by the server itself."""
+
+    def create(server: ServerProcess, user_arn: str) -> tuple[str, str]:
+        from opendeploy.settings import Settings
+        from opendeploy.store.access_keys import create_access_key
+        from opendeploy.store.db import Database
+        from opendeploy.store.secrets import SecretBox
+
+        settings = Settings(data_dir=server.data_dir, database_url=server.database_url)
+        database = Database(settings.effective_database_url)
+        try:
+            with database.transaction() as session:
+                key = create_access_key(
+                    session,
+                    SecretBox.load_or_create(server.data_dir),
+                    principal_arn=user_arn,
+                    now=time.time(),
+                    description="instance key made by a test",
+                )
+        finally:
+            database.dispose()
+        return key.access_key_id, key.secret_access_key
+
+    return create

@@ -1,0 +1,162 @@
+"""``opendeploy register`` / ``deregister`` against a real server: the instance is registered with its
+tags, the host's files are written (the identity readable by root only) and removed again; a failed
+registration keeps nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from opendeploy.agent.agent_config import load_agent_config
+from opendeploy.agent.onpremises_config import load_onpremises_config
+from support.names import unique
+from support.server import ServerProcess
+
+
+def certificate_file(path: Path) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pinned for a test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def opendeploy(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "opendeploy", *args],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    return server_factory("sqlite")
+
+
+def test_register_then_deregister_with_a_given_identity(
+    server: ServerProcess, tmp_path: Path, instance_key
+) -> None:
+    name = unique("onprem")
+    user_arn = f"arn:aws:iam::{server.account_id}:user/CodeDeployUser-{name}"
+    key_id, secret = instance_key(server, user_arn)
+    conf = tmp_path / "conf"
+    certificate = certificate_file(tmp_path / "server.crt")
+    result = opendeploy(
+        server,
+        "register",
+        "--instance-name", name,
+        "--iam-user-arn", user_arn,
+        "--access-key-id", key_id,
+        "--secret-access-key", secret,
+        "--tags", "Key=Name,Value=CodeDeployDemo-OnPrem",
+        "--tags", "Key=Stage,Value=Beta",
+        "--server-certificate", str(certificate),
+        "--config-dir", str(conf),
+        "--root-dir", str(tmp_path / "root"),
+        "--log-dir", str(tmp_path / "log"),
+        "--pid-dir", str(tmp_path / "pid"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"Registered on-premises instance {name} as {user_arn}." in result.stdout
+
+    codedeploy = server.client("codedeploy")
+    info = codedeploy.get_on_premises_instance(instanceName=name)["instanceInfo"]
+    assert info["iamUserArn"] == user_arn
+    assert sorted((t["Key"], t["Value"]) for t in info["tags"]) == [
+        ("Name", "CodeDeployDemo-OnPrem"),
+        ("Stage", "Beta"),
+    ]
+
+    identity = load_onpremises_config(conf / "codedeploy.onpremises.yml")
+    assert (
+        identity.host_identifier,
+        identity.access_key_id,
+        identity.secret_access_key,
+        identity.region,
+    ) == (
+        user_arn,
+        key_id,
+        secret,
+        server.region,
+    )
+    assert stat.S_IMODE((conf / "codedeploy.onpremises.yml").stat().st_mode) == 0o600
+    raw = yaml.safe_load((conf / "codedeployagent.yml").read_text())
+    assert ":root_dir" in raw  # the AWS agent's symbol-key form
+    config = load_agent_config(conf / "codedeployagent.yml")
+    assert config.warnings == ()
+    assert config.deploy_control_endpoint == server.endpoint
+    assert config.s3_endpoint_override == server.endpoint
+    assert config.root_dir == tmp_path / "root"
+    assert config.on_premises_config_file == conf / "codedeploy.onpremises.yml"
+    assert config.deployment_signer_certificate is not None
+    assert config.deployment_signer_certificate.read_bytes() == certificate.read_bytes()
+
+    # A second registration on the same host refuses to overwrite its identity.
+    again = opendeploy(
+        server, "register", "--instance-name", unique("onprem"), "--iam-user-arn", user_arn,
+        "--access-key-id", key_id, "--secret-access-key", secret,
+        "--server-certificate", str(certificate), "--config-dir", str(conf),
+    )  # fmt: skip
+    assert again.returncode != 0
+    assert "already has agent files" in again.stderr
+
+    result = opendeploy(
+        server, "deregister", "--instance-name", name, "--config-dir", str(conf), "--no-delete-iam-user"
+    )
+    assert result.returncode == 0, result.stderr
+    info = codedeploy.get_on_premises_instance(instanceName=name)["instanceInfo"]
+    assert "deregisterTime" in info
+    assert info["tags"] == []  # the high-level deregister removes the tags (the guide's resolution)
+    assert not list(conf.iterdir())
+
+
+def test_a_failed_registration_keeps_nothing(
+    server: ServerProcess, tmp_path: Path, instance_key: Callable[..., tuple[str, str]]
+) -> None:
+    taken = unique("onprem")
+    codedeploy = server.client("codedeploy")
+    codedeploy.register_on_premises_instance(
+        instanceName=taken, iamUserArn=f"arn:aws:iam::{server.account_id}:user/{taken}"
+    )
+    user_arn = f"arn:aws:iam::{server.account_id}:user/{unique('u')}"
+    key_id, secret = instance_key(server, user_arn)
+    conf = tmp_path / "conf"
+    result = opendeploy(
+        server, "register", "--instance-name", taken, "--iam-user-arn", user_arn,
+        "--access-key-id", key_id, "--secret-access-key", secret,
+        "--server-certificate", str(certificate_file(tmp_path / "server.crt")), "--config-dir", str(conf),
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"registering {taken} failed (nothing was kept)" in result.stderr
+    assert "InstanceNameAlreadyRegisteredException" in result.stderr
+    assert not conf.exists() or not list(conf.iterdir())
+
+    bad_tag = opendeploy(
+        server, "register", "--instance-name", unique("i"), "--tags", "Name=x", "--config-dir", str(conf)
+    )
+    assert bad_tag.returncode == 2 and "Key=<key>,Value=<value>" in bad_tag.stderr
