@@ -1,0 +1,230 @@
+"""The S3 REST adapter's entry point: which requests are S3's, and which operation each one is.
+
+``S3Route`` claims path-style requests ``/<bucket>[/<key>]`` (any method) and ``GET /`` (ListBuckets),
+except ``POST /`` (the awsJson APIs) and paths whose first segment is reserved for the server's own
+routes (``reserved.py``): those it matches only partially, so every other route matching them wins
+wherever it sits in the route list. For each request it works out
+the operation from the method, the bucket/key and the query's sub-resource, checks the signature
+(SigV4 for ``s3``) and the caller's rights, and runs the handler. Every failure is S3's XML error.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import Receive, Scope, Send
+
+from opendeploy.api import sigv4
+from opendeploy.api.s3 import buckets, listing, multipart, objects
+from opendeploy.api.s3.auth import authenticate, authorize
+from opendeploy.api.s3.context import S3Context, parse_query
+from opendeploy.api.s3.errors import S3Error, error_response, not_implemented
+from opendeploy.api.s3.reserved import is_reserved
+from opendeploy.api.server_state import ServerState
+from opendeploy.store.blob_store.base import BlobStoreError, check_bucket_name, check_key
+from opendeploy.store.blob_store.filesystem import FilesystemBlobStore
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[S3Context], Awaitable[Response]]
+# Operations whose (small, XML) body is read before the signature check, so the check covers it.
+MAX_SMALL_BODY = 4 * 1024 * 1024
+STREAMING_OPERATIONS = frozenset({"PutObject", "UploadPart"})
+# Sub-resources S3 has and this server does not implement (answered with NotImplemented).
+_UNSUPPORTED_SUBRESOURCES = (
+    "acl", "analytics", "accelerate", "attributes", "cors", "encryption", "intelligent-tiering", "inventory",
+    "legal-hold", "lifecycle", "logging", "metadataConfiguration", "metrics", "notification", "object-lock",
+    "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment",
+    "restore", "retention", "select", "tagging", "torrent", "versions", "website",
+)  # fmt: skip
+
+HANDLERS: dict[str, Handler] = {
+    "ListBuckets": buckets.list_buckets,
+    "CreateBucket": buckets.create_bucket,
+    "HeadBucket": buckets.head_bucket,
+    "DeleteBucket": buckets.delete_bucket,
+    "GetBucketLocation": buckets.get_bucket_location,
+    "GetBucketVersioning": buckets.get_bucket_versioning,
+    "ListObjects": listing.list_objects,
+    "ListObjectsV2": listing.list_objects_v2,
+    "PutObject": objects.put_object,
+    "GetObject": objects.get_object,
+    "HeadObject": objects.head_object,
+    "DeleteObject": objects.delete_object,
+    "DeleteObjects": objects.delete_objects,
+    "CreateMultipartUpload": multipart.create_multipart_upload,
+    "UploadPart": multipart.upload_part,
+    "CompleteMultipartUpload": multipart.complete_multipart_upload,
+    "AbortMultipartUpload": multipart.abort_multipart_upload,
+    "ListParts": multipart.list_parts,
+    "ListMultipartUploads": multipart.list_multipart_uploads,
+}
+
+
+def split_path(raw_path: str) -> tuple[str, str]:
+    """``(bucket, key)`` of a path-style request path, percent-decoded (UTF-8)."""
+    path = raw_path[1:] if raw_path.startswith("/") else raw_path
+    bucket, _, key = path.partition("/")
+    try:
+        return unquote(bucket, errors="strict"), unquote(key, errors="strict")
+    except UnicodeDecodeError:
+        raise S3Error("InvalidURI", "Couldn't parse the specified URI: it is not valid UTF-8.") from None
+
+
+def operation_for(method: str, bucket: str, key: str, query: dict[str, str]) -> str:
+    """The S3 operation a request names (raises NotImplemented / MethodNotAllowed for the rest)."""
+    for name in _UNSUPPORTED_SUBRESOURCES:
+        if name in query:
+            raise not_implemented(f"The {name!r} sub-resource")
+    if not bucket:
+        if method == "GET":
+            return "ListBuckets"
+        raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
+    if not key:
+        table = {
+            ("GET", "location"): "GetBucketLocation",
+            ("GET", "versioning"): "GetBucketVersioning",
+            ("GET", "uploads"): "ListMultipartUploads",
+            ("POST", "delete"): "DeleteObjects",
+        }
+        for (verb, subresource), operation in table.items():
+            if method == verb and subresource in query:
+                return operation
+        if method == "GET":
+            return "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"
+        simple = {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}
+        if method in simple and not (method == "PUT" and "versioning" in query):
+            return simple[method]
+        if method == "PUT" and "versioning" in query:
+            raise not_implemented("PutBucketVersioning (object versions)")
+    else:
+        upload = "uploadId" in query
+        if method == "PUT":
+            return "UploadPart" if upload or "partNumber" in query else "PutObject"
+        if method == "GET":
+            return "ListParts" if upload else "GetObject"
+        if method == "HEAD":
+            return "HeadObject"
+        if method == "DELETE":
+            return "AbortMultipartUpload" if upload else "DeleteObject"
+        if method == "POST":
+            if "uploads" in query:
+                return "CreateMultipartUpload"
+            if upload:
+                return "CompleteMultipartUpload"
+    raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
+
+
+class S3Route(BaseRoute):
+    """The S3 API as a Starlette route (see the module docstring for which requests it claims)."""
+
+    def __init__(self, state: ServerState, store: FilesystemBlobStore) -> None:
+        self.state = state
+        self.store = store
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        path: str = scope["path"]
+        if path == "/":
+            return (Match.FULL, {}) if scope["method"] in ("GET", "HEAD") else (Match.NONE, {})
+        first = path[1:].split("/", 1)[0]
+        # A reserved name is only a fallback: any route of the server's own that matches wins, and what
+        # no route takes gets S3's InvalidBucketName rather than a bare 404.
+        return (Match.PARTIAL, {}) if is_reserved(first) else (Match.FULL, {})
+
+    def url_path_for(self, name: str, /, **path_params: object) -> object:
+        raise NotImplementedError("the S3 route has no named paths")
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.serve(request)
+        await response(scope, receive, send)
+
+    async def serve(self, request: Request) -> Response:
+        request_id = secrets.token_hex(8).upper()
+        context: S3Context | None = None
+        raw_path = request.scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0]
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        method = request.method
+        resource = raw_path
+        operation = "?"
+        try:
+            bucket, key = split_path(raw_path)
+            query = parse_query(raw_query)
+            context = S3Context(request, self.state, self.store, request_id, bucket, key, query)
+            try:
+                operation = operation_for(method, bucket, key, query)
+                refused: S3Error | None = None
+            except S3Error as error:
+                refused = error  # answered only after the signature check, so strangers learn nothing
+            if operation not in STREAMING_OPERATIONS:
+                context.body_started = True
+                context.body = await _small_body(request)
+            incoming = sigv4.IncomingRequest(
+                method=method,
+                raw_path=raw_path,
+                raw_query=raw_query,
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+                body=context.body,
+            )
+            context.verified = await run_in_threadpool(authenticate, self.state, incoming)
+            if refused is not None:
+                raise refused
+            authorize(context.verified, operation, f"arn:aws:s3:::{bucket}{'/' + key if key else ''}")
+            if is_reserved(bucket):
+                raise S3Error(
+                    "InvalidBucketName",
+                    f"The specified bucket is not valid: {bucket!r} is reserved for the server's own routes.",
+                    BucketName=bucket,
+                )
+            if bucket:
+                check_bucket_name(bucket)
+            if key:
+                check_key(key)
+            response = await HANDLERS[operation](context)
+        except BlobStoreError as error:
+            return self._failed(
+                S3Error.from_store_error(error), request_id, method, resource, operation, context
+            )
+        except S3Error as error:
+            return self._failed(error, request_id, method, resource, operation, context)
+        except ClientDisconnect:
+            log.info("S3 %s %s: client disconnected; nothing stored", operation, resource)
+            return Response(status_code=400)
+        except Exception:
+            log.exception("S3 %s %s failed (request %s)", operation, resource, request_id)
+            error = S3Error("InternalError", "We encountered an internal error. Please try again.", 500)
+            return error_response(error, request_id, method=method, resource=resource)
+        log.debug("S3 %s %s -> %s", operation, resource, response.status_code)
+        return response
+
+    @staticmethod
+    def _failed(
+        error: S3Error, request_id: str, method: str, resource: str, operation: str, context: S3Context | None
+    ) -> Response:
+        log.info("S3 %s %s -> %s %s: %s", operation, resource, error.status, error.code, error.message)
+        response = error_response(error, request_id, method=method, resource=resource)
+        if context is not None and not context.body_started:
+            expect = (context.header("expect") or "").lower()
+            if expect == "100-continue":
+                # The client is still holding its body back for our "100 Continue"; it will never send
+                # it now, so this connection cannot carry another request.
+                response.headers["Connection"] = "close"
+        return response
+
+
+async def _small_body(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_SMALL_BODY:
+            raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")
+    return bytes(body)
