@@ -1,10 +1,13 @@
 """Fixtures for end-to-end tests: simulated hosts running real agents against real server processes
 (``server_factory`` from tests/conftest.py).
 
+- ``module_server``: one private server (SQLite) shared by a test module's tests, which use unique
+  names; tests that kill or restart a server use ``server_factory`` instead.
 - ``hosts``: ``hosts(server, "name", ...)`` boots a simulated host (see ``e2e_hosts.Host``); every host
   is shut down (agent killed, namespace gone) at the end of the test.
-- ``instance_key``: an access key for an IAM user ARN, made directly in the server's store — the way to
-  give an instance an identity without the server's IAM API.
+- ``instance_key``: an access key for an IAM user ARN (and the on-premises instance it will identify),
+  made directly in the server's store — the way to give an instance an identity without the server's
+  IAM API.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from e2e_hosts import Host, require_hosts
 
 from support.names import unique
 from support.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("server"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -38,10 +49,11 @@ def hosts(tmp_path: Path) -> Iterator[Callable[..., Host]]:
 
 
 @pytest.fixture
-def instance_key() -> Callable[[ServerProcess, str], tuple[str, str]]:
-    """``instance_key(server, user_arn) -> (access_key_id, secret)``, stored by the server itself."""
+def instance_key() -> Callable[..., tuple[str, str]]:
+    """``instance_key(server, user_arn, instance_name=None) -> (access_key_id, secret)``, stored by the
+    server itself."""
 
-    def create(server: ServerProcess, user_arn: str) -> tuple[str, str]:
+    def create(server: ServerProcess, user_arn: str, instance_name: str | None = None) -> tuple[str, str]:
         from opendeploy.settings import Settings
         from opendeploy.store.access_keys import create_access_key
         from opendeploy.store.db import Database
@@ -55,6 +67,7 @@ def instance_key() -> Callable[[ServerProcess, str], tuple[str, str]]:
                     session,
                     SecretBox.load_or_create(server.data_dir),
                     principal_arn=user_arn,
+                    instance_name=instance_name,
                     now=time.time(),
                     description="instance key made by a test",
                 )

@@ -54,8 +54,8 @@ def opendeploy(server: ServerProcess, *args: str) -> subprocess.CompletedProcess
 
 
 @pytest.fixture
-def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
-    return server_factory("sqlite")
+def server(module_server: ServerProcess) -> ServerProcess:
+    return module_server
 
 
 def test_register_then_deregister_with_a_given_identity(
