@@ -6,6 +6,7 @@ reports the interrupted event as failed when it starts again.
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from command_service_double import HOST, KEY_ID, CommandServiceDouble, spec_for, write_bundle
+
+from opendeploy.agent.agent_config import AgentConfig
 
 AGENT_LOG_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO |WARN |ERROR|DEBUG) \[codedeploy-agent\(\d+\)\]: "
@@ -210,3 +213,27 @@ def test_missing_or_broken_host_files_stop_the_agent_with_a_clear_error(
     result = run_agent_once(files)
     assert result.returncode == 2
     assert f"the pinned server certificate {files.certificate} is not a PEM certificate" in result.stderr
+
+
+def test_the_example_systemd_unit_is_valid_and_stops_the_agent_gracefully(tmp_path: Path) -> None:
+    """packaging/systemd/opendeploy-agent.service: systemd accepts it, it runs ``opendeploy agent`` on the
+    default configuration, and SIGTERM reaches the agent alone for as long as the agent may wait."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("needs systemd-analyze to check the unit")
+    unit = Path(__file__).parents[2] / "packaging" / "systemd" / "opendeploy-agent.service"
+    text = unit.read_text()
+    executable = Path(sys.executable).with_name("opendeploy")
+    assert (
+        "ExecStart=/usr/local/bin/opendeploy agent --config /etc/codedeploy-agent/conf/codedeployagent.yml"
+        in text
+    )
+    local = tmp_path / "opendeploy-agent.service"
+    local.write_text(text.replace("/usr/local/bin/opendeploy", str(executable)))
+    result = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    settings = dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#")
+    )
+    assert settings["KillMode"] == "mixed"  # not the hook scripts in the agent's control group
+    assert int(settings["TimeoutStopSec"]) >= AgentConfig().kill_agent_max_wait_time_seconds
