@@ -6,8 +6,9 @@ and streaming payloads, all through ``api.sigv4``). Presigned URLs in the older 
 those for ``us-east-1`` profiles that do not set ``signature_version = s3v4`` — ``aws s3 presign``
 with opendeploy's profile included; the expected signature is botocore's own (``HmacV1QueryAuth``).
 
-Authorisation: administrator keys may do everything; an on-premises instance's own key may read
-(list and download bundles, as the AWS agent's IAM policy allows); any other key is refused.
+Authorisation: administrator keys may do everything; every other key (an on-premises instance's IAM
+user key, say) may only read — list and download bundles, what the IAM policy the CodeDeploy guide
+gives on-premises instances allows (``s3:Get*``, ``s3:List*``).
 """
 
 from __future__ import annotations
@@ -126,9 +127,7 @@ def _verify_v2_query(
 def authorize(verified: sigv4.VerifiedSignature, operation: str, resource: str) -> None:
     """Raise ``AccessDenied`` unless the signer may perform ``operation``."""
     key = verified.key
-    if getattr(key, "is_admin", False):
-        return
-    if getattr(key, "instance_name", None) and operation in READ_OPERATIONS:
+    if getattr(key, "is_admin", False) or operation in READ_OPERATIONS:
         return
     raise S3Error(
         "AccessDenied",

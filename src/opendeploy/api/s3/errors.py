@@ -7,6 +7,7 @@ a HEAD request's error has the status and no body, as S3 answers. Failures from 
 
 from __future__ import annotations
 
+import re
 from xml.etree import ElementTree
 
 from starlette.responses import Response
@@ -18,6 +19,12 @@ XML_CONTENT_TYPE = "application/xml"
 
 # S3 answers these signature failures with 400 rather than sigv4.S3_ERRORS' common 403.
 _BAD_REQUEST_AUTH_CODES = frozenset({"AuthorizationHeaderMalformed", "XAmzContentSHA256Mismatch"})
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with the characters XML cannot carry (NUL, most controls) written as ``\\xNN`` escapes."""
+    return _XML_FORBIDDEN.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 class S3Error(Exception):
@@ -54,10 +61,10 @@ def error_response(error: S3Error, request_id: str, *, method: str, resource: st
         return Response(status_code=error.status, headers=headers)
     root = ElementTree.Element("Error")
     ElementTree.SubElement(root, "Code").text = error.code
-    ElementTree.SubElement(root, "Message").text = error.message
+    ElementTree.SubElement(root, "Message").text = xml_safe(error.message)
     for name, value in error.details.items():
-        ElementTree.SubElement(root, name).text = value
-    ElementTree.SubElement(root, "Resource").text = resource
+        ElementTree.SubElement(root, name).text = xml_safe(value)
+    ElementTree.SubElement(root, "Resource").text = xml_safe(resource)
     ElementTree.SubElement(root, "RequestId").text = request_id
     body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="utf-8")
     return Response(body, status_code=error.status, media_type=XML_CONTENT_TYPE, headers=headers)

@@ -31,7 +31,10 @@ def encode_token(key: str) -> str:
 
 def decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        key = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
+        if not key:
+            raise ValueError("empty")
+        return key
     except (ValueError, UnicodeError):
         raise invalid_argument(
             "The continuation token provided is incorrect", "continuation-token", token
