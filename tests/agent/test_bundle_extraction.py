@@ -3,6 +3,7 @@ written outside the deployment archive (issue 2, item 4)."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import stat
 from collections.abc import Callable
@@ -175,3 +176,24 @@ def test_corrupt_archive_is_a_clear_error(tmp_path: Path) -> None:
     not_zip.write_bytes(b"PK but not really")
     with pytest.raises(BundleError, match="cannot unpack the bundle"):
         extract_zip(not_zip, tmp_path / "out")
+
+
+def test_truncated_or_corrupt_tgz_is_a_clear_error(tmp_path: Path) -> None:
+    whole = write_tar(tmp_path / "b.tgz", [file("a.txt", "a" * 200_000), file("b.txt", "b")], gzip=True)
+    truncated = tmp_path / "truncated.tgz"
+    truncated.write_bytes(whole.read_bytes()[:-200])
+    with pytest.raises(BundleError, match="cannot unpack the bundle"):
+        extract_tar(truncated, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    garbage = tmp_path / "garbage.tgz"
+    garbage.write_bytes(b"\x1f\x8b" + b"\x00garbage" * 100)
+    with pytest.raises(BundleError, match="cannot unpack the bundle"):
+        extract_tar(garbage, tmp_path / "out")
+
+
+def test_concatenated_gzip_members_read_as_one_stream(tmp_path: Path) -> None:
+    plain = write_tar(tmp_path / "b.tar", [file("a.txt", "first"), file("b.txt", "second")]).read_bytes()
+    bundle = tmp_path / "b.tgz"
+    bundle.write_bytes(gzip.compress(plain[:700]) + gzip.compress(plain[700:]))
+    extract_tar(bundle, tmp_path / "out")
+    assert listing(tmp_path / "out") == {"a.txt": "first", "b.txt": "second"}

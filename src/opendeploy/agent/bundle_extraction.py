@@ -18,12 +18,16 @@ the AppSpec's ``permissions`` section says who should own what.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import shutil
 import stat
 import tarfile
+import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -37,6 +41,109 @@ class BundleError(Exception):
     """The bundle cannot be fetched or unpacked; the message names the entry and the problem."""
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _GunzipReader:
+    """A gzip file decompressed by a background thread, read as a file that only moves forwards.
+
+    zlib releases the GIL while it inflates, so decompressing and writing the unpacked files proceed
+    side by side on two processors (as ``tar -xzf`` does with a ``gzip`` process). ``tarfile`` reads it
+    like a file: ``read``, ``tell`` and forward ``seek`` (by skipping).
+    """
+
+    _CHUNK = 1024 * 1024
+    _QUEUED_CHUNKS = 8  # at most this much decompressed data waits: memory stays bounded
+
+    def __init__(self, path: Path) -> None:
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(self._QUEUED_CHUNKS)
+        self._stop = threading.Event()
+        self._buffer = bytearray()
+        self._position = 0
+        self._finished = False
+        self._thread = threading.Thread(target=self._decompress, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _decompress(self, path: Path) -> None:
+        try:
+            with open(path, "rb") as compressed:
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                started = False
+                while data := compressed.read(self._CHUNK):
+                    while data:
+                        started = True
+                        out = inflater.decompress(data, self._CHUNK)
+                        if out and not self._put(out):
+                            return
+                        data = inflater.unconsumed_tail
+                        if inflater.eof:
+                            # Concatenated gzip members form one stream, as gzip -d reads them.
+                            data = inflater.unused_data
+                            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                            started = False
+                if started and not inflater.eof:
+                    raise EOFError("the compressed data ends before its end-of-stream marker (truncated)")
+            self._put(None)
+        except (OSError, EOFError, zlib.error) as exc:
+            self._put(exc)
+
+    def _fill(self, size: int) -> None:
+        while not self._finished and (size < 0 or len(self._buffer) < size):
+            item = self._queue.get()
+            if item is None:
+                self._finished = True
+            elif isinstance(item, BaseException):
+                self._finished = True
+                raise item
+            else:
+                self._buffer += item
+
+    def read(self, size: int = -1) -> bytes:
+        self._fill(size)
+        if size < 0 or size >= len(self._buffer):
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        else:
+            data = bytes(self._buffer[:size])
+            del self._buffer[:size]  # cheap: bytearray drops a prefix without moving the rest
+        self._position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            position += self._position
+        elif whence != os.SEEK_SET:
+            raise OSError("a compressed stream cannot seek from its end")
+        if position < self._position:
+            raise OSError("the archive's entries are out of order (it would have to be read backwards)")
+        while self._position < position:
+            if not self.read(min(position - self._position, self._CHUNK)):
+                break
+        return self._position
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get_nowait()  # a producer blocked on a full queue sees the stop
+            self._thread.join(timeout=0.05)
+
+
 class _ArchiveWriter:
     """Writes entries below ``root`` after checking each one; never follows a link while writing."""
 
@@ -44,7 +151,9 @@ class _ArchiveWriter:
         self.root = root
         self.label = label
         self._real_root = os.path.realpath(root)
-        self._checked_dirs: set[str] = {""}
+        # What this writer has put under root: rel path -> "dir" | "file" | "link". The directory starts
+        # empty and nothing else writes to it, so this says what is on disk without asking it.
+        self._entries: dict[str, str] = {"": "dir"}
         self._dir_attributes: list[tuple[str, int, float | None]] = []
         self._symlinks: list[str] = []
 
@@ -70,37 +179,33 @@ class _ArchiveWriter:
 
     def _ensure_parents(self, rel: str, original: str) -> None:
         parent = rel.rpartition("/")[0]
-        if parent in self._checked_dirs:
+        if self._entries.get(parent) == "dir":
             return
         built = ""
         for part in parent.split("/"):
             built = f"{built}/{part}" if built else part
-            if built in self._checked_dirs:
+            kind = self._entries.get(built)
+            if kind == "dir":
                 continue
-            path = os.path.join(self.root, built)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                os.mkdir(path, 0o755)
-            else:
-                if stat.S_ISLNK(st.st_mode):
-                    raise self._refuse(original, f"it would be written through the symbolic link {built!r}")
-                if not stat.S_ISDIR(st.st_mode):
-                    raise self._refuse(original, f"{built!r} is a file, not a directory")
-            self._checked_dirs.add(built)
+            if kind == "link":
+                raise self._refuse(original, f"it would be written through the symbolic link {built!r}")
+            if kind == "file":
+                raise self._refuse(original, f"{built!r} is a file, not a directory")
+            os.mkdir(os.path.join(self.root, built), 0o755)
+            self._entries[built] = "dir"
 
     def _clear(self, rel: str, original: str, *, for_directory: bool = False) -> str:
         """Make way for a new entry at ``rel``; a later entry replaces an earlier one, as tar does."""
         path = os.path.join(self.root, rel)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
+        kind = self._entries.get(rel)
+        if kind is None:
             return path
-        if stat.S_ISDIR(st.st_mode):
+        if kind == "dir":
             if for_directory:
                 return path
             raise self._refuse(original, "a directory of the same name is already in the archive")
         os.unlink(path)
+        del self._entries[rel]
         return path
 
     def directory(self, name: str, mode: int | None, mtime: float | None) -> None:
@@ -109,9 +214,9 @@ class _ArchiveWriter:
             return
         self._ensure_parents(rel, name)
         path = self._clear(rel, name, for_directory=True)
-        if not os.path.isdir(path):
+        if rel not in self._entries:
             os.mkdir(path, 0o755)
-        self._checked_dirs.add(rel)
+            self._entries[rel] = "dir"
         # Modes and times go on last: a read-only directory must not stop its own entries being written.
         self._dir_attributes.append((rel, (mode if mode else 0o755) & PERMISSION_BITS, mtime))
 
@@ -126,15 +231,22 @@ class _ArchiveWriter:
         path = self._clear(rel, name)
         # O_EXCL | O_NOFOLLOW: the new file is ours, never an existing one or a link's target.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb", buffering=0) as out:
+        self._entries[rel] = "file"
+        try:
             if isinstance(source, str):
-                with open(source, "rb") as handle:
-                    copy_file_data(handle.fileno(), out.fileno())
+                source_fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    copy_file_data(source_fd, fd)
+                finally:
+                    os.close(source_fd)
             else:
-                shutil.copyfileobj(source, out, COPY_BUFFER)
-            os.fchmod(out.fileno(), mode & PERMISSION_BITS)
+                while chunk := source.read(COPY_BUFFER):
+                    _write_all(fd, chunk)
+            os.fchmod(fd, mode & PERMISSION_BITS)
             if mtime is not None:
-                os.utime(out.fileno(), (mtime, mtime))
+                os.utime(fd, (mtime, mtime))
+        finally:
+            os.close(fd)
 
     def symlink(self, name: str, target: str) -> None:
         rel = self.relative_name(name)
@@ -150,6 +262,7 @@ class _ArchiveWriter:
         self._ensure_parents(rel, name)
         path = self._clear(rel, name)
         os.symlink(target, path)
+        self._entries[rel] = "link"
         self._symlinks.append(rel)
 
     def hard_link(self, name: str, target_name: str) -> None:
@@ -169,6 +282,7 @@ class _ArchiveWriter:
         self._ensure_parents(rel, name)
         path = self._clear(rel, name)
         os.link(target, path, follow_symlinks=False)
+        self._entries[rel] = "file"
 
     def special(self, name: str, kind: str) -> None:
         raise self._refuse(name, f"it is a {kind}; bundles may hold only files, directories and links")
@@ -218,28 +332,47 @@ def _guarded(destination: Path, label: str, unpack: Callable[[_ArchiveWriter], N
         raise BundleError(f"{label}: cannot unpack the bundle: {detail}") from exc
 
 
+def _unpack_tar_members(archive: tarfile.TarFile, writer: _ArchiveWriter) -> None:
+    for member in archive:
+        if member.isdir():
+            writer.directory(member.name, member.mode, member.mtime)
+        elif member.isreg():
+            source = archive.extractfile(member)
+            assert source is not None  # a regular member always has data
+            writer.regular_file(member.name, source, member.mode, member.mtime)
+        elif member.issym():
+            writer.symlink(member.name, member.linkname)
+        elif member.islnk():
+            writer.hard_link(member.name, member.linkname)
+        elif member.ischr() or member.isblk():
+            writer.special(member.name, "device file")
+        elif member.isfifo():
+            writer.special(member.name, "FIFO")
+        else:
+            writer.special(member.name, f"tar entry of unsupported type {member.type!r}")
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def extract_tar(bundle: Path, destination: Path, label: str = "bundle") -> None:
     """Unpack a tar archive (plain or compressed; the compression is detected) into ``destination``."""
+    with open(bundle, "rb") as handle:
+        gzipped = handle.read(2) == GZIP_MAGIC
 
     def unpack(writer: _ArchiveWriter) -> None:
-        with tarfile.open(bundle, mode="r|*", bufsize=COPY_BUFFER) as archive:
-            for member in archive:
-                if member.isdir():
-                    writer.directory(member.name, member.mode, member.mtime)
-                elif member.isreg():
-                    source = archive.extractfile(member)
-                    assert source is not None  # a regular member always has data
-                    writer.regular_file(member.name, source, member.mode, member.mtime)
-                elif member.issym():
-                    writer.symlink(member.name, member.linkname)
-                elif member.islnk():
-                    writer.hard_link(member.name, member.linkname)
-                elif member.ischr() or member.isblk():
-                    writer.special(member.name, "device file")
-                elif member.isfifo():
-                    writer.special(member.name, "FIFO")
-                else:
-                    writer.special(member.name, f"tar entry of unsupported type {member.type!r}")
+        if not gzipped:
+            with tarfile.open(bundle, mode="r:*") as archive:
+                _unpack_tar_members(archive, writer)
+            return
+        reader = _GunzipReader(bundle)
+        try:
+            with tarfile.open(fileobj=reader, mode="r:") as archive:  # type: ignore[call-overload]
+                _unpack_tar_members(archive, writer)
+            while reader.read(COPY_BUFFER):
+                pass  # read to the end, so a corrupt or truncated stream is reported
+        finally:
+            reader.close()
 
     _guarded(destination, label, unpack)
 

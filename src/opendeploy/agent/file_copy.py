@@ -24,17 +24,16 @@ def copy_file(source: str, destination: str) -> None:
 
     ``destination`` must not exist: it is created exclusively and never followed if it is a link.
     """
-    with open(source, "rb") as src:
-        st = os.fstat(src.fileno())
-        fd = os.open(
-            destination,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o600,
-        )
+    source_fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(source_fd)
+        fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             if st.st_size:
-                copy_file_data(src.fileno(), fd)
+                copy_file_data(source_fd, fd)
             os.fchmod(fd, st.st_mode & 0o7777)
             os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
         finally:
             os.close(fd)
+    finally:
+        os.close(source_fd)

@@ -50,6 +50,7 @@ class Copy:
     source: str
     destination: str
     replace: bool = False  # OVERWRITE of a file that was already there
+    link: bool = False  # the source is a symbolic link, copied as a link
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class InstallPlan:
                 records.append({"type": "mkdir", "directory": instruction.directory})
             else:
                 records.append({"type": "retain", "file": instruction.destination})
-        return json.dumps({"instructions": records + permission_records}, indent=1) + "\n"
+        return json.dumps({"instructions": records + permission_records}) + "\n"
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ class _Planner:
             raise InstallError(f"files[{index}]: cannot make directory {directory}: a file is in the way")
         self.existing_dirs.add(directory)
 
-    def copy(self, source: str, destination: str, index: int) -> None:
+    def copy(self, source: str, destination: str, index: int, *, link: bool) -> None:
         if destination in self.copy_targets:
             raise InstallError(
                 f"files[{index}]: two sources are copied to {destination}: "
@@ -197,17 +198,21 @@ class _Planner:
                 f"files[{index}]: {destination} is both a file being copied and a directory being made"
             )
         self.copy_targets[destination] = source
+        if posixpath.dirname(destination) in self.made_dirs:
+            # Its directory does not exist yet, so neither does the file.
+            self.plan.instructions.append(Copy(source, destination, link=link))
+            return
         try:
             st = os.lstat(destination)
         except FileNotFoundError:
-            self.plan.instructions.append(Copy(source, destination))
+            self.plan.instructions.append(Copy(source, destination, link=link))
             return
         if stat.S_ISDIR(st.st_mode):
             raise InstallError(
                 f"files[{index}]: cannot copy {source} to {destination}: a directory is in the way"
             )
         if self.behavior == FileExistsBehavior.OVERWRITE:
-            self.plan.instructions.append(Copy(source, destination, replace=True))
+            self.plan.instructions.append(Copy(source, destination, replace=True, link=link))
         elif self.behavior == FileExistsBehavior.RETAIN:
             self.plan.instructions.append(Retain(destination))
         else:
@@ -223,7 +228,7 @@ class _Planner:
             if entry.is_dir(follow_symlinks=False):
                 self.add_tree(entry.path, target, index)
             else:
-                self.copy(entry.path, target, index)
+                self.copy(entry.path, target, index, link=entry.is_symlink())
 
     def add_mapping(self, index: int, source: str, destination: str) -> None:
         if not destination.startswith("/"):
@@ -235,7 +240,8 @@ class _Planner:
             self.add_tree(path, destination, index)
         else:
             self.ensure_directory(destination, index)
-            self.copy(path, posixpath.join(destination, posixpath.basename(path)), index)
+            target = posixpath.join(destination, posixpath.basename(path))
+            self.copy(path, target, index, link=os.path.islink(path))
 
 
 def plan_install(appspec: ServerAppSpec, archive: Path, behavior: FileExistsBehavior) -> InstallPlan:
@@ -249,32 +255,41 @@ def plan_install(appspec: ServerAppSpec, archive: Path, behavior: FileExistsBeha
 # -- step 3: carrying it out ---------------------------------------------------------------------------
 
 
-def _record(cleanup: TextIO, path: str) -> None:
-    cleanup.write(path + "\n")
+def _record(cleanup: TextIO, paths: list[str]) -> None:
+    cleanup.write("".join(f"{path}\n" for path in paths))
     cleanup.flush()
+
+
+_BATCH = 256
+
+
+def _target(instruction: Instruction) -> str:
+    return instruction.directory if isinstance(instruction, MakeDirectory) else instruction.destination
 
 
 def _execute(plan: InstallPlan, cleanup: TextIO) -> tuple[list[str], list[str], list[str]]:
     copied: list[str] = []
     made: list[str] = []
     retained: list[str] = []
-    for instruction in plan.instructions:
-        if isinstance(instruction, MakeDirectory):
-            _record(cleanup, instruction.directory)
-            os.mkdir(instruction.directory, 0o755)
-            made.append(instruction.directory)
-        elif isinstance(instruction, Copy):
-            _record(cleanup, instruction.destination)
-            if instruction.replace:
-                os.unlink(instruction.destination)  # replace a link itself, never write through it
-            if os.path.islink(instruction.source):
-                os.symlink(os.readlink(instruction.source), instruction.destination)
+    instructions = plan.instructions
+    for start in range(0, len(instructions), _BATCH):
+        batch = instructions[start : start + _BATCH]
+        # Every object is listed before it is created: an interrupted Install is still undone next time.
+        _record(cleanup, [_target(i) for i in batch])
+        for instruction in batch:
+            if isinstance(instruction, MakeDirectory):
+                os.mkdir(instruction.directory, 0o755)
+                made.append(instruction.directory)
+            elif isinstance(instruction, Copy):
+                if instruction.replace:
+                    os.unlink(instruction.destination)  # replace a link itself, never write through it
+                if instruction.link:
+                    os.symlink(os.readlink(instruction.source), instruction.destination)
+                else:
+                    copy_file(instruction.source, instruction.destination)
+                copied.append(instruction.destination)
             else:
-                copy_file(instruction.source, instruction.destination)
-            copied.append(instruction.destination)
-        else:
-            _record(cleanup, instruction.destination)
-            retained.append(instruction.destination)
+                retained.append(instruction.destination)
     return copied, made, retained
 
 
@@ -323,8 +338,7 @@ def install(
         except OSError as exc:
             raise InstallError(f"Install failed: {exc.filename or ''}: {exc.strerror}") from exc
         try:
-            for line in apply_permissions(permissions_plan, warn=collect):
-                _record(cleanup, line)
+            _record(cleanup, apply_permissions(permissions_plan, warn=collect))
         except PermissionsError as exc:
             raise InstallError(str(exc)) from None
     return InstallResult(len(copied), len(made), tuple(retained), tuple(warnings))
