@@ -273,3 +273,15 @@ def test_runas_unknown_user(hooks: Hooks) -> None:
     diagnostics = hooks.run(HookScript(name, runas="no-such-user-x"))
     assert diagnostics.error_code == ErrorCode.SCRIPT_FAILED
     assert "cannot run as user no-such-user-x: no such user on this host" in diagnostics.message
+
+
+def test_deployments_log_rolls_over_at_its_limit(hooks: Hooks, monkeypatch: pytest.MonkeyPatch) -> None:
+    import opendeploy.agent.script_log as script_log
+
+    monkeypatch.setattr(script_log, "DEPLOYMENTS_LOG_LIMIT", 100)
+    for n in range(3):
+        hooks.run(HookScript(hooks.script(f"s{n}.sh", f"echo run-{n}")))
+    current = hooks.deployments_log.read_text()
+    assert "run-2" in current and "run-1" not in current
+    assert "run-1" in hooks.deployments_log.with_name(hooks.deployments_log.name + ".1").read_text()
+    assert "run-0" in hooks.deployments_log.with_name(hooks.deployments_log.name + ".2").read_text()

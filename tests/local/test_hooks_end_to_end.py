@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -215,3 +217,36 @@ def test_script_that_cannot_be_made_executable(tmp_path: Path) -> None:
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "ScriptNotExecutable" in completed.stdout
     assert "Unable to set script at specified location: scripts/step.sh as executable" in completed.stdout
+
+
+def test_interrupting_the_command_ends_the_running_script(local: Local, tmp_path: Path) -> None:
+    started, pid_file = tmp_path / "started", tmp_path / "pid"
+    bundle = _one_script_bundle(tmp_path, f"echo $$ > {pid_file}; touch {started}; sleep 300")
+    command = [sys.executable, "-m", "opendeploy", "local", "-c", str(local.config), "-l", str(bundle)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline, "the script never started"
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, output
+    assert "Interrupted" in output
+    script_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{script_pid}").exists() and "Z" not in _state(script_pid):
+        assert time.monotonic() < deadline, "the script outlived the command"
+        time.sleep(0.02)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "Z"

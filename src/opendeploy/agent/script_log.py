@@ -10,11 +10,30 @@
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from opendeploy.agent.diagnostics import LogTail
+
+DEPLOYMENTS_LOG_LIMIT = 64 * 1024 * 1024
+DEPLOYMENTS_LOG_KEEP = 8
+"""The deployments log rolls over at 64 MiB, keeping 8 files in all, as AWS's agent does."""
+
+
+def _roll_over(path: Path) -> None:
+    """``x.log`` -> ``x.log.1`` -> … -> ``x.log.7``; the oldest is dropped."""
+    try:
+        if path.stat().st_size < DEPLOYMENTS_LOG_LIMIT:
+            return
+    except FileNotFoundError:
+        return
+    for index in range(DEPLOYMENTS_LOG_KEEP - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{index}")
+        newer = path.with_name(f"{path.name}.{index - 1}") if index > 1 else path
+        if newer.exists():
+            os.replace(newer, older)
 
 
 class EventLog:
@@ -33,6 +52,7 @@ class EventLog:
         self._deployments = None
         if deployments_log is not None:
             deployments_log.parent.mkdir(parents=True, exist_ok=True)
+            _roll_over(deployments_log)
             self._deployments = open(deployments_log, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
         self._deployment_id = deployment_id
         self._observer = observer

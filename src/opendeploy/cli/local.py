@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -55,6 +56,10 @@ class _LocalLog:
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _fail(console: Console, message: str) -> None:
@@ -207,8 +212,15 @@ def local(
         elif entry.startswith("[warning]"):
             console.print(f"    [yellow]warning:[/] {escape(entry.removeprefix('[warning]'))}")
 
+    # SIGTERM stops the deployment the way Ctrl-C does: the running script's process group goes too.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         results = run_events(spec, event_list, config, on_start=on_start, on_end=on_end, observer=observer)
+    except KeyboardInterrupt:
+        # The running script's process group has been ended by the hook runner on the way out.
+        log.write(f"[{spec.deployment_id}] interrupted")
+        console.print("[bold red]Interrupted[/]: the local deployment was stopped")
+        sys.exit(130)
     finally:
         if status is not None:
             status.stop()
