@@ -6,7 +6,7 @@ import time
 import uuid
 
 import pytest
-from test_deployment_targets import ROLE, S3_REVISION
+from test_deployment_targets import ROLE, S3_REVISION, active_group
 
 from support.names import unique
 
@@ -215,14 +215,11 @@ def test_a_configuration_in_use_by_a_group_cannot_be_deleted(codedeploy):
 def test_a_configuration_used_by_a_running_deployment_cannot_be_deleted(codedeploy):
     """Decision: "in use" also covers a deployment that has not finished, which names the configuration
     as its own override while its group names another."""
-    name, application, group = unique("running"), unique("app"), unique("dg")
+    name = unique("running")
     codedeploy.create_deployment_config(
         deploymentConfigName=name, minimumHealthyHosts={"type": "HOST_COUNT", "value": 0}
     )
-    codedeploy.create_application(applicationName=application)
-    codedeploy.create_deployment_group(
-        applicationName=application, deploymentGroupName=group, serviceRoleArn=ROLE
-    )
+    application, group = active_group(codedeploy)  # one instance whose agent never answers
     deployment_id = codedeploy.create_deployment(
         applicationName=application,
         deploymentGroupName=group,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_deployment_targets import ROLE, S3_REVISION
+from test_deployment_targets import ROLE, S3_REVISION, wait_until_completed
 
 from support.names import unique
 
@@ -482,7 +482,9 @@ def test_last_attempted_deployment(codedeploy):
     deployment_id = codedeploy.create_deployment(
         applicationName=application, deploymentGroupName=group, revision=S3_REVISION
     )["deploymentId"]
+    finished = wait_until_completed(codedeploy, deployment_id)  # a group with no instances fails at once
     info = _get(codedeploy, application, group)
     assert info["lastAttemptedDeployment"]["deploymentId"] == deployment_id
-    assert info["lastAttemptedDeployment"]["status"] == "Created"
-    assert "lastSuccessfulDeployment" not in info
+    assert info["lastAttemptedDeployment"]["status"] == finished["status"] == "Failed"
+    assert info["lastAttemptedDeployment"]["endTime"] == finished["completeTime"]
+    assert "lastSuccessfulDeployment" not in info and "targetRevision" not in info

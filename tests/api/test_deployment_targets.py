@@ -22,7 +22,7 @@ from opendeploy.store.db import create_db_engine
 from opendeploy.store.deployment_targets import add_target
 from opendeploy.store.models import Deployment, DeploymentTarget, LifecycleEventRecord
 from support.names import unique
-from support.server import ServerProcess
+from support.server import ServerProcess, wait_for
 
 SERVER_EVENTS = ("ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall")
 S3_REVISION = {
@@ -107,14 +107,62 @@ class EngineRecords:
             return session.get(Deployment, deployment_id)
 
     def complete(self, deployment_id: str, status: str = "Succeeded") -> None:
+        """Mark a deployment finished, as the engine does; only for deployments the engine is done with."""
         now = time.time()
         self.set_deployment(deployment_id, status=status, start_time=now, complete_time=now, updated_at=now)
+
+
+COMPLETED = ("Succeeded", "Failed", "Stopped")
+
+
+def registered_instance(codedeploy: Any) -> dict[str, str]:
+    """A registered on-premises instance, tagged uniquely; returns the tag filter that selects it.
+
+    No agent runs for it, so a deployment to it stays in progress (its first lifecycle event waits for
+    the agent, for minutes) — an active deployment for tests that need one.
+    """
+    name = unique("host")
+    codedeploy.register_on_premises_instance(
+        instanceName=name, iamUserArn=f"arn:aws:iam::111122223333:user/{name}"
+    )
+    codedeploy.add_tags_to_on_premises_instances(
+        instanceNames=[name], tags=[{"Key": "opendeploy-test-host", "Value": name}]
+    )
+    return {"Key": "opendeploy-test-host", "Value": name, "Type": "KEY_AND_VALUE"}
+
+
+def active_group(codedeploy: Any, **settings: Any) -> tuple[str, str]:
+    """A new application and a group of one registered instance without an agent: (application, group)."""
+    application, group = unique("app"), unique("dg")
+    codedeploy.create_application(applicationName=application)
+    codedeploy.create_deployment_group(
+        applicationName=application,
+        deploymentGroupName=group,
+        serviceRoleArn=ROLE,
+        onPremisesInstanceTagFilters=[registered_instance(codedeploy)],
+        **settings,
+    )
+    return application, group
+
+
+def wait_until_completed(codedeploy: Any, deployment_id: str) -> dict[str, Any]:
+    """The deployment once the engine has finished it (a group with no instances fails at once)."""
+
+    def completed() -> dict[str, Any] | None:
+        info = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        return info if info["status"] in COMPLETED else None
+
+    return wait_for(completed, timeout=30, message=f"deployment {deployment_id} to complete")
 
 
 def make_deployment(
     codedeploy: Any, *, platform: str = "Server", blue_green: bool = False
 ) -> tuple[str, str, str]:
-    """A new application, group and deployment: (application, group, deployment id)."""
+    """A new application, group (with no instances) and deployment: (application, group, deployment id).
+
+    The engine fails such a deployment at once (no instances, or a kind it does not run yet); tests
+    using it read records put in its place, whatever its status.
+    """
     application, group = unique("tapp"), unique("tdg")
     codedeploy.create_application(applicationName=application, computePlatform=platform)
     group_args: dict[str, Any] = {"serviceRoleArn": ROLE}

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from test_deployment_targets import ROLE, EngineRecords
+from test_deployment_targets import ROLE, EngineRecords, wait_until_completed
 
 from support.names import unique
 
@@ -214,9 +214,10 @@ def test_deployments_register_and_use_revisions_and_set_target_revisions(server,
         "revisionInfo"
     ]
     assert info["firstUsedTime"] == info["lastUsedTime"]
-    assert info["deploymentGroups"] == []  # not yet a target revision: the deployment has not succeeded
+    assert info["deploymentGroups"] == []  # not a target revision: the deployment has not succeeded
 
-    records.complete(deployment_id, "Succeeded")  # what the engine records when the deployment succeeds
+    wait_until_completed(codedeploy, deployment_id)  # no instances: the engine fails it at once
+    records.complete(deployment_id, "Succeeded")  # what the engine records when a deployment succeeds
     info = codedeploy.get_application_revision(applicationName=application, revision=_s3("deployed.zip"))[
         "revisionInfo"
     ]

@@ -445,8 +445,8 @@ def continue_deployment(ctx: OperationContext, params: dict[str, Any]) -> None:
     """Blue/green: reroute traffic now (READY_WAIT) or terminate the original instances now
     (TERMINATION_WAIT), without waiting out the configured time."""
     deployment = deployment_by_id(ctx, params.get("deploymentId"), for_update=True)
-    _check_not_completed(deployment)
     _check_blue_green(deployment, "ContinueDeployment")
+    _check_not_completed(deployment)
     wait_type = params.get("deploymentWaitType") or "READY_WAIT"
     if wait_type == "READY_WAIT":
         if deployment.status != DeploymentStatus.READY:
@@ -472,8 +472,8 @@ def skip_wait_time_for_instance_termination(ctx: OperationContext, params: dict[
     """Deprecated form of ContinueDeployment(TERMINATION_WAIT): terminate the originals as soon as traffic
     is rerouted. Recorded even before the wait starts, so the wait is skipped when it comes."""
     deployment = deployment_by_id(ctx, params.get("deploymentId"), for_update=True)
-    _check_not_completed(deployment)
     _check_blue_green(deployment, "SkipWaitTimeForInstanceTermination")
+    _check_not_completed(deployment)
     if deployment.status in NOT_STARTED_DEPLOYMENT_STATUSES:
         raise ApiError("DeploymentNotStartedException", f"Deployment {deployment.id} has not started")
     deployment.termination_wait_skip_requested_at = ctx.now
