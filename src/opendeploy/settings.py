@@ -29,6 +29,22 @@ class Quotas:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    """The deployment engine's deadlines and pacing (seconds); tests shorten them.
+
+    The defaults are the guide's: an instance's lifecycle event must be picked up by its agent within
+    5 minutes and may run for up to an hour (troubleshooting, L27516–27529).
+    """
+
+    event_start_timeout: float = 300.0  # an event's host command not picked up by the agent: fail it
+    event_timeout: float = 3600.0  # an event running longer than this fails (when its scripts' are unknown)
+    event_timeout_grace: float = 60.0  # added to the sum of an event's script timeouts, when known
+    poll_hold: float = 40.0  # how long PollHostCommand waits for a command before answering {}
+    redelivery_after: float = 60.0  # a command handed out but never acknowledged is handed out again
+    sweep_interval: float = 5.0  # the engine looks for due work at least this often, woken or not
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``opendeploy server`` needs to know at start."""
 
@@ -40,6 +56,7 @@ class Settings:
     account_id: str = "000000000000"
     quotas: Quotas = field(default_factory=Quotas)
     page_size: int = 100  # most items one List* call returns before handing back a nextToken
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     @property
     def effective_database_url(self) -> str:

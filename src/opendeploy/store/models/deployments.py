@@ -114,6 +114,10 @@ class Deployment(Base):
     stop_auto_rollback_enabled: Mapped[bool | None] = mapped_column(Boolean, default=None)
     ready_wait_continue_requested_at: Mapped[float | None] = mapped_column(Float, default=None)
     termination_wait_skip_requested_at: Mapped[float | None] = mapped_column(Float, default=None)
+    # The engine (migration 0003): when it should next look at this deployment (set "now" whenever
+    # something changed; NULL when nothing is waiting), and each lifecycle event's allowed run time.
+    engine_due_at: Mapped[float | None] = mapped_column(Float, index=True, default=None)
+    event_timeouts: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, default=None)
 
 
 class DeploymentTarget(Base):
@@ -133,6 +137,9 @@ class DeploymentTarget(Base):
     last_updated_at: Mapped[float] = mapped_column(Float)
     # Platform-specific members (lambdaFunctionInfo, taskSetsInfo, resourceType ...), wire form.
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, default=None)
+    # Why the engine failed this target (migration 0003): "agent" (a command was never picked up),
+    # "timeout" (an event ran too long) or "event" (the agent reported a failure).
+    failure_cause: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class LifecycleEventRecord(Base):
@@ -191,3 +198,6 @@ class HostCommand(Base):
     # The first completion's diagnostics envelope (a duplicate completion keeps these).
     diagnostics_format: Mapped[str | None] = mapped_column(String(64), default=None)
     diagnostics_payload: Mapped[str | None] = mapped_column(Text, default=None)
+    # Handed to the agent by PollHostCommand (migration 0003): when last, and how often.
+    delivered_at: Mapped[float | None] = mapped_column(Float, default=None)
+    delivery_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -25,5 +25,9 @@ class Timer(Base):
         String(12), ForeignKey("deployments.id", ondelete="CASCADE"), index=True, default=None
     )
     created_at: Mapped[float] = mapped_column(Float)
+    # The host command whose deadline this is (migration 0003); deleted with it.
+    host_command_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("host_commands.id", ondelete="CASCADE"), index=True, default=None
+    )
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_expires_at: Mapped[float | None] = mapped_column(Float, default=None)
