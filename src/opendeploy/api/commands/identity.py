@@ -1,0 +1,92 @@
+"""Which on-premises instance a command-service request comes from.
+
+As in AWS, an on-premises instance is registered with an IAM user ARN (or an IAM session ARN), and a
+request signed with an access key of that principal comes from that instance. The link is resolved at
+request time, so a key may exist before its instance is registered (``aws deploy register`` creates the
+IAM user and key first) and a deregistered instance gets nothing. The administrator key is not an
+instance.
+
+The agent also names itself in ``HostIdentifier``: AWS's agent sends its IAM user or session ARN for an
+on-premises host (wire protocol §1.3); the instance's CodeDeploy ARN or its name are accepted too. Any
+of them must be the signing instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from opendeploy.api.errors import ApiError
+from opendeploy.domain.arns import instance_arn
+from opendeploy.settings import Settings
+from opendeploy.store.access_keys import StoredAccessKey
+from opendeploy.store.models import OnPremisesInstance
+
+CLIENT_EXCEPTION = "ClientException"
+
+
+@dataclass(frozen=True)
+class InstanceIdentity:
+    """The registered instance that signed a request."""
+
+    name: str
+    host: str  # the key its host commands are stored under: the instance's ARN
+    host_identifiers: frozenset[str]  # what the agent may send as HostIdentifier
+
+
+def refused(message: str) -> ApiError:
+    return ApiError(CLIENT_EXCEPTION, message)
+
+
+def signing_instance(session: Session, key: StoredAccessKey, settings: Settings) -> InstanceIdentity:
+    """The registered instance whose credentials signed the request, or a ClientException."""
+    if key.is_admin:
+        raise refused(
+            f"The request was signed with an administrator key ({key.principal_arn}); agents sign with "
+            "their instance's own credentials"
+        )
+    registered = OnPremisesInstance.deregister_time.is_(None)
+    if key.instance_name:
+        instance = session.scalar(
+            select(OnPremisesInstance).where(OnPremisesInstance.name == key.instance_name, registered)
+        )
+    else:
+        instance = session.scalar(
+            select(OnPremisesInstance).where(
+                registered,
+                or_(
+                    OnPremisesInstance.iam_user_arn == key.principal_arn,
+                    OnPremisesInstance.iam_session_arn == key.principal_arn,
+                ),
+            )
+        )
+    if instance is None:
+        raise refused(
+            f"The signing credentials ({key.principal_arn}) do not belong to a registered on-premises "
+            "instance"
+        )
+    arn = instance_arn(settings.region, settings.account_id, instance.name)
+    names = {instance.name, arn, instance.iam_user_arn, instance.iam_session_arn}
+    return InstanceIdentity(instance.name, arn, frozenset(name for name in names if name))
+
+
+def check_host_identifier(identity: InstanceIdentity, host_identifier: str) -> None:
+    """Refuse a HostIdentifier that does not name the signing instance."""
+    if host_identifier not in identity.host_identifiers:
+        raise refused(
+            f"HostIdentifier {host_identifier!r} is not the instance that signed this request "
+            f"({identity.name})"
+        )
+
+
+def still_registered(session: Session, identity: InstanceIdentity) -> bool:
+    return (
+        session.scalar(
+            select(OnPremisesInstance.name).where(
+                OnPremisesInstance.name == identity.name, OnPremisesInstance.deregister_time.is_(None)
+            )
+        )
+        is not None
+    )

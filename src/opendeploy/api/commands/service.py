@@ -1,0 +1,417 @@
+"""The command service's HTTP adapter, its five operations, and the server lifespan that runs the engine.
+
+Requests are awsJson 1.1 (``X-Amz-Target: CodeDeployCommandService_v20141006.<Operation>``), verified
+with the server's SigV4 module (signing name ``codedeploy-commands``) and validated against the
+committed botocore model. Unlike the CodeDeploy API adapter, this one is asynchronous: a PollHostCommand
+waits for work in the event loop, not in a thread, so a thousand agents can hold long polls at once.
+Database work runs in worker threads, one short transaction at a time.
+
+Every refusal — a request from no registered instance, a HostIdentifier that is not the signer's, a
+command or deployment that is not the signer's — is a ``ClientException`` saying what is wrong, and
+changes nothing.
+
+The lifespan starts the wake bus, the engine worker and (on PostgreSQL) the notification listener, and
+stops them at shutdown; on SIGTERM/SIGINT it first releases every waiting long poll so the server can
+stop promptly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from functools import cache
+from typing import Any
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.validate import ParamValidator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from opendeploy.api import awsjson, sigv4
+from opendeploy.api.commands import deployment_specification as specification
+from opendeploy.api.commands.identity import (
+    InstanceIdentity,
+    check_host_identifier,
+    refused,
+    signing_instance,
+    still_registered,
+)
+from opendeploy.api.commands.specification_signing import PKCS7_JSON, SpecificationSigner
+from opendeploy.api.errors import ApiError
+from opendeploy.api.server_state import ServerState
+from opendeploy.data import BOTOCORE_DATA
+from opendeploy.domain.statuses import HostCommandStatus
+from opendeploy.engine import host_commands
+from opendeploy.engine.pg_listener import PostgresListener
+from opendeploy.engine.transactions import in_transaction
+from opendeploy.engine.wakeups import WakeBus, install_bus
+from opendeploy.engine.worker import EngineWorker
+from opendeploy.store.models import Deployment, DeploymentTarget
+
+log = logging.getLogger(__name__)
+
+TARGET_PREFIX = "CodeDeployCommandService_v20141006"
+SIGNING_NAME = "codedeploy-commands"
+MAX_BODY_BYTES = 64 * 1024  # the largest valid request carries two 8 KiB envelopes
+PAYLOAD_LIMIT = 8192
+SPECIFICATION_CACHE_SIZE = 1024
+
+
+@cache
+def command_service_model() -> ServiceModel:
+    """botocore's model of the command service, from the copy the project ships."""
+    session = botocore.session.Session()
+    session.get_component("data_loader").search_paths.insert(0, str(BOTOCORE_DATA))
+    return session.get_service_model(SIGNING_NAME)
+
+
+def _operation_model(operation: str) -> OperationModel:
+    model = command_service_model()
+    if operation not in model.operation_names:
+        raise ApiError("UnknownOperationException", f"Unknown operation {TARGET_PREFIX}.{operation}")
+    return model.operation_model(operation)
+
+
+def _check_constraints(shape: Shape, value: Any, path: str) -> None:
+    """The model's string limits botocore's validator leaves to the service: length, pattern, enum."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value and value[name] is not None:
+                _check_constraints(member, value[name], f"{path}.{name}" if path else name)
+    elif shape.type_name == "string" and isinstance(value, str):
+        maximum = shape.metadata.get("max")
+        if maximum is not None and len(value) > maximum:
+            raise refused(f"{path} is too long ({len(value)} characters; at most {maximum})")
+        enum = getattr(shape, "enum", None)
+        if enum and value not in enum:
+            raise refused(f"{path} must be one of {', '.join(enum)}, not {value!r}")
+        pattern = shape.metadata.get("pattern")
+        if pattern and not _compiled(pattern).match(value):
+            raise refused(f"{path} {value!r} does not match the pattern {pattern}")
+
+
+@cache
+def _compiled(pattern: str) -> Any:
+    import re
+
+    return re.compile(pattern)
+
+
+def validate(operation: str, params: dict[str, Any]) -> None:
+    model = _operation_model(operation)
+    report = ParamValidator().validate(params, model.input_shape)
+    if report.has_errors():
+        raise refused(f"Invalid {operation} request: {report.generate_report()}")
+    _check_constraints(model.input_shape, params, "")
+
+
+def _parse_body(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        params = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ApiError("SerializationException", f"The request body is not valid JSON: {error}") from None
+    if not isinstance(params, dict):
+        raise ApiError("SerializationException", "The request body must be a JSON object")
+    return params
+
+
+def _response(payload: dict[str, Any], request_id: str) -> Response:
+    return Response(
+        json.dumps(payload, separators=(",", ":")),
+        media_type=awsjson.CONTENT_TYPE,
+        headers={"x-amzn-RequestId": request_id},
+    )
+
+
+class CommandService:
+    """The agent command service of one server process, with the engine it drives."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.signer = SpecificationSigner.load_or_create(state.settings.data_dir)
+        self.bus = WakeBus()
+        self._specifications: OrderedDict[str, str] = OrderedDict()
+        self._specifications_lock = threading.Lock()
+        self._worker: EngineWorker | None = None
+        self._listener: PostgresListener | None = None
+
+    # --- lifespan -------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Any) -> AsyncIterator[None]:
+        self.bus.attach(asyncio.get_running_loop())
+        install_bus(self.bus)
+        restore = self._release_polls_on_signals()
+        if not self.state.database.sqlite:
+            self._listener = PostgresListener(self.state.database.url, self.bus)
+            self._listener.start()
+        self._worker = EngineWorker(self.state.database, self.settings, self.bus)
+        self._worker.start()
+        try:
+            yield
+        finally:
+            self.bus.stop()
+            await self._worker.stop()
+            if self._listener is not None:
+                await self._listener.stop()
+            restore()
+            install_bus(None)
+
+    def _release_polls_on_signals(self) -> Callable[[], None]:
+        """On SIGTERM/SIGINT, answer waiting long polls at once (then let the server's own handler stop
+        it), so shutting down does not wait out the poll hold time."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            handler = signal.getsignal(sig)
+            if not callable(handler):
+                continue
+            previous[sig] = handler
+
+            def release(signum: int, frame: Any, handler: Callable[..., Any] = handler) -> None:
+                self.bus.stop()
+                handler(signum, frame)
+
+            signal.signal(sig, release)
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                with contextlib.suppress(ValueError):
+                    signal.signal(sig, handler)
+
+        return restore
+
+    # --- HTTP -----------------------------------------------------------------------------------------
+
+    async def certificate(self, _request: Request) -> Response:
+        """The certificate deployment specifications are signed with, for agents to pin (PEM)."""
+        return Response(self.signer.certificate_pem, media_type="application/x-pem-file")
+
+    async def handle(self, request: Request, operation: str) -> Response:
+        request_id = str(uuid.uuid4())
+        body = await request.body()
+        try:
+            if len(body) > MAX_BODY_BYTES:
+                raise ApiError(
+                    "RequestEntityTooLargeException",
+                    f"request body exceeds {MAX_BODY_BYTES} bytes",
+                    status=413,
+                )
+            incoming = sigv4.IncomingRequest(
+                method=request.method,
+                raw_path=request.scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0],
+                raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+                body=body,
+            )
+            if operation == "PollHostCommand":
+                result = await self._poll(incoming, body)
+            else:
+                result = await run_in_threadpool(self._serve, operation, incoming, body)
+        except ApiError as error:
+            log.info("%s.%s -> %s: %s", TARGET_PREFIX, operation, error.code, error.message)
+            return awsjson.error_response(error, request_id)
+        except Exception:
+            log.exception("%s.%s failed (request %s)", TARGET_PREFIX, operation, request_id)
+            return awsjson.error_response(
+                ApiError(
+                    "ServerException",
+                    f"The server failed to process the request (request id {request_id})",
+                    status=500,
+                ),
+                request_id,
+            )
+        return _response(result, request_id)
+
+    def _authenticate(
+        self, incoming: sigv4.IncomingRequest, operation: str, body: bytes
+    ) -> tuple[InstanceIdentity, dict[str, Any]]:
+        """Verify the signature, parse and validate the body, and find the signing instance."""
+        verified = sigv4.verify(
+            incoming, signing_name=SIGNING_NAME, lookup=self.state.find_key, regions=[self.settings.region]
+        )
+        params = _parse_body(body)
+        validate(operation, params)
+        identity = in_transaction(
+            self.state.database,
+            lambda session: signing_instance(session, verified.key, self.settings),
+            write=False,
+        )
+        return identity, params
+
+    # --- PollHostCommand ------------------------------------------------------------------------------
+
+    async def _poll(self, incoming: sigv4.IncomingRequest, body: bytes) -> dict[str, Any]:
+        """Hand out the host's next command, waiting up to the poll hold time for one; ``{}`` if none."""
+        deadline = time.monotonic() + self.settings.engine.poll_hold
+        identity, params, generation, delivered = await run_in_threadpool(self._first_poll, incoming, body)
+        while delivered is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.bus.stopping:
+                return {}
+            await self.bus.wait_for_host(identity.host, since=generation, timeout=remaining)
+            generation = self.bus.host_generation(identity.host)
+            delivered = await run_in_threadpool(self._try_deliver, identity)
+        return {
+            "HostCommand": {
+                "HostCommandIdentifier": delivered.host_command_identifier,
+                "HostIdentifier": params["HostIdentifier"],
+                "DeploymentExecutionId": specification.execution_id(
+                    self.settings.region, self.settings.account_id, delivered.deployment_id
+                ),
+                "CommandName": delivered.command_name,
+                "Nonce": delivered.nonce,
+            }
+        }
+
+    def _first_poll(
+        self, incoming: sigv4.IncomingRequest, body: bytes
+    ) -> tuple[InstanceIdentity, dict[str, Any], int, host_commands.DeliveredCommand | None]:
+        identity, params = self._authenticate(incoming, "PollHostCommand", body)
+        check_host_identifier(identity, params["HostIdentifier"])
+        # Read the wake-up counter before looking: a command issued after the look wakes the wait.
+        generation = self.bus.host_generation(identity.host)
+        return identity, params, generation, self._try_deliver(identity)
+
+    def _try_deliver(self, identity: InstanceIdentity) -> host_commands.DeliveredCommand | None:
+        settings = self.settings.engine
+
+        def look(session: Session) -> bool:
+            if not still_registered(session, identity):
+                raise refused(f"Instance {identity.name} is no longer registered")
+            return host_commands.has_deliverable(session, identity.host, time.time(), settings)
+
+        # A read first: most polls find nothing, and a write transaction would queue behind others.
+        if not in_transaction(self.state.database, look, write=False):
+            return None
+        return in_transaction(
+            self.state.database,
+            lambda session: host_commands.deliver_next(session, identity.host, time.time(), settings),
+        )
+
+    # --- the other four -------------------------------------------------------------------------------
+
+    def _serve(self, operation: str, incoming: sigv4.IncomingRequest, body: bytes) -> dict[str, Any]:
+        identity, params = self._authenticate(incoming, operation, body)
+        if operation == "GetDeploymentSpecification":
+            return self._get_deployment_specification(identity, params)
+        database, settings = self.state.database, self.settings.engine
+
+        def with_command(action: Callable[[Session, Any, float], dict[str, Any]]) -> dict[str, Any]:
+            def step(session: Session) -> dict[str, Any]:
+                try:
+                    command = host_commands.command_for_host(
+                        session, params["HostCommandIdentifier"], identity.host, lock=True
+                    )
+                except host_commands.HostCommandNotFound as error:
+                    raise refused(str(error)) from None
+                return action(session, command, time.time())
+
+            return in_transaction(database, step)
+
+        if operation == "PutHostCommandAcknowledgement":
+            return with_command(
+                lambda session, command, now: {
+                    "CommandStatus": host_commands.acknowledge(session, command, now, settings)
+                }
+            )
+        if operation == "PutHostCommandComplete":
+            status = params["CommandStatus"]
+            if status not in (HostCommandStatus.SUCCEEDED, HostCommandStatus.FAILED):
+                raise refused(f"A host command completes as Succeeded or Failed, not {status}")
+
+            def record(session: Session, command: Any, now: float) -> dict[str, Any]:
+                first = host_commands.complete(
+                    session, command, status, params.get("Diagnostics"), now, settings
+                )
+                if not first:
+                    log.info(
+                        "duplicate completion of host command %s (%s) ignored; the first one stands",
+                        command.host_command_identifier,
+                        command.command_name,
+                    )
+                return {}
+
+            return with_command(record)
+        if operation == "PostHostCommandUpdate":
+            estimate = params.get("EstimatedCompletionTime")
+            return with_command(
+                lambda session, command, now: {
+                    "CommandStatus": host_commands.record_update(
+                        session, command, float(estimate) if estimate is not None else None, now, settings
+                    )
+                }
+            )
+        raise ApiError("UnknownOperationException", f"Unknown operation {TARGET_PREFIX}.{operation}")
+
+    def _get_deployment_specification(
+        self, identity: InstanceIdentity, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        check_host_identifier(identity, params["HostIdentifier"])
+        execution = params["DeploymentExecutionId"]
+        deployment_id = specification.deployment_id_of(execution)
+        if deployment_id is None:
+            raise refused(f"DeploymentExecutionId {execution!r} does not name a deployment")
+        payload = self._signed_specification(identity, deployment_id)
+        return {
+            "DeploymentSystem": specification.DEPLOYMENT_SYSTEM,
+            "DeploymentSpecification": {"GenericEnvelope": {"Format": PKCS7_JSON, "Payload": payload}},
+        }
+
+    def _signed_specification(self, identity: InstanceIdentity, deployment_id: str) -> str:
+        def check(session: Session) -> None:
+            target = session.scalar(
+                select(DeploymentTarget.id).where(
+                    DeploymentTarget.deployment_id == deployment_id,
+                    DeploymentTarget.target_id == identity.name,
+                )
+            )
+            if target is None:
+                raise refused(f"Deployment {deployment_id} has no work for instance {identity.name}")
+
+        def build(session: Session) -> dict[str, Any]:
+            deployment = session.get(Deployment, deployment_id)
+            if deployment is None:
+                raise refused(f"Deployment {deployment_id} does not exist")
+            try:
+                return specification.specification_document(session, self.state.secrets, deployment)
+            except specification.SpecificationUnavailable as error:
+                raise refused(f"Deployment {deployment_id} cannot be described: {error}") from None
+
+        in_transaction(self.state.database, check, write=False)
+        with self._specifications_lock:
+            cached = self._specifications.get(deployment_id)
+            if cached is not None:
+                self._specifications.move_to_end(deployment_id)
+                return cached
+        # Every host of a deployment gets the same specification: build and sign it once.
+        document = in_transaction(self.state.database, build, write=False)
+        signed = self.signer.sign(specification.encode(document))
+        if len(signed) > PAYLOAD_LIMIT:
+            raise ApiError(
+                "ServerException",
+                f"The signed specification of {deployment_id} is {len(signed)} characters, over the "
+                f"protocol's limit of {PAYLOAD_LIMIT}",
+                status=500,
+            )
+        with self._specifications_lock:
+            self._specifications[deployment_id] = signed
+            while len(self._specifications) > SPECIFICATION_CACHE_SIZE:
+                self._specifications.popitem(last=False)
+        return signed

@@ -1,0 +1,308 @@
+"""The EC2/On-Premises in-place strategy: start a deployment, decide which instances run, finish it.
+
+- **start** (Created -> InProgress): resolve the deployment group's instances now; none is a
+  ``NO_INSTANCES`` failure (troubleshooting D-9: at start, as a failed deployment). Each instance
+  becomes a target with its lifecycle events in order, all Pending: in place without a load balancer,
+  ApplicationStop, DownloadBundle, BeforeInstall, Install, AfterInstall, ApplicationStart,
+  ValidateService (``appspec.lifecycle_events.server_events``).
+- **dispatch**: ``domain.batching.next_dispatch`` — the one place that decides — says which instances
+  start now, which are skipped and whether the deployment has ended; the engine carries that out.
+  An instance runs its events one host command at a time (``host_commands``).
+- **finish**: Succeeded, or Failed with the guide's error code and message in ``errorInformation``
+  and dispatch's explanation in ``deploymentStatusMessages``. A failure caused only by agents that never
+  picked their events up is ``AGENT_ISSUE``; only by events that ran past their deadline, ``TIMEOUT``.
+
+Kinds of deployment the engine cannot run yet (blue/green, traffic control through a load balancer,
+Lambda, ECS) fail at start with a message saying so, rather than waiting forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, distinct, insert, select, update
+from sqlalchemy.orm import Session
+
+from opendeploy.appspec.lifecycle_events import IN_PLACE, server_events
+from opendeploy.domain import deployment_config as configs
+from opendeploy.domain.arns import instance_arn
+from opendeploy.domain.batching import DispatchDecision, FleetTarget, next_dispatch
+from opendeploy.domain.statuses import (
+    ERROR_MESSAGES,
+    DeploymentStatus,
+    DeploymentTargetType,
+    ErrorCode,
+    LifecycleEventStatus,
+    TargetStatus,
+)
+from opendeploy.engine import host_commands
+from opendeploy.engine.targets import group_instances
+from opendeploy.settings import Settings
+from opendeploy.store.models import (
+    Deployment,
+    DeploymentConfigRecord,
+    DeploymentGroup,
+    DeploymentTarget,
+    LifecycleEventRecord,
+    Timer,
+)
+
+_CHUNK = 500  # ids per IN (...) list
+_FINISHED = frozenset({TargetStatus.SUCCEEDED, TargetStatus.FAILED, TargetStatus.SKIPPED})
+TIMEOUT_MESSAGE = (
+    "The deployment failed because lifecycle events on its instances did not complete in the time "
+    "allowed. Make sure the agent keeps running on every instance until its events finish."
+)
+
+
+def _chunks(items: Sequence[int]) -> list[Sequence[int]]:
+    return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]
+
+
+def _fail(session: Session, deployment: Deployment, code: ErrorCode, now: float, detail: str | None) -> None:
+    deployment.status = DeploymentStatus.FAILED
+    deployment.complete_time = now
+    deployment.updated_at = now
+    deployment.error_code = code
+    deployment.error_message = ERROR_MESSAGES.get(code) or detail or str(code)
+    deployment.deployment_status_messages = [detail] if detail else []
+    deployment.engine_due_at = None
+    session.execute(delete(Timer).where(Timer.deployment_id == deployment.id))
+
+
+def deployment_config(session: Session, name: str) -> configs.DeploymentConfig | None:
+    """A predefined configuration or a stored custom one."""
+    predefined = configs.PREDEFINED_CONFIGS.get(name)
+    if predefined is not None:
+        return predefined
+    record = session.scalar(select(DeploymentConfigRecord).where(DeploymentConfigRecord.name == name))
+    if record is None:
+        return None
+    return configs.config_from_stored(
+        record.name,
+        record.compute_platform,
+        record.minimum_healthy_hosts,
+        record.traffic_routing_config,
+        record.zonal_config,
+    )
+
+
+def unsupported(deployment: Deployment) -> str | None:
+    """Why the engine cannot run ``deployment`` yet, or None."""
+    if deployment.compute_platform != configs.ComputePlatform.SERVER:
+        return f"This server does not run {deployment.compute_platform} deployments yet."
+    style = deployment.deployment_style or {}
+    if style.get("deploymentType", IN_PLACE) != IN_PLACE:
+        return "This server does not run blue/green deployments yet."
+    if style.get("deploymentOption") == "WITH_TRAFFIC_CONTROL":
+        return "This server does not run deployments with traffic control (a load balancer) yet."
+    return None
+
+
+# --- start ----------------------------------------------------------------------------------------------
+
+
+def start(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """Created -> InProgress with a target per instance, then the first dispatch; or Failed."""
+    reason = unsupported(deployment)
+    if reason:
+        _fail(session, deployment, ErrorCode.INTERNAL_ERROR, now, reason)
+        return
+    group = (
+        session.get(DeploymentGroup, deployment.deployment_group_id)
+        if deployment.deployment_group_id
+        else None
+    )
+    if group is None:
+        _fail(
+            session,
+            deployment,
+            ErrorCode.DEPLOYMENT_GROUP_MISSING,
+            now,
+            "The deployment group of this deployment no longer exists.",
+        )
+        return
+    config = deployment_config(session, deployment.deployment_config_name)
+    if config is None or config.minimum_healthy_hosts is None:
+        _fail(
+            session,
+            deployment,
+            ErrorCode.INTERNAL_ERROR,
+            now,
+            f"Deployment configuration {deployment.deployment_config_name} does not exist or has no "
+            "minimum healthy hosts.",
+        )
+        return
+    names = group_instances(session, group)
+    if not names:
+        _fail(session, deployment, ErrorCode.NO_INSTANCES, now, None)
+        return
+    limit = settings.quotas.instances_per_deployment
+    if len(names) > limit:
+        _fail(
+            session,
+            deployment,
+            ErrorCode.OVER_MAX_INSTANCES,
+            now,
+            f"{len(names)} instances match the deployment group; at most {limit} may be deployed to at once.",
+        )
+        return
+    _add_targets(session, deployment, names, now, settings)
+    deployment.status = DeploymentStatus.IN_PROGRESS
+    deployment.start_time = now
+    deployment.updated_at = now
+    dispatch(session, deployment, config, now, settings)
+
+
+def _add_targets(
+    session: Session, deployment: Deployment, names: Sequence[str], now: float, settings: Settings
+) -> None:
+    """One target per instance with its lifecycle events, in bulk (a fleet may have thousands)."""
+    events = [event.name for event in server_events(deployment_type=IN_PLACE, load_balancer=False)]
+    rows = session.execute(
+        insert(DeploymentTarget).returning(DeploymentTarget.id, sort_by_parameter_order=True),
+        [
+            {
+                "deployment_id": deployment.id,
+                "target_id": name,
+                "target_type": str(DeploymentTargetType.INSTANCE),
+                "target_arn": instance_arn(settings.region, settings.account_id, name),
+                "status": str(TargetStatus.PENDING),
+                "instance_label": None,
+                "last_updated_at": now,
+                "details": None,
+                "failure_cause": None,
+            }
+            for name in names
+        ],
+    ).all()
+    session.execute(
+        insert(LifecycleEventRecord),
+        [
+            {
+                "deployment_target_id": target_id,
+                "position": position,
+                "name": name,
+                "status": str(LifecycleEventStatus.PENDING),
+            }
+            for (target_id,) in rows
+            for position, name in enumerate(events)
+        ],
+    )
+
+
+# --- dispatch -------------------------------------------------------------------------------------------
+
+
+def dispatch(
+    session: Session,
+    deployment: Deployment,
+    config: configs.DeploymentConfig | None,
+    now: float,
+    settings: Settings,
+) -> DispatchDecision | None:
+    """Ask ``next_dispatch`` what to do now and do it."""
+    if config is None:
+        config = deployment_config(session, deployment.deployment_config_name)
+    if config is None or config.minimum_healthy_hosts is None:
+        _fail(
+            session,
+            deployment,
+            ErrorCode.INTERNAL_ERROR,
+            now,
+            f"Deployment configuration {deployment.deployment_config_name} no longer exists.",
+        )
+        return None
+    rows = session.execute(
+        select(
+            DeploymentTarget.id,
+            DeploymentTarget.target_id,
+            DeploymentTarget.status,
+            DeploymentTarget.last_updated_at,
+        ).where(DeploymentTarget.deployment_id == deployment.id)
+    ).all()
+    fleet = [
+        FleetTarget(
+            name=row.target_id,
+            status=TargetStatus(row.status),
+            finished_at=row.last_updated_at if row.status in _FINISHED else None,
+        )
+        for row in rows
+    ]
+    # Instance health and zones come with the fleet rules (issue 5): every instance is new here.
+    decision = next_dispatch(fleet, config.minimum_healthy_hosts, now=now)
+    ids = {row.target_id: row.id for row in rows}
+    if decision.start:
+        _start_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
+    if decision.skip:
+        _skip_targets(session, [ids[name] for name in decision.skip], now)
+    deployment.engine_due_at = decision.wait_until
+    if decision.status == DeploymentStatus.SUCCEEDED:
+        deployment.status = DeploymentStatus.SUCCEEDED
+        deployment.complete_time = now
+        deployment.updated_at = now
+        deployment.engine_due_at = None
+    elif decision.status == DeploymentStatus.FAILED:
+        code = decision.error_code or ErrorCode.HEALTH_CONSTRAINTS
+        if code == ErrorCode.HEALTH_CONSTRAINTS:
+            code = _refined_failure(session, deployment)
+        _fail(session, deployment, code, now, decision.message)
+        if code == ErrorCode.TIMEOUT:
+            deployment.error_message = TIMEOUT_MESSAGE
+    return decision
+
+
+def _refined_failure(session: Session, deployment: Deployment) -> ErrorCode:
+    """HEALTH_CONSTRAINTS, or AGENT_ISSUE / TIMEOUT when every failed instance failed for that reason."""
+    causes = set(
+        session.scalars(
+            select(distinct(DeploymentTarget.failure_cause)).where(
+                DeploymentTarget.deployment_id == deployment.id,
+                DeploymentTarget.status == TargetStatus.FAILED,
+            )
+        )
+    )
+    if causes == {host_commands.CAUSE_AGENT}:
+        return ErrorCode.AGENT_ISSUE
+    if causes == {host_commands.CAUSE_TIMEOUT}:
+        return ErrorCode.TIMEOUT
+    return ErrorCode.HEALTH_CONSTRAINTS
+
+
+def _start_targets(
+    session: Session, deployment: Deployment, target_ids: Sequence[int], now: float, settings: Settings
+) -> None:
+    steps: list[tuple[DeploymentTarget, LifecycleEventRecord]] = []
+    for chunk in _chunks(target_ids):
+        session.execute(
+            update(DeploymentTarget)
+            .where(DeploymentTarget.id.in_(chunk))
+            .values(status=TargetStatus.IN_PROGRESS, last_updated_at=now)
+        )
+        targets = {
+            t.id: t for t in session.scalars(select(DeploymentTarget).where(DeploymentTarget.id.in_(chunk)))
+        }
+        first_events = session.scalars(
+            select(LifecycleEventRecord).where(
+                LifecycleEventRecord.deployment_target_id.in_(chunk), LifecycleEventRecord.position == 0
+            )
+        )
+        steps.extend((targets[event.deployment_target_id], event) for event in first_events)
+    host_commands.issue_commands(session, deployment, steps, now, settings.engine)
+
+
+def _skip_targets(session: Session, target_ids: Sequence[int], now: float) -> None:
+    for chunk in _chunks(target_ids):
+        session.execute(
+            update(DeploymentTarget)
+            .where(DeploymentTarget.id.in_(chunk))
+            .values(status=TargetStatus.SKIPPED, last_updated_at=now)
+        )
+        session.execute(
+            update(LifecycleEventRecord)
+            .where(
+                LifecycleEventRecord.deployment_target_id.in_(chunk),
+                LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
+            )
+            .values(status=LifecycleEventStatus.SKIPPED)
+        )

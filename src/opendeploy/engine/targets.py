@@ -1,0 +1,74 @@
+"""Which instances a deployment targets: the deployment group's tag filters and tag sets, evaluated over
+the registered instances when the deployment starts.
+
+opendeploy has no EC2 inventory: every host is a registered (on-premises) instance. A group's EC2 tag
+filters and EC2 tag set therefore select among the registered instances too, by their tags, exactly as
+the on-premises ones do; the group's instances are the union of both selections (the guide's rule for
+groups that have both, L11365–11638). Deregistered instances are never selected. Auto Scaling groups
+name no instances here and select nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendeploy.domain.tag_matching import (
+    NO_TAGS,
+    TagFilter,
+    TaggedInstance,
+    TagSet,
+    deployment_group_instances,
+)
+from opendeploy.store.models import DeploymentGroup, OnPremisesInstance, OnPremisesInstanceTag
+
+
+def _filters(filters: Sequence[Mapping[str, Any]] | None) -> TagSet:
+    return TagSet.single_group(TagFilter.from_wire(f) for f in filters or ())
+
+
+def _tag_set(tag_set: Mapping[str, Any] | None, list_member: str) -> TagSet:
+    groups = (tag_set or {}).get(list_member) or []
+    return TagSet.from_wire(groups) if groups else NO_TAGS
+
+
+def _either(filters: TagSet, tag_set: TagSet) -> TagSet:
+    # The API lets a group have a filter list or a tag set, not both; take whichever is there.
+    return tag_set if tag_set.groups else filters
+
+
+def registered_instances(session: Session) -> list[TaggedInstance]:
+    """Every registered instance with its tags (two queries, whatever the fleet size)."""
+    names = list(
+        session.scalars(select(OnPremisesInstance.name).where(OnPremisesInstance.deregister_time.is_(None)))
+    )
+    tags: dict[str, dict[str, str]] = {name: {} for name in names}
+    rows = session.execute(
+        select(OnPremisesInstanceTag.instance_name, OnPremisesInstanceTag.key, OnPremisesInstanceTag.value)
+        .join(OnPremisesInstance, OnPremisesInstance.name == OnPremisesInstanceTag.instance_name)
+        .where(OnPremisesInstance.deregister_time.is_(None))
+    )
+    for name, key, value in rows:
+        tags[name][key] = value or ""
+    return [TaggedInstance(name, tags[name]) for name in names]
+
+
+def group_instances(session: Session, group: DeploymentGroup) -> tuple[str, ...]:
+    """The names of the registered instances ``group`` selects now, sorted."""
+    on_premises = _either(
+        _filters(group.on_premises_instance_tag_filters),
+        _tag_set(group.on_premises_tag_set, "onPremisesTagSetList"),
+    )
+    ec2 = _either(_filters(group.ec2_tag_filters), _tag_set(group.ec2_tag_set, "ec2TagSetList"))
+    if not on_premises.groups and not ec2.groups:
+        return ()
+    instances = registered_instances(session)
+    return deployment_group_instances(
+        ec2_tag_set=ec2,
+        ec2_instances=instances,
+        on_premises_tag_set=on_premises,
+        on_premises_instances=instances,
+    )
