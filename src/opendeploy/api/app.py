@@ -24,6 +24,8 @@ from starlette.routing import Route
 import opendeploy.api.codedeploy
 from opendeploy.api import awsjson
 from opendeploy.api.codedeploy.registry import OPERATIONS
+from opendeploy.api.commands.service import TARGET_PREFIX as COMMANDS_TARGET_PREFIX
+from opendeploy.api.commands.service import CommandService
 from opendeploy.api.errors import ApiError
 from opendeploy.api.s3.routing import S3Route
 from opendeploy.api.server_state import ServerState
@@ -49,10 +51,15 @@ def import_handlers() -> None:
 def create_app(state: ServerState) -> Starlette:
     import_handlers()
     services = {service.target_prefix: service for service in JSON_SERVICES}
+    # The agent command service has its own asynchronous adapter (long polls wait without a thread),
+    # and its lifespan runs the deployment engine.
+    commands = CommandService(state)
 
     async def json_rpc(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
         prefix, _, operation = target.partition(".")
+        if prefix == COMMANDS_TARGET_PREFIX and operation:
+            return await commands.handle(request, operation)
         service = services.get(prefix)
         if service is None or not operation:
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
@@ -66,11 +73,13 @@ def create_app(state: ServerState) -> Starlette:
     blob_store.recover()  # before serving: drop what writes interrupted by a crash left behind
 
     app = Starlette(
+        lifespan=commands.lifespan,
         routes=[
             Route("/", json_rpc, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/agent/certificate", commands.certificate, methods=["GET"]),
             S3Route(state, blob_store),  # claims only what reserved.py leaves to buckets
-        ]
+        ],
     )
     app.state.server = state
     app.state.blob_store = blob_store

@@ -22,7 +22,7 @@ from opendeploy.cli.init import (
     endpoint_for,
     profile_options,
 )
-from opendeploy.settings import Quotas, Settings
+from opendeploy.settings import EngineSettings, Quotas, Settings
 from opendeploy.store.access_keys import has_admin_key
 from opendeploy.store.db import Database, describe_url
 from opendeploy.store.secrets import MASTER_KEY_FILE, SecretBox
@@ -77,6 +77,41 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
     help="Change a quota from the guide's defaults, e.g. applications_per_account=5000 (repeatable).",
 )
 @click.option(
+    "--event-start-timeout",
+    type=click.FloatRange(min=0.1),
+    default=EngineSettings.event_start_timeout,
+    show_default=True,
+    help="Seconds an agent has to pick up a lifecycle event before its instance fails.",
+)
+@click.option(
+    "--event-timeout",
+    type=click.FloatRange(min=0.1),
+    default=EngineSettings.event_timeout,
+    show_default=True,
+    help="Seconds a lifecycle event may run on an instance (when its scripts' timeouts are not known).",
+)
+@click.option(
+    "--poll-hold",
+    type=click.FloatRange(min=0.0, max=300.0),
+    default=EngineSettings.poll_hold,
+    show_default=True,
+    help="Seconds a PollHostCommand long poll waits for a command before answering with none.",
+)
+@click.option(
+    "--redelivery-after",
+    type=click.FloatRange(min=0.1),
+    default=EngineSettings.redelivery_after,
+    show_default=True,
+    help="Seconds after which a command handed to an agent but never acknowledged is handed out again.",
+)
+@click.option(
+    "--engine-sweep-interval",
+    type=click.FloatRange(min=0.05),
+    default=EngineSettings.sweep_interval,
+    show_default=True,
+    help="Seconds between the engine's sweeps for due work (it is also woken whenever work arrives).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -95,6 +130,11 @@ def server(
     endpoint_url: str | None,
     page_size: int,
     quotas: tuple[str, ...],
+    event_start_timeout: float,
+    event_timeout: float,
+    poll_hold: float,
+    redelivery_after: float,
+    engine_sweep_interval: float,
     log_level: str,
 ) -> None:
     """Run the opendeploy control plane."""
@@ -116,6 +156,13 @@ def server(
         account_id=account_id,
         page_size=page_size,
         quotas=parse_quotas(quotas),
+        engine=EngineSettings(
+            event_start_timeout=event_start_timeout,
+            event_timeout=event_timeout,
+            poll_hold=poll_hold,
+            redelivery_after=redelivery_after,
+            sweep_interval=engine_sweep_interval,
+        ),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.effective_database_url)

@@ -47,6 +47,7 @@ from opendeploy.domain.statuses import (
     DeploymentStatus,
     StopStatus,
 )
+from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.store.models import (
     Application,
     Deployment,
@@ -231,6 +232,7 @@ def create_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     except IntegrityError:
         raise _group_busy(group, _active_deployment_id(ctx, group)) from None
     mark_revision_used(revision, ctx.now)
+    deployment_changed(ctx.session, deployment.id, ctx.now)  # the engine starts it once this commits
     return {"deploymentId": deployment.id}
 
 
@@ -437,6 +439,7 @@ def stop_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
         deployment.stop_requested_at = ctx.now
         deployment.stop_auto_rollback_enabled = params.get("autoRollbackEnabled")
         deployment.updated_at = ctx.now
+        deployment_changed(ctx.session, deployment.id, ctx.now)
     return {"status": str(StopStatus.PENDING), "statusMessage": f"Stopping deployment {deployment.id}"}
 
 
