@@ -32,9 +32,13 @@ _FETCHERS: dict[RevisionType, Fetcher] = {}
 APPSPEC_FALLBACK_NAMES = ("appspec.yaml", "appspec.yml")
 
 
-def register_fetcher(revision_type: RevisionType, fetcher: Fetcher) -> None:
-    """Install the fetcher for a revision source (the agent registers S3 and GitHub)."""
-    _FETCHERS[revision_type] = fetcher
+def register_fetcher(revision_type: RevisionType, fetcher: Fetcher | None) -> Fetcher | None:
+    """Install the fetcher for a revision source (the agent registers S3 and GitHub), or remove it with
+    None; returns the one it replaces."""
+    previous = _FETCHERS.pop(revision_type, None)
+    if fetcher is not None:
+        _FETCHERS[revision_type] = fetcher
+    return previous
 
 
 def _fetch_local_file(spec: DeploymentSpecification, bundle: Path) -> None:
