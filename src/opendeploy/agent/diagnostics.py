@@ -16,6 +16,9 @@ LOG_TAIL_LIMIT = 2048
 """Characters of script output a diagnostics log tail may hold (whole entries only)."""
 
 
+NOOP_MESSAGE = "Succeeded: CompletedNoopCommand"
+
+
 class ErrorCode(IntEnum):
     """The agent protocol's numeric error codes."""
 
@@ -59,7 +62,7 @@ class Diagnostics:
 
     @classmethod
     def success(cls, *, noop: bool = False) -> Diagnostics:
-        return cls(ErrorCode.SUCCEEDED, "", "Succeeded: CompletedNoopCommand" if noop else "Succeeded: ")
+        return cls(ErrorCode.SUCCEEDED, "", NOOP_MESSAGE if noop else "Succeeded: ")
 
     @classmethod
     def unknown_error(cls, message: str) -> Diagnostics:
@@ -68,6 +71,11 @@ class Diagnostics:
     @property
     def succeeded(self) -> bool:
         return self.error_code == ErrorCode.SUCCEEDED
+
+    @property
+    def noop(self) -> bool:
+        """Succeeded with nothing to do (no scripts for the event on this host)."""
+        return self.succeeded and self.message == NOOP_MESSAGE
 
     @property
     def api_error_code(self) -> str:

@@ -70,7 +70,7 @@ def _fail(console: Console, message: str) -> None:
 def _outcome_text(result: EventResult) -> str:
     d = result.diagnostics
     if d.succeeded:
-        return "[dim]skipped: nothing to run[/]" if "Noop" in d.message else "[green]succeeded[/]"
+        return "[dim]skipped: nothing to run[/]" if d.noop else "[green]succeeded[/]"
     return f"[red]failed: {d.display_name}[/]"
 
 
@@ -227,7 +227,7 @@ def local(
         log.close()
 
     ran = {r.event for r in results}
-    noops = sum(1 for r in results if r.diagnostics.succeeded and "Noop" in r.diagnostics.message)
+    noops = sum(1 for r in results if r.diagnostics.noop)
     succeeded = sum(1 for r in results if r.diagnostics.succeeded) - noops
     failures = sum(1 for r in results if not r.diagnostics.succeeded)
     not_run = [e for e in event_list if e not in ran]
