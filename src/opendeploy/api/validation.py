@@ -72,37 +72,81 @@ def _capitalize(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def _variants(member: str) -> list[str]:
+    """``applicationNames`` -> ``ApplicationNames``, ``ApplicationName``."""
+    base = _capitalize(member)
+    return [base, base[:-1]] if base.endswith("s") and len(base) > 1 else [base]
+
+
+_WORD = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z][a-z0-9]*|[a-z][a-z0-9]*|[0-9]+")
 _LAST_WORD = re.compile(r"[A-Z][a-z0-9]+$")
 
 
-def _name_variants(member: str, shape_name: str | None = None) -> list[str]:
-    """``applicationNames`` -> ``ApplicationNames``, ``ApplicationName``, then the shape's name and
-    the shape's name without its last word (``EC2TagFilter`` -> ``EC2Tag``)."""
-    base = _capitalize(member)
-    variants = [base]
-    if base.endswith("s") and len(base) > 1:
-        variants.append(base[:-1])
-    if shape_name:
-        variants.append(shape_name)
-        shorter = _LAST_WORD.sub("", shape_name)
-        if shorter and shorter != shape_name:
-            variants.append(shorter)
-    return list(dict.fromkeys(variants))
+def _words(name: str) -> list[str]:
+    return [word.lower() for word in _WORD.findall(name)]
 
 
-def _invalid_candidates(path: Sequence[tuple[str, str | None]]) -> list[str]:
-    """Exception names for a bad value at ``path`` ((member, shape name) pairs, outermost first)."""
-    names: list[str] = []
-    member, shape_name = path[-1]
-    names += _name_variants(member, shape_name)
-    if len(path) > 1:  # minimumHealthyHosts.value -> MinimumHealthyHostValue
-        names += [parent + _capitalize(member) for parent in _name_variants(path[-2][0])]
-    for ancestor, ancestor_shape in reversed(path[:-1]):
-        names += _name_variants(ancestor, ancestor_shape)
-    candidates: list[str] = []
-    for name in names:
-        candidates += [f"Invalid{name}Exception", f"Invalid{name}ToAddException"]
-    return candidates
+def _same_word(a: str, b: str) -> bool:
+    # "Config" ~ "Configuration", "Processes" ~ "Process", "Hosts" ~ "Host"
+    return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+
+def _resembles(name: str, core: str) -> bool:
+    """Whether every word of ``name`` appears, in order, among the words of ``core``, and both start
+    with the same word: ``zonalConfig`` resembles ``ZonalDeploymentConfiguration``."""
+    name_words, core_words = _words(name), _words(core)
+    if not name_words or not core_words or not _same_word(name_words[0], core_words[0]):
+        return False
+    position = 1
+    for word in name_words[1:]:
+        while position < len(core_words) and not _same_word(word, core_words[position]):
+            position += 1
+        if position == len(core_words):
+            return False
+        position += 1
+    return True
+
+
+def _invalid_error(operation: str, path: Sequence[tuple[str, str | None]], service_name: str) -> str:
+    """The ``Invalid...Exception`` the model lists for ``operation`` that best names a bad value at
+    ``path`` ((member, shape name) pairs, outermost first), else ``ValidationException``.
+
+    From the innermost member outwards, each level tries: exact names (the member, its singular, its
+    shape, its parent's name + its own: ``MinimumHealthyHostValue``), then listed exceptions whose
+    name contains the member's words (``trafficRoutingConfig`` -> ``TrafficRoutingConfiguration``),
+    then the shape's name without its last word (``EC2TagFilter`` -> ``EC2Tag``).
+    """
+    listed = {name.lower(): name for name in _error_names(operation, service_name)}
+    cores = sorted(
+        name[len("Invalid") : -len("Exception")]
+        for name in listed.values()
+        if name.startswith("Invalid") and name.endswith("Exception")
+    )
+
+    def exact(names: Sequence[str]) -> str | None:
+        for name in names:
+            for candidate in (f"Invalid{name}Exception", f"Invalid{name}ToAddException"):
+                if candidate.lower() in listed:
+                    return listed[candidate.lower()]
+        return None
+
+    def similar(names: Sequence[str]) -> str | None:
+        for name in names:
+            matches = [core for core in cores if _resembles(name, core)]
+            if matches:
+                return f"Invalid{min(matches, key=lambda core: len(_words(core)))}Exception"
+        return None
+
+    for depth in range(len(path) - 1, -1, -1):
+        member, shape_name = path[depth]
+        names = _variants(member) + ([shape_name] if shape_name else [])
+        if depth > 0:
+            names += [parent + _capitalize(member) for parent in _variants(path[depth - 1][0])]
+        shorter = _LAST_WORD.sub("", shape_name) if shape_name else ""
+        found = exact(names) or similar(names) or (exact([shorter]) if shorter else None)
+        if found:
+            return found
+    return GENERIC_VALIDATION_ERROR
 
 
 def invalid_parameter(
@@ -125,7 +169,7 @@ def invalid_parameter(
 def _invalid_from_path(
     operation: str, path: Sequence[tuple[str, str | None]], message: str, service_name: str
 ) -> ApiError:
-    return ApiError(modeled_error(operation, *_invalid_candidates(path), service_name=service_name), message)
+    return ApiError(_invalid_error(operation, path, service_name), message)
 
 
 def missing_parameter(
@@ -151,14 +195,14 @@ def _missing_from_path(
     message: str | None,
     service_name: str,
 ) -> ApiError:
-    candidates = [f"{variant}RequiredException" for variant in _name_variants(member, shape_name)]
-    if enclosing:
-        candidates += _invalid_candidates(enclosing)
-    where = ".".join([*(name for name, _ in enclosing), member])
-    return ApiError(
-        modeled_error(operation, *candidates, service_name=service_name),
-        message or f"Missing required parameter: {where}",
+    names = _variants(member) + ([shape_name] if shape_name else [])
+    code = modeled_error(
+        operation, *(f"{name}RequiredException" for name in names), default="", service_name=service_name
     )
+    if not code:
+        code = _invalid_error(operation, enclosing, service_name) if enclosing else GENERIC_VALIDATION_ERROR
+    where = ".".join([*(name for name, _ in enclosing), member])
+    return ApiError(code, message or f"Missing required parameter: {where}")
 
 
 # --- botocore's validator, extended with the constraints it does not check --------------------------
