@@ -207,12 +207,14 @@ class ServerProcess:
 
     def kill9(self) -> None:
         """Kill the server with SIGKILL, as a crash would."""
+        self._clients.clear()  # their pooled connections lead to the old process
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server with SIGTERM (SIGKILL if it does not exit in time)."""
+        self._clients.clear()
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)
