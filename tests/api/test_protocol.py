@@ -91,3 +91,10 @@ def test_invalid_request_changes_nothing(server, codedeploy):
         raw.create_application(applicationName=name, tags=[{"Key": "ok", "Value": "v"}, {"Key": "aws:no"}])
     with pytest.raises(codedeploy.exceptions.ApplicationDoesNotExistException):
         codedeploy.get_application(applicationName=name)
+
+
+def test_oversized_body_refused(server):
+    body = b'{"applicationName": "' + b"x" * (9 * 1024 * 1024) + b'"}'
+    response = send_json(server, "CreateApplication", body=body)
+    assert response.status_code == 413
+    assert response.json()["__type"] == "RequestEntityTooLargeException"

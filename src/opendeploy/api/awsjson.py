@@ -74,14 +74,12 @@ def error_response(error: ApiError, request_id: str) -> Response:
 async def handle(request: Request, service: JsonService, state: ServerState, operation: str) -> Response:
     """Serve one awsJson request addressed to ``service``."""
     request_id = str(uuid.uuid4())
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return error_response(
-            ApiError(
-                "RequestEntityTooLargeException", f"request body exceeds {MAX_BODY_BYTES} bytes", status=413
-            ),
-            request_id,
+    body = await read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        too_large = ApiError(
+            "RequestEntityTooLargeException", f"The request body exceeds {MAX_BODY_BYTES} bytes", status=413
         )
+        return error_response(too_large, request_id)
     incoming = sigv4.IncomingRequest(
         method=request.method,
         raw_path=request.scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0],
@@ -107,6 +105,19 @@ async def handle(request: Request, service: JsonService, state: ServerState, ope
         )
     log.debug("%s %s ok in %.1f ms", service.target_prefix, operation, (time.monotonic() - started) * 1000)
     return _response(200, result or {}, request_id)
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or ``None`` as soon as it is known to be longer than ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _serve(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 
 from opendeploy.settings import Settings
 from opendeploy.store.access_keys import StoredAccessKey, find_access_key
 from opendeploy.store.db import Database
 from opendeploy.store.secrets import SecretBox
+
+# How long a looked-up access key is reused before the database is asked again: saves a query and
+# a decryption on every request, while a key deactivated in the database stops working soon after.
+KEY_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -16,11 +22,24 @@ class ServerState:
     database: Database
     secrets: SecretBox
     pagination_key: bytes = field(init=False)
+    _keys: dict[str, tuple[float, StoredAccessKey]] = field(init=False, default_factory=dict)
+    _keys_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.pagination_key = self.secrets.derive("pagination-tokens")
 
     def find_key(self, access_key_id: str) -> StoredAccessKey | None:
         """The active access key with this id (its secret decrypted), for signature checks."""
+        now = time.monotonic()
+        with self._keys_lock:
+            cached = self._keys.get(access_key_id)
+        if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1]
         with self.database.transaction(write=False) as session:
-            return find_access_key(session, self.secrets, access_key_id)
+            key = find_access_key(session, self.secrets, access_key_id)
+        with self._keys_lock:
+            if key is None:
+                self._keys.pop(access_key_id, None)  # unknown ids are not remembered: no growth
+            else:
+                self._keys[access_key_id] = (now, key)
+        return key

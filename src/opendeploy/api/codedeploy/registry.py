@@ -3,6 +3,11 @@
 A handler takes the request context and the request's parameters (already validated against
 botocore's model, in wire form) and returns the response dict in wire form (timestamps as epoch
 seconds). It raises ``ApiError`` for client faults.
+
+Each request runs in one database transaction, committed before the response is sent; when the
+handler raises, nothing it did is kept. Operations named ``Get*``, ``List*`` and ``BatchGet*`` run
+in a read transaction and must not write. Every module in this package is imported at server start
+(``api.app.import_handlers``), so a new module registers its operations with no other edit.
 """
 
 from __future__ import annotations
