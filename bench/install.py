@@ -32,6 +32,7 @@ WORDS = [b"deploy", b"revision", b"bundle", b"hook", b"install", b"lifecycle", b
 @dataclass
 class Run:
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
 
 
@@ -45,7 +46,7 @@ def _run(argv: list[str], **kwargs: object) -> Run:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed ({process.returncode}):\n{output.decode(errors='replace')}")
-    return Run(elapsed, usage.ru_maxrss / 1024)
+    return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 def _sizes(files: int, total: int, rng: random.Random) -> list[int]:
@@ -140,12 +141,20 @@ def main() -> None:
         ours_s = statistics.median(r.seconds for r in ours)
         base_rss = max(r.peak_rss_mb for r in baseline_extract + baseline_copy)
         ours_rss = max(r.peak_rss_mb for r in ours)
+        base_cpu = statistics.median(
+            a.cpu_seconds + b.cpu_seconds for a, b in zip(baseline_extract, baseline_copy, strict=True)
+        )
+        ours_cpu = statistics.median(r.cpu_seconds for r in ours)
         print()
-        print(f"installed: {count} files, {size / 1024 / 1024:.0f} MB (median of {args.repeat})")
+        load = os.getloadavg()[0]
+        print(
+            f"installed: {count} files, {size / 1024 / 1024:.0f} MB"
+            f" (median of {args.repeat}; load average {load:.1f})"
+        )
         print(f"  tar -xzf            {tar_s:7.2f} s")
         print(f"  cp -a               {cp_s:7.2f} s")
-        print(f"  tar -xzf + cp -a    {base_s:7.2f} s   peak RSS {base_rss:6.1f} MB")
-        print(f"  opendeploy local    {ours_s:7.2f} s   peak RSS {ours_rss:6.1f} MB")
+        print(f"  tar -xzf + cp -a    {base_s:7.2f} s   CPU {base_cpu:6.2f} s   peak RSS {base_rss:6.1f} MB")
+        print(f"  opendeploy local    {ours_s:7.2f} s   CPU {ours_cpu:6.2f} s   peak RSS {ours_rss:6.1f} MB")
         ratio = ours_s / base_s
         verdict = "OK" if ratio <= 1.5 else "MISSED"
         print(f"  ratio               {ratio:7.2f} x   (target: at most 1.50 x) {verdict}")

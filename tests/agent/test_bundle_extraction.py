@@ -197,3 +197,13 @@ def test_concatenated_gzip_members_read_as_one_stream(tmp_path: Path) -> None:
     bundle.write_bytes(gzip.compress(plain[:700]) + gzip.compress(plain[700:]))
     extract_tar(bundle, tmp_path / "out")
     assert listing(tmp_path / "out") == {"a.txt": "first", "b.txt": "second"}
+
+
+@pytest.mark.parametrize("kind", ["tar", "tgz"])
+def test_long_names_and_many_members(tmp_path: Path, kind: str) -> None:
+    """Names past tar's 100-character field travel in extended headers; data must still line up."""
+    deep = "/".join(["a-rather-long-directory-name"] * 6)
+    entries = [file(f"{deep}/{n:03d}-{'x' * 80}.txt", f"content {n}\n" * (n + 1)) for n in range(40)]
+    KINDS[kind](tmp_path, entries)(tmp_path / "out")
+    for n in range(40):
+        assert (tmp_path / "out" / deep / f"{n:03d}-{'x' * 80}.txt").read_text() == f"content {n}\n" * (n + 1)

@@ -222,8 +222,11 @@ class _ArchiveWriter:
 
     # -- files and links -----------------------------------------------------------------------------
 
-    def regular_file(self, name: str, source: BinaryIO | str, mode: int, mtime: float | None) -> None:
-        """Write a file entry from a stream, or (a directory bundle's file) from a path on disk."""
+    def regular_file(
+        self, name: str, source: BinaryIO | str, mode: int, mtime: float | None, *, size: int | None = None
+    ) -> None:
+        """Write a file entry from a stream (``size`` bytes of it, or all of it), or (a directory
+        bundle's file) from a path on disk."""
         rel = self.relative_name(name)
         if not rel:
             raise self._refuse(name, "a file entry has no name")
@@ -239,9 +242,17 @@ class _ArchiveWriter:
                     copy_file_data(source_fd, fd)
                 finally:
                     os.close(source_fd)
-            else:
+            elif size is None:
                 while chunk := source.read(COPY_BUFFER):
                     _write_all(fd, chunk)
+            else:
+                remaining = size
+                while remaining:
+                    chunk = source.read(min(remaining, COPY_BUFFER))
+                    if not chunk:
+                        raise EOFError(f"the archive ends inside the data of {name!r} (truncated)")
+                    _write_all(fd, chunk)
+                    remaining -= len(chunk)
             os.fchmod(fd, mode & PERMISSION_BITS)
             if mtime is not None:
                 os.utime(fd, (mtime, mtime))
@@ -337,9 +348,14 @@ def _unpack_tar_members(archive: tarfile.TarFile, writer: _ArchiveWriter) -> Non
         if member.isdir():
             writer.directory(member.name, member.mode, member.mtime)
         elif member.isreg():
-            source = archive.extractfile(member)
+            stream = archive.fileobj
+            if stream is not None and not member.issparse() and stream.tell() == member.offset_data:
+                # The data follows the header just read: copy it straight from the stream.
+                source: BinaryIO | None = stream
+            else:
+                source = archive.extractfile(member)
             assert source is not None  # a regular member always has data
-            writer.regular_file(member.name, source, member.mode, member.mtime)
+            writer.regular_file(member.name, source, member.mode, member.mtime, size=member.size)
         elif member.issym():
             writer.symlink(member.name, member.linkname)
         elif member.islnk():
