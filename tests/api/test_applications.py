@@ -108,7 +108,7 @@ def test_delete(codedeploy):
     codedeploy.create_application(applicationName=name)
 
 
-def test_delete_cascades_to_deployment_groups_and_their_tags(server, codedeploy):
+def test_delete_cascades_to_groups_deployments_revisions_and_tags(server, codedeploy):
     name, group = unique("cascade"), unique("group")
     codedeploy.create_application(applicationName=name, tags=[{"Key": "team", "Value": "a"}])
     codedeploy.create_deployment_group(
@@ -122,13 +122,25 @@ def test_delete_cascades_to_deployment_groups_and_their_tags(server, codedeploy)
         {"Key": "tier", "Value": "web"}
     ]
 
+    revision = {
+        "revisionType": "S3",
+        "s3Location": {"bucket": "releases", "key": "app.zip", "bundleType": "zip"},
+    }
+    deployment_id = codedeploy.create_deployment(
+        applicationName=name, deploymentGroupName=group, revision=revision
+    )["deploymentId"]
+
     codedeploy.delete_application(applicationName=name)
+    # Its deployments and revisions went with it.
+    with pytest.raises(codedeploy.exceptions.DeploymentDoesNotExistException):
+        codedeploy.get_deployment(deploymentId=deployment_id)
 
     # A new application and group with the same names start empty: nothing of the old ones survived.
     codedeploy.create_application(applicationName=name)
     with pytest.raises(codedeploy.exceptions.DeploymentGroupDoesNotExistException):
         codedeploy.get_deployment_group(applicationName=name, deploymentGroupName=group)
     assert codedeploy.list_deployment_groups(applicationName=name)["deploymentGroups"] == []
+    assert codedeploy.list_application_revisions(applicationName=name)["revisions"] == []
     app_arn = f"arn:aws:codedeploy:{server.region}:{server.account_id}:application:{name}"
     assert codedeploy.list_tags_for_resource(ResourceArn=app_arn)["Tags"] == []
     codedeploy.create_deployment_group(

@@ -93,3 +93,14 @@ def test_quota_option_is_checked(tmp_path):
     )
     assert result.returncode != 0
     assert "unknown quota 'bogus'" in result.stderr
+
+
+def test_first_start_never_logs_the_secret(tmp_path):
+    server = ServerProcess(tmp_path / "quiet")
+    try:
+        server.start(init=False)
+        access_key, secret = server.credentials()
+        assert access_key in server.log_text()
+        assert secret not in server.log_text()
+    finally:
+        server.stop()

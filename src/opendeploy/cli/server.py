@@ -191,7 +191,7 @@ def server(
             files.config,
             files.credentials,
         )
-        click.echo(f"Secret access key (shown once): {key.secret_access_key}")
+        # The secret is in the credentials file only; logs (often kept and shipped) never show it.
 
     app = create_app(ServerState(settings=settings, database=database, secrets=secrets))
     log.info(
