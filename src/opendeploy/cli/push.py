@@ -27,8 +27,8 @@ from typing import IO, Any
 
 import click
 
-from opendeploy.cli.init import DEFAULT_PROFILE
-
+# The profile ``opendeploy init`` writes (not imported from cli.init: that would load the database layer).
+DEFAULT_PROFILE = "opendeploy"
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
