@@ -298,8 +298,7 @@ permissions:
     assert pwd.getpwuid(st.st_uid).pw_name == "ec2-user"
 
 
-@pytest.mark.root
-def test_unknown_owner_fails_naming_the_entry(tmp_path: Path) -> None:
+def test_unknown_owner_fails_naming_the_entry_before_anything_is_copied(tmp_path: Path) -> None:
     dest = tmp_path / "d"
     text = f"""\
 version: 0.0

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from bundle_factory import file, write_tree
 
-from conftest import Local, Result
+from conftest import Local, Result, needs_root
 from opendeploy.appspec.lifecycle_events import SERVER_ORDERED_EVENTS
 
 RECORD = (
@@ -199,6 +199,7 @@ def test_script_without_execute_permission_is_made_executable(local: Local, tmp_
 
 
 @pytest.mark.root
+@needs_root("mounts a noexec file system in a private mount namespace")
 def test_script_that_cannot_be_made_executable(tmp_path: Path) -> None:
     """The deployment root on a noexec file system (its own mount namespace): ScriptNotExecutable."""
     bundle = _one_script_bundle(tmp_path, "true")
