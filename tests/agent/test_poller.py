@@ -138,6 +138,8 @@ def test_a_deployment_runs_event_by_event_with_acknowledgements_and_diagnostics(
     )
     assert all(c.completions == 1 for c in commands)
     assert not list((tmp_path / "root" / "ongoing-deployment").iterdir())
+    # The deployment's seven events share one specification: fetched and verified once.
+    assert service.operations().count("GetDeploymentSpecification") == 1
 
 
 def test_a_failing_hook_is_reported_with_its_script_message_and_log_tail(

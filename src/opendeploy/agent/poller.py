@@ -4,7 +4,8 @@ For each command PollHostCommand hands out, on a worker thread (several commands
 per deployment group at a time — the command executor's group lock sees to that):
 
 1. GetDeploymentSpecification, and open its envelope: the signature must verify with the pinned server
-   certificate, or the command is completed as Failed saying why and nothing runs;
+   certificate, or the command is completed as Failed saying why and nothing runs (a deployment's
+   events share one specification, so it is fetched and verified once per deployment execution);
 2. PutHostCommandAcknowledgement with ``{"IsCommandNoop": …}``; a command the server already considers
    done (Succeeded/Failed) is not run again;
 3. write the ongoing-deployment marker, run the event with the command executor (DownloadBundle, Install,
@@ -22,6 +23,7 @@ import logging
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -49,6 +51,7 @@ FAILED_AFTER_RESTART_MESSAGE = "Failed: Failing in-progress lifecycle event afte
 _THROTTLING = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 )
+SPECIFICATIONS_KEPT = 64  # verified specifications remembered (one per recent deployment)
 _REDELIVERY_PAUSE = 0.1  # seconds before polling again when the server re-sent a command already running
 
 
@@ -125,6 +128,8 @@ class CommandPoller:
         self._running: dict[str, HostCommand] = {}
         self._idle = threading.Condition(self._lock)
         self._give_up_at: float | None = None  # set at shutdown: the last moment to retry a completion
+        # Verified specifications by DeploymentExecutionId: every event of a deployment has the same one.
+        self._specifications: OrderedDict[str, DeploymentSpecification] = OrderedDict()
         self.consecutive_errors = 0
 
     # --- the loop ------------------------------------------------------------------------------------
@@ -220,6 +225,19 @@ class CommandPoller:
     # --- one command -----------------------------------------------------------------------------------
 
     def _specification(self, command: HostCommand) -> DeploymentSpecification:
+        """The command's deployment specification, verified; fetched once per deployment execution."""
+        with self._lock:
+            cached = self._specifications.get(command.deployment_execution_id)
+        if cached is not None:
+            return cached
+        spec = self._fetch_specification(command)
+        with self._lock:
+            self._specifications[command.deployment_execution_id] = spec
+            while len(self._specifications) > SPECIFICATIONS_KEPT:
+                self._specifications.popitem(last=False)
+        return spec
+
+    def _fetch_specification(self, command: HostCommand) -> DeploymentSpecification:
         response = self.service.get_deployment_specification(command)
         if response.deployment_system != DEPLOYMENT_SYSTEM:
             raise CommandRefused(
