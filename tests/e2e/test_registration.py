@@ -160,3 +160,22 @@ def test_a_failed_registration_keeps_nothing(
         server, "register", "--instance-name", unique("i"), "--tags", "Name=x", "--config-dir", str(conf)
     )
     assert bad_tag.returncode == 2 and "Key=<key>,Value=<value>" in bad_tag.stderr
+
+
+def test_register_pins_the_certificate_the_server_signs_specifications_with(
+    server: ServerProcess, tmp_path: Path, instance_key: Callable[..., tuple[str, str]]
+) -> None:
+    name = unique("onprem")
+    user_arn = f"arn:aws:iam::{server.account_id}:user/{name}"
+    key_id, secret = instance_key(server, user_arn, name)
+    conf = tmp_path / "conf"
+    result = opendeploy(
+        server, "register", "--instance-name", name, "--iam-user-arn", user_arn,
+        "--access-key-id", key_id, "--secret-access-key", secret, "--config-dir", str(conf),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    served = (server.data_dir / "specification-signer.crt").read_bytes()
+    assert (conf / "opendeploy-server.crt").read_bytes() == served
+    certificate = x509.load_pem_x509_certificate(served)
+    digest = certificate.fingerprint(hashes.SHA256()).hex().upper()
+    assert ":".join(digest[i : i + 2] for i in range(0, len(digest), 2)) in result.stdout
