@@ -318,3 +318,20 @@ def test_diagnostics_are_shortened_to_the_envelope_limit_keeping_the_newest_log_
     long_log = Diagnostics(ErrorCode.SCRIPT_FAILED, "s", "failed", log * 2)
     decoded = json.loads(fit_diagnostics(long_log))
     assert decoded["log"].endswith("line 00199 " + "x" * 80 + "\n") and decoded["message"] == "failed"
+
+
+def test_a_command_whose_marker_cannot_be_written_fails_instead_of_running_untracked(
+    tmp_path: Path, service: CommandServiceDouble
+) -> None:
+    bundle = write_bundle(tmp_path / "bundle", tmp_path / "dest", {})
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "ongoing-deployment").write_text("not a directory")
+    commands = service.add_deployment(spec_for("d-POLLER008", bundle), ["DownloadBundle"])
+
+    with make_agent(tmp_path, service):
+        service.wait_for(lambda: completed(service, commands), message="the command completed")
+
+    status, diagnostics = commands[0].completion  # type: ignore[misc]
+    assert status == "Failed"
+    assert "cannot record the ongoing deployment" in diagnostics["message"]
+    assert not (tmp_path / "root" / "dg-poller-1" / "d-POLLER008" / "deployment-archive").exists()

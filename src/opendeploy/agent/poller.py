@@ -136,9 +136,11 @@ class CommandPoller:
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set; never raises for a failed request (it backs off and tries again)."""
-        to_recover = self.ongoing.interrupted()
+        to_recover: list[InterruptedCommand] | None = None
         while not stop.is_set():
             try:
+                if to_recover is None:
+                    to_recover = self.ongoing.interrupted()
                 if to_recover:
                     self._report_interrupted(to_recover)
                 command = self._poll_when_there_is_room(stop)
@@ -275,7 +277,13 @@ class CommandPoller:
         if status in ("Succeeded", "Failed"):
             log.info("%s is already %s on the server; not running it again", command.command_name, status)
             return
-        self.ongoing.start(spec.deployment_id, command.host_command_identifier)
+        try:
+            self.ongoing.start(spec.deployment_id, command.host_command_identifier)
+        except OSError as error:
+            message = f"cannot record the ongoing deployment in {self.ongoing.directory}: {error.strerror}"
+            log.error("%s: %s", command.command_name, message)
+            self._complete(command.host_command_identifier, "Failed", Diagnostics.unknown_error(message))
+            return
         started = time.monotonic()
         diagnostics = self._execute(command.command_name, spec, self.config)
         log.info(
