@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.domain.statuses import DeploymentStatus
-from opendeploy.engine import host_commands, server_in_place
+from opendeploy.engine import event_timeouts, host_commands, server_in_place
 from opendeploy.engine.transactions import in_transaction
 from opendeploy.settings import Settings
+from opendeploy.store.blob_store import blob_store_for
 from opendeploy.store.db import Database
-from opendeploy.store.models import Deployment, HostCommand, Timer
+from opendeploy.store.models import Deployment, HostCommand, Revision, Timer
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,11 @@ BATCH = 100
 RETRY_AFTER_ERROR = 5.0
 
 
-def _due_deployments(session: Session, now: float) -> list[str]:
+def _due_deployments(session: Session, now: float) -> list[tuple[str, str]]:
+    """(id, status) of the deployments due now."""
     return list(
-        session.scalars(
-            select(Deployment.id)
+        session.execute(
+            select(Deployment.id, Deployment.status)
             .where(
                 or_(
                     Deployment.engine_due_at <= now,
@@ -136,7 +139,9 @@ class Reconciler:
     def _round(self, now: float) -> tuple[int, int]:
         """One pass over what is due at ``now``: how many deployments and timers it found."""
         deployments = in_transaction(self.database, lambda s: _due_deployments(s, now), write=False)
-        for deployment_id in deployments:
+        for deployment_id, status in deployments:
+            if status == DeploymentStatus.CREATED:
+                self._prepare(deployment_id)
             self._advance(deployment_id, now)
         timers = in_transaction(self.database, lambda s: _due_timers(s, now), write=False)
         for timer_id in timers:
@@ -154,6 +159,35 @@ class Reconciler:
                     update(Timer).where(Timer.id == timer_id).values(due_at=now + RETRY_AFTER_ERROR)
                 ),
             )
+
+    def _prepare(self, deployment_id: str) -> None:
+        """Before a deployment starts, learn its events' run times from its bundle (outside any
+        transaction: reading a bundle may take a moment)."""
+
+        def location(session: Session) -> dict[str, Any] | None:
+            deployment = session.get(Deployment, deployment_id)
+            if deployment is None or deployment.status != DeploymentStatus.CREATED:
+                return None
+            if deployment.event_timeouts is not None or deployment.revision_id is None:
+                return None
+            revision = session.get(Revision, deployment.revision_id)
+            return revision.location if revision is not None else {}
+
+        found = in_transaction(self.database, location, write=False)
+        if found is None:
+            return
+        timeouts = event_timeouts.for_revision(
+            blob_store_for(self.settings.data_dir),
+            found,
+            server_in_place.lifecycle_events(),
+            self.settings.engine.event_timeout_grace,
+        )
+        in_transaction(
+            self.database,
+            lambda s: s.execute(
+                update(Deployment).where(Deployment.id == deployment_id).values(event_timeouts=timeouts)
+            ),
+        )
 
     def _advance(self, deployment_id: str, now: float) -> int:
         try:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, distinct, insert, select, update
 from sqlalchemy.orm import Session
 
-from opendeploy.appspec.lifecycle_events import IN_PLACE, server_events
+from opendeploy.appspec.lifecycle_events import IN_PLACE, LifecycleEvent, server_events
 from opendeploy.domain import deployment_config as configs
 from opendeploy.domain.arns import instance_arn
 from opendeploy.domain.batching import DispatchDecision, FleetTarget, next_dispatch
@@ -154,11 +154,16 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
     dispatch(session, deployment, config, now, settings)
 
 
+def lifecycle_events() -> tuple[LifecycleEvent, ...]:
+    """An instance's events in an in-place deployment without a load balancer, in order."""
+    return server_events(deployment_type=IN_PLACE, load_balancer=False)
+
+
 def _add_targets(
     session: Session, deployment: Deployment, names: Sequence[str], now: float, settings: Settings
 ) -> None:
     """One target per instance with its lifecycle events, in bulk (a fleet may have thousands)."""
-    events = [event.name for event in server_events(deployment_type=IN_PLACE, load_balancer=False)]
+    events = [event.name for event in lifecycle_events()]
     rows = session.execute(
         insert(DeploymentTarget).returning(DeploymentTarget.id, sort_by_parameter_order=True),
         [
