@@ -91,6 +91,14 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
     help="Seconds a lifecycle event may run on an instance (when its scripts' timeouts are not known).",
 )
 @click.option(
+    "--event-timeout-grace",
+    type=click.FloatRange(min=0.0),
+    default=EngineSettings.event_timeout_grace,
+    show_default=True,
+    help="Seconds added to the sum of an event's script timeouts (read from a bundle in the server's "
+    "store) before the event fails.",
+)
+@click.option(
     "--poll-hold",
     type=click.FloatRange(min=0.0, max=300.0),
     default=EngineSettings.poll_hold,
@@ -132,6 +140,7 @@ def server(
     quotas: tuple[str, ...],
     event_start_timeout: float,
     event_timeout: float,
+    event_timeout_grace: float,
     poll_hold: float,
     redelivery_after: float,
     engine_sweep_interval: float,
@@ -159,6 +168,7 @@ def server(
         engine=EngineSettings(
             event_start_timeout=event_start_timeout,
             event_timeout=event_timeout,
+            event_timeout_grace=event_timeout_grace,
             poll_hold=poll_hold,
             redelivery_after=redelivery_after,
             sweep_interval=engine_sweep_interval,
