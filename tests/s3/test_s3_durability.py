@@ -92,3 +92,15 @@ def test_a_client_that_disconnects_leaves_nothing(s3_server, s3, bucket):
         lambda: not (set(_partial_files(s3_server)) - before), timeout=30, message="partial file removed"
     )
     assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"original"
+
+
+def test_a_stalled_upload_times_out_and_leaves_nothing(server_factory, monkeypatch):
+    monkeypatch.setenv("OPENDEPLOY_S3_IDLE_TIMEOUT", "1")  # read by the server process at start
+    server = server_factory("sqlite")
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="stalled")
+    upload = SlowUpload(server, "stalled", "stuck.zip", sent=2 * MIB, total=4 * MIB).start()
+    server.wait_for_log(r"PutObject /stalled/stuck\.zip -> 400 RequestTimeout", timeout=30)
+    wait_for(lambda: not _partial_files(server), timeout=10, message="partial file removed")
+    upload.finish()
+    assert "Contents" not in s3.list_objects_v2(Bucket="stalled")

@@ -6,8 +6,10 @@ import base64
 import hashlib
 import zlib
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
+from s3_requests import signed_headers
 
 
 def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
@@ -210,8 +212,6 @@ def test_copy_is_not_implemented(s3, bucket):
 
 
 def test_presigned_urls(s3_server, bucket):
-    import httpx
-
     for signature_version in ("s3v4", None):  # None: the profile's default, SigV2 query auth in us-east-1
         config = {"signature_version": signature_version} if signature_version else {}
         client = s3_server.client("s3", **config)
@@ -229,9 +229,17 @@ def test_presigned_urls(s3_server, bucket):
 
 
 def test_aws_s3_presign(s3_server, s3, bucket):
-    import httpx
-
     s3.put_object(Bucket=bucket, Key="presign-me", Body=b"cli presigned")
     result = s3_server.aws("s3", "presign", f"s3://{bucket}/presign-me", "--expires-in", "60")
     assert result.returncode == 0, result.stderr
     assert httpx.get(result.stdout.strip()).content == b"cli presigned"
+
+
+def test_delete_objects_body_must_match_its_checksum(s3_server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="keep-me", Body=b"x")
+    body = b"<Delete><Object><Key>keep-me</Key></Object></Delete>"
+    wrong = base64.b64encode(hashlib.md5(b"another body").digest()).decode()
+    headers, _ = signed_headers(s3_server, "POST", f"/{bucket}?delete", body, headers={"Content-MD5": wrong})
+    response = httpx.post(f"{s3_server.endpoint}/{bucket}?delete", headers=headers, content=body)
+    assert response.status_code == 400 and "<Code>BadDigest</Code>" in response.text
+    assert s3.get_object(Bucket=bucket, Key="keep-me")["Body"].read() == b"x"

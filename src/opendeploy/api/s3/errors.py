@@ -30,11 +30,14 @@ def xml_safe(text: str) -> str:
 class S3Error(Exception):
     """A client-visible S3 failure."""
 
-    def __init__(self, code: str, message: str, status: int = 400, **details: str) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 400, *, close_connection: bool = False, **details: str
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.close_connection = close_connection  # the request's body was left half read
         self.details = details
 
     @classmethod
@@ -57,6 +60,8 @@ def invalid_argument(message: str, name: str, value: str) -> S3Error:
 
 def error_response(error: S3Error, request_id: str, *, method: str, resource: str) -> Response:
     headers = {"x-amz-request-id": request_id}
+    if error.close_connection:
+        headers["Connection"] = "close"
     if method == "HEAD":
         return Response(status_code=error.status, headers=headers)
     root = ElementTree.Element("Error")

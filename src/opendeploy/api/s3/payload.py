@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import os
 from dataclasses import dataclass
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 
 from opendeploy.api import sigv4
@@ -25,6 +28,9 @@ from opendeploy.store.blob_store.record import PendingFile
 
 MAX_OBJECT_SIZE = 5 * 1024**3  # S3's limit for one PutObject or one part
 WRITE_BATCH = 1024 * 1024
+# An upload that sends nothing for this long is abandoned (S3's RequestTimeout), so a stalled client
+# cannot hold a pending write open forever. OPENDEPLOY_S3_IDLE_TIMEOUT (seconds) changes it.
+BODY_IDLE_TIMEOUT = float(os.environ.get("OPENDEPLOY_S3_IDLE_TIMEOUT", "60"))
 CHECKSUM_HEADER_PREFIX = "x-amz-checksum-"
 
 
@@ -113,8 +119,21 @@ async def receive(context: S3Context, plan: UploadPlan, pending: PendingFile) ->
     context.body_started = True
     batch = bytearray()
     received = 0
+    stream = context.request.stream().__aiter__()
     try:
-        async for piece in context.request.stream():
+        while True:
+            try:
+                with anyio.fail_after(BODY_IDLE_TIMEOUT):
+                    piece = await stream.__anext__()
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise S3Error(
+                    "RequestTimeout",
+                    "Your socket connection to the server was not read from or written to within the timeout "
+                    f"period ({BODY_IDLE_TIMEOUT:g} s). Idle connections will be closed.",
+                    close_connection=True,
+                ) from None
             pieces = decoder.feed(piece) if decoder else [piece]
             for data in pieces:
                 received += len(data)
@@ -123,6 +142,7 @@ async def receive(context: S3Context, plan: UploadPlan, pending: PendingFile) ->
                 raise S3Error(
                     "IncompleteBody" if plan.length is not None else "EntityTooLarge",
                     "The request body is longer than the declared length.",
+                    close_connection=True,
                 )
             if len(batch) >= WRITE_BATCH:
                 await run_in_threadpool(pending.write, bytes(batch))
@@ -133,7 +153,9 @@ async def receive(context: S3Context, plan: UploadPlan, pending: PendingFile) ->
     except ChunkedPayloadError as error:
         code = "SignatureDoesNotMatch" if "signature" in str(error) else "IncompleteBody"
         status = 403 if code == "SignatureDoesNotMatch" else 400
-        raise S3Error(code, f"The aws-chunked payload is invalid: {error}", status) from None
+        raise S3Error(
+            code, f"The aws-chunked payload is invalid: {error}", status, close_connection=True
+        ) from None
 
     if plan.length is not None and received != plan.length:
         raise S3Error(
@@ -185,3 +207,22 @@ def check_content_md5(header: str | None, md5: bytes) -> None:
             "The Content-MD5 you specified did not match what we received.",
             ExpectedDigest=header,
         )
+
+
+def check_body_integrity(context: S3Context) -> None:
+    """Check a small body read up front against its Content-MD5 and any ``x-amz-checksum-*`` header."""
+    body = context.body or b""
+    check_content_md5(context.header("content-md5"), hashlib.md5(body, usedforsecurity=False).digest())
+    for name in checksums.ALGORITHMS:
+        declared = context.header(f"{CHECKSUM_HEADER_PREFIX}{name}")
+        if declared is None:
+            continue
+        try:
+            checksum = checksums.new_checksum(name)
+        except checksums.UnsupportedChecksum as error:
+            raise S3Error("InvalidRequest", str(error)) from None
+        checksum.update(body)
+        if checksum.b64digest() != declared:
+            raise S3Error(
+                "BadDigest", f"The {name.upper()} you specified did not match the calculated checksum."
+            )

@@ -9,7 +9,9 @@ server must be added here.
 
 from __future__ import annotations
 
-RESERVED_FIRST_SEGMENTS = frozenset({"health", "metrics", "console", "agent", "static", "favicon.ico"})
+RESERVED_FIRST_SEGMENTS = frozenset(
+    {"health", "metrics", "console", "agent", "static", "favicon.ico", "service"}  # service: RPC v2 CBOR
+)
 
 
 def is_reserved(first_segment: str) -> bool:

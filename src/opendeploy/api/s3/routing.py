@@ -26,6 +26,7 @@ from opendeploy.api.s3 import buckets, listing, multipart, objects
 from opendeploy.api.s3.auth import authenticate, authorize
 from opendeploy.api.s3.context import S3Context, parse_query
 from opendeploy.api.s3.errors import S3Error, error_response, not_implemented
+from opendeploy.api.s3.payload import check_body_integrity
 from opendeploy.api.s3.reserved import is_reserved
 from opendeploy.api.server_state import ServerState
 from opendeploy.store.blob_store.base import BlobStoreError, check_bucket_name, check_key
@@ -37,6 +38,9 @@ Handler = Callable[[S3Context], Awaitable[Response]]
 # Operations whose (small, XML) body is read before the signature check, so the check covers it.
 MAX_SMALL_BODY = 4 * 1024 * 1024
 STREAMING_OPERATIONS = frozenset({"PutObject", "UploadPart"})
+# Small bodies whose Content-MD5 / x-amz-checksum-* describe the body itself (for CompleteMultipartUpload
+# an x-amz-checksum-* header is the whole object's).
+CHECKSUMMED_BODIES = frozenset({"CreateBucket", "DeleteObjects"})
 # Sub-resources S3 has and this server does not implement (answered with NotImplemented).
 _UNSUPPORTED_SUBRESOURCES = (
     "acl", "analytics", "accelerate", "attributes", "cors", "encryption", "intelligent-tiering", "inventory",
@@ -189,6 +193,8 @@ class S3Route(BaseRoute):
                 check_bucket_name(bucket)
             if key:
                 check_key(key)
+            if operation in CHECKSUMMED_BODIES:
+                check_body_integrity(context)
             response = await HANDLERS[operation](context)
         except BlobStoreError as error:
             return self._failed(
@@ -202,7 +208,9 @@ class S3Route(BaseRoute):
         except Exception:
             log.exception("S3 %s %s failed (request %s)", operation, resource, request_id)
             error = S3Error("InternalError", "We encountered an internal error. Please try again.", 500)
-            return error_response(error, request_id, method=method, resource=resource)
+            return _closing_if_body_unread(
+                error_response(error, request_id, method=method, resource=resource), context
+            )
         log.debug("S3 %s %s -> %s", operation, resource, response.status_code)
         return response
 
@@ -211,14 +219,20 @@ class S3Route(BaseRoute):
         error: S3Error, request_id: str, method: str, resource: str, operation: str, context: S3Context | None
     ) -> Response:
         log.info("S3 %s %s -> %s %s: %s", operation, resource, error.status, error.code, error.message)
-        response = error_response(error, request_id, method=method, resource=resource)
-        if context is not None and not context.body_started:
-            expect = (context.header("expect") or "").lower()
-            if expect == "100-continue":
-                # The client is still holding its body back for our "100 Continue"; it will never send
-                # it now, so this connection cannot carry another request.
-                response.headers["Connection"] = "close"
-        return response
+        return _closing_if_body_unread(
+            error_response(error, request_id, method=method, resource=resource), context
+        )
+
+
+def _closing_if_body_unread(response: Response, context: S3Context | None) -> Response:
+    """Close the connection after answering a client still holding its body back for "100 Continue".
+
+    It will never send that body now, so the connection cannot carry another request.
+    """
+    waiting = context is not None and not context.body_started
+    if waiting and (context.header("expect") or "").lower() == "100-continue":  # type: ignore[union-attr]
+        response.headers["Connection"] = "close"
+    return response
 
 
 async def _small_body(request: Request) -> bytes:
