@@ -71,7 +71,7 @@ def plan_upload(context: S3Context) -> UploadPlan:
         )
 
     sent = [name for name in headers if name.startswith(CHECKSUM_HEADER_PREFIX)]
-    sent = [name for name in sent if name not in ("x-amz-checksum-algorithm", "x-amz-checksum-type")]
+    sent = [name for name in sent if name[len(CHECKSUM_HEADER_PREFIX) :] not in ("algorithm", "type", "mode")]
     trailer = headers.get("x-amz-trailer", "").strip().lower()
     if trailer:
         if not streaming:
