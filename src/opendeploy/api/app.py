@@ -1,9 +1,11 @@
 """The server's ASGI application: one port, requests routed by ``X-Amz-Target`` prefix and by path.
 
 ``POST /`` goes to the awsJson service whose target prefix the ``X-Amz-Target`` header names
-(CodeDeploy's API now; the agent command service joins ``JSON_SERVICES`` later). Other protocols (the
-S3 REST API, the console, ``/metrics``) mount their own routes. ``GET /health`` answers without
-authentication so supervisors and tests can tell the server is up.
+(CodeDeploy's API; the agent command service, prefix ``CodeDeployCommandService_v20141006``, has its
+own asynchronous adapter in ``api/commands``);
+``POST /service/<prefix>/operation/<Operation>`` is the same service in Smithy RPC v2 CBOR.
+Other protocols (the S3 REST API, the console, ``/metrics``) mount their own routes.
+``GET /health`` answers without authentication so supervisors and tests can tell the server is up.
 
 The S3 API (the bundle store) is path-style, ``/<bucket>[/<key>]`` and ``GET /``: its route claims
 every path except ``POST /`` and those whose first segment ``api/s3/reserved.py`` reserves for the
@@ -22,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import opendeploy.api.codedeploy
-from opendeploy.api import awsjson
+from opendeploy.api import awsjson, rpcv2cbor
 from opendeploy.api.codedeploy.registry import OPERATIONS
 from opendeploy.api.commands.service import TARGET_PREFIX as COMMANDS_TARGET_PREFIX
 from opendeploy.api.commands.service import CommandService
@@ -66,6 +68,17 @@ def create_app(state: ServerState) -> Starlette:
             return awsjson.error_response(error, str(uuid.uuid4()))
         return await awsjson.handle(request, service, state, operation)
 
+    async def rpc_v2_cbor(request: Request) -> Response:
+        service = services.get(request.path_params["service"])
+        operation = request.path_params["operation"]
+        codec = rpcv2cbor.CborCodec(service.model_service_name if service else None)
+        if service is None:
+            error = ApiError(
+                "UnknownOperationException", f"Unknown service {request.path_params['service']!r}"
+            )
+            return awsjson.error_response(error, str(uuid.uuid4()), codec, operation)
+        return await awsjson.handle(request, service, state, operation, codec)
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -77,6 +90,7 @@ def create_app(state: ServerState) -> Starlette:
         routes=[
             Route("/", json_rpc, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/service/{service}/operation/{operation}", rpc_v2_cbor, methods=["POST"]),
             Route("/agent/certificate", commands.certificate, methods=["GET"]),
             S3Route(state, blob_store),  # claims only what reserved.py leaves to buckets
         ],

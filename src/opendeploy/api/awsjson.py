@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -60,26 +60,57 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _response(status: int, payload: Mapping[str, Any], request_id: str) -> Response:
-    body = json.dumps(payload, default=_json_default, separators=(",", ":"))
-    return Response(
-        body, status_code=status, media_type=CONTENT_TYPE, headers={"x-amzn-RequestId": request_id}
+class Codec(Protocol):
+    """How one wire protocol reads a request body and writes a response for the shared pipeline."""
+
+    def decode(self, body: bytes) -> dict[str, Any]: ...
+
+    def response(
+        self, status: int, payload: Mapping[str, Any], operation: str, request_id: str
+    ) -> Response: ...
+
+
+class JsonCodec:
+    """awsJson 1.1: JSON bodies, timestamps as epoch seconds."""
+
+    def decode(self, body: bytes) -> dict[str, Any]:
+        if not body.strip():
+            return {}
+        try:
+            params = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ApiError("SerializationException", f"The request body is not valid JSON: {error}") from None
+        if not isinstance(params, dict):
+            raise ApiError("SerializationException", "The request body must be a JSON object")
+        return params
+
+    def response(self, status: int, payload: Mapping[str, Any], operation: str, request_id: str) -> Response:
+        body = json.dumps(payload, default=_json_default, separators=(",", ":"))
+        return Response(
+            body, status_code=status, media_type=CONTENT_TYPE, headers={"x-amzn-RequestId": request_id}
+        )
+
+
+JSON = JsonCodec()
+
+
+def error_response(error: ApiError, request_id: str, codec: Codec = JSON, operation: str = "") -> Response:
+    return codec.response(
+        error.status, {"__type": error.code, "message": error.message}, operation, request_id
     )
 
 
-def error_response(error: ApiError, request_id: str) -> Response:
-    return _response(error.status, {"__type": error.code, "message": error.message}, request_id)
-
-
-async def handle(request: Request, service: JsonService, state: ServerState, operation: str) -> Response:
-    """Serve one awsJson request addressed to ``service``."""
+async def handle(
+    request: Request, service: JsonService, state: ServerState, operation: str, codec: Codec = JSON
+) -> Response:
+    """Serve one request for ``operation`` of ``service``, in the wire format ``codec`` reads and writes."""
     request_id = str(uuid.uuid4())
     body = await read_body(request, MAX_BODY_BYTES)
     if body is None:
         too_large = ApiError(
             "RequestEntityTooLargeException", f"The request body exceeds {MAX_BODY_BYTES} bytes", status=413
         )
-        return error_response(too_large, request_id)
+        return error_response(too_large, request_id, codec, operation)
     incoming = sigv4.IncomingRequest(
         method=request.method,
         raw_path=request.scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0],
@@ -89,10 +120,10 @@ async def handle(request: Request, service: JsonService, state: ServerState, ope
     )
     started = time.monotonic()
     try:
-        result = await run_in_threadpool(_serve, service, state, operation, incoming, body)
+        result = await run_in_threadpool(_serve, service, state, operation, incoming, codec)
     except ApiError as error:
         log.info("%s %s -> %s: %s", service.target_prefix, operation, error.code, error.message)
-        return error_response(error, request_id)
+        return error_response(error, request_id, codec, operation)
     except Exception:
         log.exception("%s %s failed (request %s)", service.target_prefix, operation, request_id)
         return error_response(
@@ -102,9 +133,11 @@ async def handle(request: Request, service: JsonService, state: ServerState, ope
                 status=500,
             ),
             request_id,
+            codec,
+            operation,
         )
     log.debug("%s %s ok in %.1f ms", service.target_prefix, operation, (time.monotonic() - started) * 1000)
-    return _response(200, result or {}, request_id)
+    return codec.response(200, result or {}, operation, request_id)
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:
@@ -121,7 +154,7 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
 
 def _serve(
-    service: JsonService, state: ServerState, operation: str, incoming: sigv4.IncomingRequest, body: bytes
+    service: JsonService, state: ServerState, operation: str, incoming: sigv4.IncomingRequest, codec: Codec
 ) -> dict[str, Any] | None:
     """Authenticate, parse, validate and run the handler (in a worker thread)."""
     settings = state.settings
@@ -143,7 +176,7 @@ def _serve(
             "AccessDeniedException",
             f"User: {principal.arn} is not authorized to perform: {service.signing_name}:{operation}",
         )
-    params = _parse_body(body)
+    params = codec.decode(incoming.body or b"")
     if service.model_service_name:
         model = operation_model(operation, service.model_service_name)
         if model is not None:
@@ -158,15 +191,3 @@ def _serve(
             pagination_key=state.pagination_key,
         )
         return handler(context, params)
-
-
-def _parse_body(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        params = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError("SerializationException", f"The request body is not valid JSON: {error}") from None
-    if not isinstance(params, dict):
-        raise ApiError("SerializationException", "The request body must be a JSON object")
-    return params
