@@ -11,9 +11,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -179,3 +182,39 @@ def test_register_pins_the_certificate_the_server_signs_specifications_with(
     certificate = x509.load_pem_x509_certificate(served)
     digest = certificate.fingerprint(hashes.SHA256()).hex().upper()
     assert ":".join(digest[i : i + 2] for i in range(0, len(digest), 2)) in result.stdout
+
+
+def server_iam(server: ServerProcess) -> Any:
+    """The server's IAM API, or a skip if this server does not offer it."""
+    iam = server.session().client("iam", endpoint_url=server.endpoint, region_name=server.region)
+    try:
+        iam.list_users()
+    except (ClientError, BotoCoreError, ResponseParserError) as error:
+        pytest.skip(f"the server offers no IAM API (ListUsers: {error})")
+    return iam
+
+
+def test_register_creates_and_deregister_deletes_the_instance_s_iam_user(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    iam = server_iam(server)
+    name = unique("onprem")
+    conf = tmp_path / "conf"
+    result = opendeploy(server, "register", "--instance-name", name, "--config-dir", str(conf))
+    assert result.returncode == 0, result.stderr
+
+    identity = load_onpremises_config(conf / "codedeploy.onpremises.yml")
+    user = iam.get_user(UserName=name)["User"]
+    assert identity.host_identifier == user["Arn"]
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]] == [
+        identity.access_key_id
+    ]
+    info = server.client("codedeploy").get_on_premises_instance(instanceName=name)["instanceInfo"]
+    assert info["iamUserArn"] == user["Arn"]
+
+    result = opendeploy(server, "deregister", "--instance-name", name, "--config-dir", str(conf))
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(ClientError) as gone:
+        iam.get_user(UserName=name)
+    assert gone.value.response["Error"]["Code"] == "NoSuchEntity"
+    assert not list(conf.iterdir())

@@ -30,6 +30,7 @@ import boto3
 import botocore.exceptions
 import click
 import httpx
+from botocore.parsers import ResponseParserError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -52,6 +53,10 @@ INSTANCE_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}],
 }
+
+
+# A server without the IAM API answers in another protocol, which botocore cannot even parse.
+_IAM_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, ResponseParserError)
 
 
 class RegistrationError(click.ClickException):
@@ -159,7 +164,7 @@ def create_instance_identity(
                 UserName=created_user, PolicyName=IAM_POLICY_NAME, PolicyDocument=json.dumps(INSTANCE_POLICY)
             )
         key = iam.create_access_key(UserName=_user_name(iam_user_arn))["AccessKey"]
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+    except _IAM_ERRORS as error:
         if created_user is not None:
             delete_instance_identity(iam, iam_user_arn or "", delete_user=True)
         raise _iam_unavailable(error, iam.meta.endpoint_url) from None
@@ -182,7 +187,7 @@ def delete_instance_identity(
         for policy in iam.list_user_policies(UserName=name).get("PolicyNames", []):
             iam.delete_user_policy(UserName=name, PolicyName=policy)
         iam.delete_user(UserName=name)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+    except _IAM_ERRORS as error:
         warnings.append(f"could not delete the IAM user {iam_user_arn}: {_error_text(error)}")
     return warnings
 
