@@ -1,5 +1,6 @@
 """``kill -9`` of the server in the middle of a deployment: the agent keeps the finished event's result
-until the server is back, and the restarted server carries the deployment to Succeeded.
+until the server is back, and the restarted server carries the deployment to Succeeded (on SQLite and
+on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ while [ ! -e "{release}" ]; do sleep 0.1; done
 
 
 def test_kill_9_of_the_server_mid_deployment_then_restart_completes_it(
+    backend: str,
     server_factory: Callable[..., ServerProcess],
     hosts: Callable[..., Host],
     instance_key: Callable[..., tuple[str, str]],
     tmp_path: Path,
 ) -> None:
-    server = server_factory("sqlite")
+    server = server_factory(backend)
     tag = unique("tag")
     host = hosts(server)
     register_host(host, instance_key, tag)
