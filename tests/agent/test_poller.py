@@ -7,8 +7,10 @@ of different deployment groups run at once, and the loop rides out a server that
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,31 +192,42 @@ def test_a_specification_not_signed_by_the_pinned_server_is_refused_and_nothing_
     assert not (tmp_path / "root" / "dg-poller-1").exists()  # nothing was downloaded
 
 
-def test_an_event_interrupted_by_an_agent_crash_is_reported_failed_at_restart(
+def test_events_interrupted_by_an_agent_crash_are_reported_failed_at_restart(
     tmp_path: Path, service: CommandServiceDouble
 ) -> None:
+    """Decision: every interrupted event is reported (AWS's agent v1 reports only the newest marker; two
+    deployment groups may have been running at once), except markers older than a day, which the
+    server has long timed out."""
     bundle = write_bundle(tmp_path / "bundle", tmp_path / "dest", {})
-    [command] = service.add_deployment(spec_for("d-POLLER004", bundle), ["AfterInstall"])
-    command.acked = True  # the killed agent had acknowledged it
-    marker = tmp_path / "root" / "ongoing-deployment" / "d-POLLER004"
-    marker.parent.mkdir(parents=True)
-    marker.write_text(command.identifier)
+    markers = tmp_path / "root" / "ongoing-deployment"
+    markers.mkdir(parents=True)
+    interrupted = []
+    for deployment_id, group in (("d-POLLER004", "dg-a"), ("d-POLLER014", "dg-b"), ("d-POLLER024", "dg-c")):
+        [command] = service.add_deployment(spec_for(deployment_id, bundle, group), ["AfterInstall"])
+        command.acked = True  # the killed agent had acknowledged it
+        (markers / deployment_id).write_text(command.identifier)
+        interrupted.append(command)
+    stale = interrupted.pop()
+    day_and_more = time.time() - 25 * 3600
+    os.utime(markers / "d-POLLER024", (day_and_more, day_and_more))
 
     with make_agent(tmp_path, service):
         service.wait_for(
-            lambda: command.completion is not None and not marker.exists(),
-            message="the interrupted event reported and its marker removed",
+            lambda: all(c.completion is not None for c in interrupted) and not list(markers.iterdir()),
+            message="the interrupted events reported and their markers removed",
         )
 
-    status, diagnostics = command.completion  # type: ignore[misc]
-    assert status == "Failed"
-    assert diagnostics == {
-        "error_code": 7,
-        "script_name": "",
-        "message": "Failed: Failing in-progress lifecycle event after an agent restart.",
-        "log": "",
-    }
-    assert service.operations()[0] == "PutHostCommandComplete"  # before the first poll
+    for command in interrupted:
+        status, diagnostics = command.completion  # type: ignore[misc]
+        assert status == "Failed"
+        assert diagnostics == {
+            "error_code": 7,
+            "script_name": "",
+            "message": "Failed: Failing in-progress lifecycle event after an agent restart.",
+            "log": "",
+        }
+    assert stale.completion is None
+    assert service.operations()[:2] == ["PutHostCommandComplete"] * 2  # before the first poll
 
 
 def test_commands_of_different_deployment_groups_run_at_the_same_time(
