@@ -203,14 +203,6 @@ def test_delete_objects(s3, bucket):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["c"]
 
 
-def test_copy_is_not_implemented(s3, bucket):
-    s3.put_object(Bucket=bucket, Key="src", Body=b"x")
-    with pytest.raises(ClientError) as error:
-        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
-    assert _code(error) == "NotImplemented"
-    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-
-
 def test_presigned_urls(s3_server, bucket):
     for signature_version in ("s3v4", None):  # None: the profile's default, SigV2 query auth in us-east-1
         config = {"signature_version": signature_version} if signature_version else {}

@@ -33,7 +33,7 @@ def _owner(context: S3Context, parent: xml.Element, tag: str) -> None:
     xml.child(element, "DisplayName", OWNER_DISPLAY_NAME)
 
 
-def _upload_id(context: S3Context) -> str:
+def upload_id(context: S3Context) -> str:
     return context.query.get("uploadId", "")
 
 
@@ -73,7 +73,7 @@ async def create_multipart_upload(context: S3Context) -> Response:
     return xml.xml_response(root, headers)
 
 
-def _part_number(context: S3Context) -> int:
+def part_number(context: S3Context) -> int:
     text = context.query.get("partNumber", "")
     if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
         raise invalid_argument(
@@ -83,15 +83,13 @@ def _part_number(context: S3Context) -> int:
 
 
 async def upload_part(context: S3Context) -> Response:
-    if context.header("x-amz-copy-source"):
-        raise S3Error("NotImplemented", "UploadPartCopy is not implemented by this server.", 501)
-    number = _part_number(context)
+    number = part_number(context)
     plan = plan_upload(context)
     pending = await run_in_threadpool(
         context.store.begin_part,
         context.bucket,
         context.key,
-        _upload_id(context),
+        upload_id(context),
         number,
         algorithms=plan.algorithms,
     )
@@ -136,7 +134,7 @@ async def complete_multipart_upload(context: S3Context) -> Response:
         context.store.complete_multipart_upload,
         context.bucket,
         context.key,
-        _upload_id(context),
+        upload_id(context),
         parts,
         expected_checksum=expected,
         now=context.now,
@@ -158,7 +156,7 @@ async def complete_multipart_upload(context: S3Context) -> Response:
 
 async def abort_multipart_upload(context: S3Context) -> Response:
     await run_in_threadpool(
-        context.store.abort_multipart_upload, context.bucket, context.key, _upload_id(context)
+        context.store.abort_multipart_upload, context.bucket, context.key, upload_id(context)
     )
     return Response(status_code=204, headers=context.base_headers())
 
@@ -172,7 +170,7 @@ def _bounded(context: S3Context, name: str, default: int) -> int:
 
 async def list_parts(context: S3Context) -> Response:
     upload, parts = await run_in_threadpool(
-        context.store.list_parts, context.bucket, context.key, _upload_id(context)
+        context.store.list_parts, context.bucket, context.key, upload_id(context)
     )
     max_parts = _bounded(context, "max-parts", MAX_PARTS_LISTED)
     marker_text = context.query.get("part-number-marker", "0")

@@ -1,5 +1,5 @@
 """Object operations: PutObject, GetObject (ranges, part numbers, conditions), HeadObject,
-DeleteObject and DeleteObjects.
+DeleteObject and DeleteObjects (CopyObject is in ``copying.py``).
 
 Downloads stream from the stored file in a worker thread, a chunk at a time. The store keeps no
 versions: the current object's version id is ``null`` (S3's id for unversioned objects); any other
@@ -78,8 +78,6 @@ def if_none_match_star(context: S3Context) -> bool:
 
 
 async def put_object(context: S3Context) -> Response:
-    if context.header("x-amz-copy-source"):
-        raise S3Error("NotImplemented", "CopyObject is not implemented by this server.", 501)
     plan = plan_upload(context)
     attributes = attributes_from_headers(context)
     no_overwrite = if_none_match_star(context)
@@ -189,25 +187,25 @@ def _etag_matches(header: str, etag: str) -> bool:
     return "*" in candidates or any(candidate.strip('"') == etag for candidate in candidates)
 
 
-def _check_conditions(context: S3Context, info: ObjectInfo) -> int | None:
+def check_conditions(context: S3Context, info: ObjectInfo, prefix: str = "") -> int | None:
     """412 or 304 as S3 (RFC 7232) decides from If-Match, If-Unmodified-Since, If-None-Match and
-    If-Modified-Since; ``None`` to serve the object."""
+    If-Modified-Since (each named with ``prefix``, e.g. ``x-amz-copy-source-``); ``None`` to go on."""
     modified = int(info.last_modified)
-    if_match = context.header("if-match")
+    if_match = context.header(f"{prefix}if-match")
     if if_match is not None:
         if not _etag_matches(if_match, info.etag):
             return 412
     else:
-        since = context.header("if-unmodified-since")
+        since = context.header(f"{prefix}if-unmodified-since")
         moment = _http_time(since) if since else None
         if moment is not None and modified > moment:
             return 412
-    if_none_match = context.header("if-none-match")
+    if_none_match = context.header(f"{prefix}if-none-match")
     if if_none_match is not None:
         if _etag_matches(if_none_match, info.etag):
             return 304
     else:
-        since = context.header("if-modified-since")
+        since = context.header(f"{prefix}if-modified-since")
         moment = _http_time(since) if since else None
         if moment is not None and modified <= moment:
             return 304
@@ -254,7 +252,7 @@ async def get_object(context: S3Context, *, head: bool = False) -> Response:
     info, reader = await run_in_threadpool(context.store.open_object, context.bucket, context.key)
     try:
         headers = _object_headers(context, info)
-        condition = _check_conditions(context, info)
+        condition = check_conditions(context, info)
         if condition == 412:
             raise S3Error(
                 "PreconditionFailed",

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
 from opendeploy.api import sigv4
-from opendeploy.api.s3 import buckets, listing, multipart, objects
+from opendeploy.api.s3 import buckets, copying, listing, multipart, objects
 from opendeploy.api.s3.auth import authenticate, authorize
 from opendeploy.api.s3.context import S3Context, parse_query
 from opendeploy.api.s3.errors import S3Error, error_response, not_implemented
@@ -59,6 +59,8 @@ HANDLERS: dict[str, Handler] = {
     "ListObjects": listing.list_objects,
     "ListObjectsV2": listing.list_objects_v2,
     "PutObject": objects.put_object,
+    "CopyObject": copying.copy_object,
+    "UploadPartCopy": copying.upload_part_copy,
     "GetObject": objects.get_object,
     "HeadObject": objects.head_object,
     "DeleteObject": objects.delete_object,
@@ -82,8 +84,11 @@ def split_path(raw_path: str) -> tuple[str, str]:
         raise S3Error("InvalidURI", "Couldn't parse the specified URI: it is not valid UTF-8.") from None
 
 
-def operation_for(method: str, bucket: str, key: str, query: dict[str, str]) -> str:
-    """The S3 operation a request names (raises NotImplemented / MethodNotAllowed for the rest)."""
+def operation_for(method: str, bucket: str, key: str, query: dict[str, str], *, copy: bool = False) -> str:
+    """The S3 operation a request names (raises NotImplemented / MethodNotAllowed for the rest).
+
+    ``copy``: the request has an ``x-amz-copy-source`` header.
+    """
     for name in _UNSUPPORTED_SUBRESOURCES:
         if name in query:
             raise not_implemented(f"The {name!r} sub-resource")
@@ -111,7 +116,9 @@ def operation_for(method: str, bucket: str, key: str, query: dict[str, str]) -> 
     else:
         upload = "uploadId" in query
         if method == "PUT":
-            return "UploadPart" if upload or "partNumber" in query else "PutObject"
+            if upload or "partNumber" in query:
+                return "UploadPartCopy" if copy else "UploadPart"
+            return "CopyObject" if copy else "PutObject"
         if method == "GET":
             return "ListParts" if upload else "GetObject"
         if method == "HEAD":
@@ -165,7 +172,8 @@ class S3Route(BaseRoute):
             query = parse_query(raw_query)
             context = S3Context(request, self.state, self.store, request_id, bucket, key, query)
             try:
-                operation = operation_for(method, bucket, key, query)
+                copy = "x-amz-copy-source" in request.headers
+                operation = operation_for(method, bucket, key, query, copy=copy)
                 refused: S3Error | None = None
             except S3Error as error:
                 refused = error  # answered only after the signature check, so strangers learn nothing
