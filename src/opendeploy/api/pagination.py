@@ -121,15 +121,16 @@ def keyset_page(
         stmt = stmt.where(left < right if descending else left > right)
     stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in columns))
     size = page_size(ctx)
+    single = len(stmt.column_descriptions) == 1  # one entity or one column: hand back scalars
     result = ctx.session.execute(stmt.limit(size + 1))
-    items = list(result.scalars() if len(stmt.selected_columns) == 1 else result)
+    items = list(result.scalars() if single else result)
     if len(items) <= size:
         return items, None
     items = items[:size]
     last = items[-1]
     if key is not None:
         values = list(key(last))
-    elif len(stmt.selected_columns) == 1 and not hasattr(last, "__table__"):
+    elif single and not hasattr(last, "__table__"):
         values = [last]
     else:
         values = [getattr(last, column.key) for column in columns]
