@@ -186,7 +186,17 @@ def test_guide_cli_examples(server):
         == app_id
     )
 
+    codedeploy = server.client()
+    codedeploy.create_deployment_group(
+        applicationName=renamed,
+        deploymentGroupName="WordPress_DepGroup",
+        serviceRoleArn=f"arn:aws:iam::{server.account_id}:role/CodeDeployDemo",
+    )
     server.aws_json("deploy", "delete-application", "--application-name", renamed)
     missing = server.aws("deploy", "get-application", "--application-name", renamed)
     assert missing.returncode != 0
     assert "ApplicationDoesNotExistException" in missing.stderr
+    # The delete cascaded: a new application of that name has no deployment groups.
+    codedeploy.create_application(applicationName=renamed)
+    groups = server.aws_json("deploy", "list-deployment-groups", "--application-name", renamed)
+    assert groups["deploymentGroups"] == []
