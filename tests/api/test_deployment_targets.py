@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from opendeploy.store.db import create_db_engine
+from opendeploy.store.db import Database
 from opendeploy.store.deployment_targets import add_target
 from opendeploy.store.models import Deployment, DeploymentTarget, LifecycleEventRecord
 from support.names import unique
@@ -36,17 +36,18 @@ FAILURE_MESSAGE = "Script at specified location: scripts/install_dependencies fa
 class EngineRecords:
     """Writes into a server's database what the deployment engine records (targets, events, statuses)."""
 
-    _engines: ClassVar[dict[str, Any]] = {}  # one engine per database for the whole session
+    _databases: ClassVar[dict[str, Database]] = {}  # one per database for the whole session
 
     def __init__(self, server: ServerProcess) -> None:
         url = server.database_url or f"sqlite:///{server.data_dir / 'opendeploy.db'}"
-        if url not in self._engines:
-            self._engines[url] = create_db_engine(url)
-        self._sessions = sessionmaker(bind=self._engines[url], expire_on_commit=False)
+        if url not in self._databases:
+            self._databases[url] = Database(url)
+        self._database = self._databases[url]
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+        # A write transaction as the server opens them (BEGIN IMMEDIATE on SQLite: no lock upgrade).
+        with self._database.transaction() as session:
             yield session
 
     def add_targets(
