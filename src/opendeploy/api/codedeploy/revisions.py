@@ -223,17 +223,12 @@ def list_application_revisions(ctx: OperationContext, params: dict[str, Any]) ->
         stmt,
         [sort_key, Revision.id],
         descending=descending,
-        key=lambda item: _sort_values(_entity(item), params.get("sortBy") or "registerTime"),
+        key=lambda revision: _sort_values(revision, params.get("sortBy") or "registerTime"),
     )
-    response: dict[str, Any] = {"revisions": [_entity(item).location for item in page]}
+    response: dict[str, Any] = {"revisions": [revision.location for revision in page]}
     if next_token:
         response["nextToken"] = next_token
     return response
-
-
-def _entity(item: Any) -> Revision:
-    """A page item as the Revision, whether the pager hands back entities or one-entity rows."""
-    return item if isinstance(item, Revision) else item[0]
 
 
 def _sort_values(revision: Revision, sort_by: str) -> Iterable[Any]:
