@@ -530,3 +530,30 @@ def test_deleting_the_application_deletes_its_deployments(codedeploy):
     assert codedeploy.list_application_revisions(applicationName=application)["revisions"] == []
     assert codedeploy.list_deployments(applicationName=application)["deployments"] == []
     assert group
+
+
+def test_zonal_configurations_are_for_in_place_deployments(codedeploy):
+    """Guide L15000–15002: zonal configuration supports in-place deployments only, for the group's
+    configuration and for a deployment's own."""
+    zonal = unique("zonal")
+    codedeploy.create_deployment_config(
+        deploymentConfigName=zonal,
+        minimumHealthyHosts={"type": "HOST_COUNT", "value": 1},
+        zonalConfig={"monitorDurationInSeconds": 60},
+    )
+    blue_green = {
+        "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        "loadBalancerInfo": {"targetGroupInfoList": [{"name": "tg"}]},
+    }
+    application, group = _group(codedeploy, **blue_green)
+    with pytest.raises(codedeploy.exceptions.InvalidDeploymentConfigNameException, match="in-place"):
+        codedeploy.create_deployment(
+            applicationName=application,
+            deploymentGroupName=group,
+            revision=S3_REVISION,
+            deploymentConfigName=zonal,
+        )
+    with pytest.raises(codedeploy.exceptions.InvalidDeploymentConfigNameException, match="in-place"):
+        codedeploy.update_deployment_group(
+            applicationName=application, currentDeploymentGroupName=group, deploymentConfigName=zonal
+        )

@@ -170,7 +170,17 @@ def create_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     _check_platform_options(params, platform)
     config_name = params.get("deploymentConfigName") or group.deployment_config_name
     config_name = config_name or configs.default_config_name(platform)
-    check_config_platform(deployment_config_by_name(ctx, config_name), platform)
+    config = deployment_config_by_name(ctx, config_name)
+    check_config_platform(config, platform)
+    if (
+        config.zonal_config is not None
+        and (group.deployment_style or {}).get("deploymentType") == "BLUE_GREEN"
+    ):
+        raise ApiError(
+            "InvalidDeploymentConfigNameException",
+            f"Deployment configuration {config.name} has a zonal configuration, which supports only in-place "
+            "deployments; this group deploys blue/green",
+        )
     if params.get("targetInstances"):
         _check_target_instances(ctx, group, params["targetInstances"])
     alarms = params.get("overrideAlarmConfiguration")
