@@ -4,6 +4,7 @@
 (CodeDeploy's API; the agent command service, prefix ``CodeDeployCommandService_v20141006``, has its
 own asynchronous adapter in ``api/commands``);
 ``POST /service/<prefix>/operation/<Operation>`` is the same service in Smithy RPC v2 CBOR.
+A ``POST /`` without ``X-Amz-Target`` and with a form-encoded body is IAM's Query protocol (``api/iam``).
 Other protocols (the S3 REST API, the console, ``/metrics``) mount their own routes.
 ``GET /health`` answers without authentication so supervisors and tests can tell the server is up.
 
@@ -29,6 +30,7 @@ from opendeploy.api.codedeploy.registry import OPERATIONS
 from opendeploy.api.commands.service import TARGET_PREFIX as COMMANDS_TARGET_PREFIX
 from opendeploy.api.commands.service import CommandService
 from opendeploy.api.errors import ApiError
+from opendeploy.api.iam.service import IamService, is_iam_request
 from opendeploy.api.s3.routing import S3Route
 from opendeploy.api.server_state import ServerState
 from opendeploy.store.blob_store import blob_store_for
@@ -56,8 +58,11 @@ def create_app(state: ServerState) -> Starlette:
     # The agent command service has its own asynchronous adapter (long polls wait without a thread),
     # and its lifespan runs the deployment engine.
     commands = CommandService(state)
+    iam = IamService(state)
 
     async def json_rpc(request: Request) -> Response:
+        if is_iam_request(request):
+            return await iam.handle(request)
         target = request.headers.get("x-amz-target", "")
         prefix, _, operation = target.partition(".")
         if prefix == COMMANDS_TARGET_PREFIX and operation:

@@ -1,0 +1,86 @@
+"""IAM users' inline policies: PutUserPolicy, GetUserPolicy, ListUserPolicies, DeleteUserPolicy.
+
+Policies are recorded, not evaluated. The document is stored exactly as given (a JSON object; IAM's
+size quota for a user's inline policies applies) and returned URL-encoded, as IAM returns it (boto3
+decodes it back into a dict). What a user's key may do on this server does not depend on its
+policies: an instance key reads bundles and talks to the command service, nothing else, whatever
+its policies say, and only the administrator may call the other APIs. ``aws deploy register`` and
+``opendeploy register`` record the read-bundles policy they put on an instance's user here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from opendeploy.api.errors import ApiError
+from opendeploy.api.iam import markers
+from opendeploy.api.iam.registry import IamContext, iam_error, operation
+from opendeploy.api.iam.users import find_user
+from opendeploy.store import iam_users
+
+# IAM's quota: a user's inline policies together hold at most this many characters, whitespace
+# not counted.
+MAX_INLINE_POLICY_CHARACTERS = 2048
+
+
+def _size(document: str) -> int:
+    return sum(1 for character in document if not character.isspace())
+
+
+def _no_such_policy(name: str) -> ApiError:
+    return iam_error("NoSuchEntity", f"The user policy with name {name} cannot be found.")
+
+
+def check_document(document: str) -> None:
+    """``MalformedPolicyDocument`` unless ``document`` is a JSON object."""
+    try:
+        parsed = json.loads(document)
+    except ValueError as error:
+        raise iam_error("MalformedPolicyDocument", f"Syntax errors in policy: {error}") from None
+    if not isinstance(parsed, dict):
+        raise iam_error("MalformedPolicyDocument", "The policy document must be a JSON object.")
+
+
+@operation("PutUserPolicy")
+def put_user_policy(ctx: IamContext, params: dict[str, Any]) -> None:
+    user = find_user(ctx, params["UserName"], for_update=True)
+    name, document = params["PolicyName"], params["PolicyDocument"]
+    check_document(document)
+    others = sum(_size(policy.document) for policy in user.policies if policy.name != name)
+    if others + _size(document) > MAX_INLINE_POLICY_CHARACTERS:
+        raise iam_error(
+            "LimitExceeded",
+            f"Maximum policy size of {MAX_INLINE_POLICY_CHARACTERS} bytes exceeded for user {user.name}",
+        )
+    iam_users.put_policy(ctx.session, user, name, document)
+
+
+@operation("GetUserPolicy")
+def get_user_policy(ctx: IamContext, params: dict[str, Any]) -> dict[str, Any]:
+    user = find_user(ctx, params["UserName"])
+    policy = iam_users.find_policy(user, params["PolicyName"])
+    if policy is None:
+        raise _no_such_policy(params["PolicyName"])
+    return {
+        "UserName": user.name,
+        "PolicyName": policy.name,
+        "PolicyDocument": quote(policy.document, safe=""),
+    }
+
+
+@operation("ListUserPolicies")
+def list_user_policies(ctx: IamContext, params: dict[str, Any]) -> dict[str, Any]:
+    user = find_user(ctx, params["UserName"])
+    page, truncation = markers.offset_page(ctx, params, [policy.name for policy in user.policies])
+    return {"PolicyNames": page, **truncation}
+
+
+@operation("DeleteUserPolicy")
+def delete_user_policy(ctx: IamContext, params: dict[str, Any]) -> None:
+    user = find_user(ctx, params["UserName"], for_update=True)
+    policy = iam_users.find_policy(user, params["PolicyName"])
+    if policy is None:
+        raise _no_such_policy(params["PolicyName"])
+    iam_users.delete_policy(ctx.session, user, policy)
