@@ -1,4 +1,4 @@
-"""Write an AWS CLI/SDK profile that points ``codedeploy`` and ``s3`` at an opendeploy server.
+"""Write an AWS CLI/SDK profile that points ``codedeploy``, ``s3`` and ``iam`` at an opendeploy server.
 
 The profile uses botocore's service-specific endpoint configuration (a ``services`` section), so
 ``aws --profile opendeploy deploy …`` and ``boto3.Session(profile_name="opendeploy")`` reach the
@@ -93,6 +93,8 @@ def write_profile(
             "codedeploy =",
             f"  endpoint_url = {endpoint_url}",
             "s3 =",
+            f"  endpoint_url = {endpoint_url}",
+            "iam =",  # instance identities (aws deploy register / deregister)
             f"  endpoint_url = {endpoint_url}",
         ],
     }
