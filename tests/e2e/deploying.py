@@ -115,8 +115,12 @@ def wait_for_deployment(server: ServerProcess, deployment_id: str, timeout: floa
         if info["status"] in TERMINAL:
             return info
         if time.monotonic() > deadline:
+            events = {
+                target: event_statuses(t) for target, t in instance_targets(server, deployment_id).items()
+            }
             raise AssertionError(
-                f"deployment {deployment_id} still {info['status']} after {timeout}s: {info}"
+                f"deployment {deployment_id} still {info['status']} after {timeout}s: {info}; "
+                f"events: {events}"
             )
         time.sleep(0.1)
 

@@ -105,8 +105,11 @@ class Host:
         return Path(f"/proc/{self.holder.pid}/root") / str(path).lstrip("/")
 
     def shutdown(self) -> None:
-        """Kill the agent and the namespace (its tmpfs goes with it)."""
+        """Kill the agent and the namespace (its tmpfs goes with it); print the end of the agent's log,
+        which pytest shows when the test failed."""
         self.kill_agent()
+        print(f"--- {self.name}: end of {self.log_dir / 'codedeploy-agent.log'}")
+        print("\n".join(self.log_text().splitlines()[-40:]))
         if self.holder is not None and self.holder.poll() is None:
             os.killpg(self.holder.pid, signal.SIGKILL)
             self.holder.wait(10)
