@@ -231,7 +231,7 @@ def test_kill_9_of_the_agent_during_a_long_hook_fails_the_event_after_restart(
         wait_until(lambda: host.path("/tmp/CodeDeployExample/hook-started").exists(), message="the long hook")
         host.kill_agent()
         host.start_agent()
-        info = wait_for_deployment(server, deployment_id, timeout=60)
+        info = wait_for_deployment(server, deployment_id)
     finally:
         release.touch()  # let the orphaned script end
 

@@ -68,7 +68,7 @@ def test_kill_9_of_the_server_mid_deployment_then_restart_completes_it(
     host.wait_for_log(r"cannot report .* yet")  # ... and the agent holds on to its result
     server.start()
 
-    info = wait_for_deployment(server, deployment_id, timeout=90)
+    info = wait_for_deployment(server, deployment_id)
     assert info["status"] == "Succeeded", info
     target = instance_targets(server, deployment_id)[host.name]
     assert set(event_statuses(target).values()) == {"Succeeded"}
