@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import AFTER_BLOCK_TRAFFIC, APPLICATION_STOP, BEFORE_BLOCK_TRAFFIC
@@ -50,6 +50,7 @@ from opendeploy.store.models import (
     LifecycleEventRecord,
     Timer,
 )
+from opendeploy.store.models.json_column import JSONValue
 
 EVENT_START_TIMER = "lifecycle_event_start"
 EVENT_TIMEOUT_TIMER = "lifecycle_event_timeout"
@@ -139,36 +140,76 @@ def issue_commands(
 # --- deliver (PollHostCommand) ---------------------------------------------------------------------------
 
 
-def _deliverable(host: str, now: float, settings: EngineSettings) -> Any:
-    return (
-        select(HostCommand)
-        .where(
-            HostCommand.host_identifier == host,
-            or_(
-                HostCommand.status == HostCommandStatus.PENDING,
-                and_(
-                    HostCommand.status == HostCommandStatus.IN_PROGRESS,
-                    HostCommand.acknowledged_at.is_(None),
-                    HostCommand.delivered_at < now - settings.redelivery_after,
-                ),
+# Hot-path statements are built once: building a SQLAlchemy statement per request costs more than running it.
+_DELIVERABLE = (
+    select(HostCommand)
+    .where(
+        HostCommand.host_identifier == bindparam("host"),
+        or_(
+            HostCommand.status == HostCommandStatus.PENDING,
+            and_(
+                HostCommand.status == HostCommandStatus.IN_PROGRESS,
+                HostCommand.acknowledged_at.is_(None),
+                HostCommand.delivered_at < bindparam("redeliver_before"),
             ),
-        )
-        .order_by(HostCommand.id)
-        .limit(1)
+        ),
     )
+    .order_by(HostCommand.id)
+    .limit(1)
+)
+_DELIVERABLE_ID = _DELIVERABLE.with_only_columns(HostCommand.id)
+_DELIVERABLE_LOCKED = _DELIVERABLE.with_for_update(skip_locked=True)
+_BY_IDENTIFIER = select(HostCommand).where(HostCommand.host_command_identifier == bindparam("identifier"))
+_BY_IDENTIFIER_LOCKED = _BY_IDENTIFIER.with_for_update()
+# (Bound names in UPDATE statements must not be column names.)
+_TOUCH_TARGET = (
+    update(DeploymentTarget)
+    .where(DeploymentTarget.id == bindparam("b_target"))
+    .values(last_updated_at=bindparam("b_now"))
+)
+_RUN_DEADLINE = (
+    update(Timer)
+    .where(Timer.host_command_id == bindparam("b_command"))
+    .values(
+        kind=EVENT_TIMEOUT_TIMER, due_at=bindparam("b_due"), payload=bindparam("b_payload", type_=JSONValue)
+    )
+)
+_DROP_TIMERS = delete(Timer).where(Timer.host_command_id == bindparam("b_command"))
+_NEXT_EVENT = (
+    select(LifecycleEventRecord)
+    .where(
+        LifecycleEventRecord.deployment_target_id == bindparam("target_id"),
+        LifecycleEventRecord.position > bindparam("position"),
+        LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
+    )
+    .order_by(LifecycleEventRecord.position)
+    .limit(1)
+)
+_SKIP_EVENTS = (
+    update(LifecycleEventRecord)
+    .where(
+        LifecycleEventRecord.deployment_target_id == bindparam("b_target"),
+        LifecycleEventRecord.position > bindparam("b_position"),
+        LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
+    )
+    .values(status=LifecycleEventStatus.SKIPPED)
+)
+
+
+def _deliverable_params(host: str, now: float, settings: EngineSettings) -> dict[str, Any]:
+    return {"host": host, "redeliver_before": now - settings.redelivery_after}
 
 
 def has_deliverable(session: Session, host: str, now: float, settings: EngineSettings) -> bool:
     """Whether a command is waiting for ``host`` (a read; deliver with ``deliver_next``)."""
-    stmt = _deliverable(host, now, settings).with_only_columns(HostCommand.id)
-    return session.scalar(stmt) is not None
+    return session.scalar(_DELIVERABLE_ID, _deliverable_params(host, now, settings)) is not None
 
 
 def deliver_next(
     session: Session, host: str, now: float, settings: EngineSettings
 ) -> DeliveredCommand | None:
     """Hand ``host`` its oldest waiting command, if any (other replicas skip a command being handed out)."""
-    command = session.scalar(_deliverable(host, now, settings).with_for_update(skip_locked=True))
+    command = session.scalar(_DELIVERABLE_LOCKED, _deliverable_params(host, now, settings))
     if command is None:
         return None
     if command.status == HostCommandStatus.PENDING:
@@ -188,17 +229,11 @@ def _start(session: Session, command: HostCommand, now: float, settings: EngineS
     if event is not None and event.status == LifecycleEventStatus.PENDING:
         event.status = LifecycleEventStatus.IN_PROGRESS
         event.start_time = now
-    session.execute(
-        update(DeploymentTarget)
-        .where(DeploymentTarget.id == command.deployment_target_id)
-        .values(last_updated_at=now)
-    )
+    session.execute(_TOUCH_TARGET, {"b_target": command.deployment_target_id, "b_now": now})
     deployment = session.get(Deployment, command.deployment_id)
     allowed = allowed_run_time(deployment, command.command_name, settings) if deployment else 0
     session.execute(
-        update(Timer)
-        .where(Timer.host_command_id == command.id)
-        .values(kind=EVENT_TIMEOUT_TIMER, due_at=now + allowed, payload={"allowed": allowed})
+        _RUN_DEADLINE, {"b_command": command.id, "b_due": now + allowed, "b_payload": {"allowed": allowed}}
     )
 
 
@@ -208,8 +243,7 @@ def _start(session: Session, command: HostCommand, now: float, settings: EngineS
 def command_for_host(session: Session, identifier: str, host: str, *, lock: bool = False) -> HostCommand:
     """The host command ``identifier`` if it belongs to ``host``; otherwise ``HostCommandNotFound``
     (the same answer whether it does not exist or is another instance's, so ids reveal nothing)."""
-    stmt = select(HostCommand).where(HostCommand.host_command_identifier == identifier)
-    command = session.scalar(stmt.with_for_update() if lock else stmt)
+    command = session.scalar(_BY_IDENTIFIER_LOCKED if lock else _BY_IDENTIFIER, {"identifier": identifier})
     if command is None or command.host_identifier != host:
         raise HostCommandNotFound(f"There is no host command {identifier!r} for this instance")
     return command
@@ -303,7 +337,7 @@ def finish_event(
     event = session.get(LifecycleEventRecord, command.lifecycle_event_id)
     target = session.get(DeploymentTarget, command.deployment_target_id)
     deployment = session.get(Deployment, command.deployment_id)
-    session.execute(delete(Timer).where(Timer.host_command_id == command.id))
+    session.execute(_DROP_TIMERS, {"b_command": command.id})
     if event is None or target is None or deployment is None:
         return
     event.status = LifecycleEventStatus.SUCCEEDED if succeeded else LifecycleEventStatus.FAILED
@@ -318,16 +352,7 @@ def finish_event(
         return
     forgiven = event.name in STOP_EVENTS and deployment.ignore_application_stop_failures
     if succeeded or forgiven:
-        following = session.scalar(
-            select(LifecycleEventRecord)
-            .where(
-                LifecycleEventRecord.deployment_target_id == target.id,
-                LifecycleEventRecord.position > event.position,
-                LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
-            )
-            .order_by(LifecycleEventRecord.position)
-            .limit(1)
-        )
+        following = session.scalar(_NEXT_EVENT, {"target_id": target.id, "position": event.position})
         if following is not None:
             issue_commands(session, deployment, [(target, following)], now, settings)
             return
@@ -341,15 +366,7 @@ def finish_event(
 
 def skip_remaining_events(session: Session, target_id: int, *, after: int = -1) -> None:
     """Mark the target's events after position ``after`` that have not started Skipped."""
-    session.execute(
-        update(LifecycleEventRecord)
-        .where(
-            LifecycleEventRecord.deployment_target_id == target_id,
-            LifecycleEventRecord.position > after,
-            LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
-        )
-        .values(status=LifecycleEventStatus.SKIPPED)
-    )
+    session.execute(_SKIP_EVENTS, {"b_target": target_id, "b_position": after})
 
 
 # --- timers ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -33,10 +34,19 @@ def retryable(error: DBAPIError) -> bool:
     return "database is locked" in str(error.orig)
 
 
+# SQLite has one writer at a time, and a writer that finds the database locked sleeps in growing steps
+# (up to 100 ms) before trying again: with many agents completing at once, most time goes to those
+# sleeps. The engine's own write transactions therefore queue on a lock in the process instead.
+_sqlite_writers = threading.Lock()
+
+
 def in_transaction(database: Database, step: Callable[[Session], T], *, write: bool = True) -> T:
     """Run ``step`` in one transaction (committed when it returns), retrying transient aborts."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
+            if write and database.sqlite:
+                with _sqlite_writers, database.transaction(write=True) as session:
+                    return step(session)
             with database.transaction(write=write) as session:
                 return step(session)
         except DBAPIError as error:

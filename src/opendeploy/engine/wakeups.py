@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.orm import Session
 
 from opendeploy.store.models import Deployment
@@ -184,10 +184,17 @@ def wake_engine_on_commit(session: Session) -> None:
         session.execute(select(text("pg_notify(:channel, '')")), {"channel": ENGINE_CHANNEL})
 
 
+_DUE_NOW = (
+    update(Deployment)
+    .where(Deployment.id == bindparam("b_deployment"))
+    .values(engine_due_at=bindparam("b_now"))
+)
+
+
 def deployment_changed(session: Session, deployment_id: str, now: float) -> None:
     """Something about ``deployment_id`` changed (created, stop requested, an instance finished): have
     the engine look at it now. Call inside the transaction that made the change."""
-    session.execute(update(Deployment).where(Deployment.id == deployment_id).values(engine_due_at=now))
+    session.execute(_DUE_NOW, {"b_deployment": deployment_id, "b_now": now})
     wake_engine_on_commit(session)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from opendeploy.api.errors import ApiError
@@ -36,6 +36,18 @@ class InstanceIdentity:
     host_identifiers: frozenset[str]  # what the agent may send as HostIdentifier
 
 
+_REGISTERED = OnPremisesInstance.deregister_time.is_(None)
+_BY_NAME = select(OnPremisesInstance).where(OnPremisesInstance.name == bindparam("name"), _REGISTERED)
+_BY_PRINCIPAL = select(OnPremisesInstance).where(
+    _REGISTERED,
+    or_(
+        OnPremisesInstance.iam_user_arn == bindparam("arn"),
+        OnPremisesInstance.iam_session_arn == bindparam("arn"),
+    ),
+)
+_REGISTERED_NAME = _BY_NAME.with_only_columns(OnPremisesInstance.name)
+
+
 def refused(message: str) -> ApiError:
     return ApiError(CLIENT_EXCEPTION, message)
 
@@ -47,21 +59,10 @@ def signing_instance(session: Session, key: StoredAccessKey, settings: Settings)
             f"The request was signed with an administrator key ({key.principal_arn}); agents sign with "
             "their instance's own credentials"
         )
-    registered = OnPremisesInstance.deregister_time.is_(None)
     if key.instance_name:
-        instance = session.scalar(
-            select(OnPremisesInstance).where(OnPremisesInstance.name == key.instance_name, registered)
-        )
+        instance = session.scalar(_BY_NAME, {"name": key.instance_name})
     else:
-        instance = session.scalar(
-            select(OnPremisesInstance).where(
-                registered,
-                or_(
-                    OnPremisesInstance.iam_user_arn == key.principal_arn,
-                    OnPremisesInstance.iam_session_arn == key.principal_arn,
-                ),
-            )
-        )
+        instance = session.scalar(_BY_PRINCIPAL, {"arn": key.principal_arn})
     if instance is None:
         raise refused(
             f"The signing credentials ({key.principal_arn}) do not belong to a registered on-premises "
@@ -82,11 +83,4 @@ def check_host_identifier(identity: InstanceIdentity, host_identifier: str) -> N
 
 
 def still_registered(session: Session, identity: InstanceIdentity) -> bool:
-    return (
-        session.scalar(
-            select(OnPremisesInstance.name).where(
-                OnPremisesInstance.name == identity.name, OnPremisesInstance.deregister_time.is_(None)
-            )
-        )
-        is not None
-    )
+    return session.scalar(_REGISTERED_NAME, {"name": identity.name}) is not None

@@ -28,14 +28,15 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -58,15 +59,19 @@ from opendeploy.engine.pg_listener import PostgresListener
 from opendeploy.engine.transactions import in_transaction
 from opendeploy.engine.wakeups import WakeBus, install_bus
 from opendeploy.engine.worker import EngineWorker
+from opendeploy.store.access_keys import StoredAccessKey
 from opendeploy.store.models import Deployment, DeploymentTarget
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TARGET_PREFIX = "CodeDeployCommandService_v20141006"
 SIGNING_NAME = "codedeploy-commands"
 MAX_BODY_BYTES = 64 * 1024  # the largest valid request carries two 8 KiB envelopes
 PAYLOAD_LIMIT = 8192
 SPECIFICATION_CACHE_SIZE = 1024
+KEY_CACHE_SECONDS = 5.0
+KEY_CACHE_SIZE = 100_000
 
 
 @cache
@@ -137,6 +142,12 @@ def _response(payload: dict[str, Any], request_id: str) -> Response:
     )
 
 
+_TARGET = select(DeploymentTarget.id).where(
+    DeploymentTarget.deployment_id == bindparam("deployment_id"),
+    DeploymentTarget.target_id == bindparam("name"),
+)
+
+
 class CommandService:
     """The agent command service of one server process, with the engine it drives."""
 
@@ -147,6 +158,10 @@ class CommandService:
         self.bus = WakeBus()
         self._specifications: OrderedDict[str, str] = OrderedDict()
         self._specifications_lock = threading.Lock()
+        self._keys: dict[str, tuple[float, StoredAccessKey]] = {}
+        self._keys_lock = threading.Lock()
+        # SQLite has one writer at a time; PostgreSQL commits in parallel.
+        self._limiter = anyio.CapacityLimiter(4 if state.database.sqlite else 8)
         self._worker: EngineWorker | None = None
         self._listener: PostgresListener | None = None
 
@@ -199,6 +214,12 @@ class CommandService:
 
     # --- HTTP -----------------------------------------------------------------------------------------
 
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """Run database work in a worker thread, a few at once: many more threads
+        would only queue for the database and take turns with the interpreter lock, which makes every
+        transaction (and the locks it holds) last longer."""
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
+
     async def certificate(self, _request: Request) -> Response:
         """The certificate deployment specifications are signed with, for agents to pin (PEM)."""
         return Response(self.signer.certificate_pem, media_type="application/x-pem-file")
@@ -223,7 +244,7 @@ class CommandService:
             if operation == "PollHostCommand":
                 result = await self._poll(incoming, body)
             else:
-                result = await run_in_threadpool(self._serve, operation, incoming, body)
+                result = await self._in_thread(self._serve, operation, incoming, body)
         except ApiError as error:
             log.info("%s.%s -> %s: %s", TARGET_PREFIX, operation, error.code, error.message)
             return awsjson.error_response(error, request_id)
@@ -239,35 +260,56 @@ class CommandService:
             )
         return _response(result, request_id)
 
-    def _authenticate(
+    def _verify(
         self, incoming: sigv4.IncomingRequest, operation: str, body: bytes
-    ) -> tuple[InstanceIdentity, dict[str, Any]]:
-        """Verify the signature, parse and validate the body, and find the signing instance."""
+    ) -> tuple[StoredAccessKey, dict[str, Any]]:
+        """Verify the signature, then parse and validate the body."""
         verified = sigv4.verify(
-            incoming, signing_name=SIGNING_NAME, lookup=self.state.find_key, regions=[self.settings.region]
+            incoming, signing_name=SIGNING_NAME, lookup=self._find_key, regions=[self.settings.region]
         )
         params = _parse_body(body)
         validate(operation, params)
-        identity = in_transaction(
-            self.state.database,
-            lambda session: signing_instance(session, verified.key, self.settings),
-            write=False,
-        )
-        return identity, params
+        return verified.key, params
+
+    def _find_key(self, access_key_id: str) -> StoredAccessKey | None:
+        """The signing key, remembered for ``KEY_CACHE_SECONDS``: every agent request is signed, and
+        looking the key up and decrypting its secret each time costs more than the request itself. A
+        deactivated key therefore stops working within that time (its instance's registration is
+        checked on every request)."""
+        now = time.monotonic()
+        with self._keys_lock:
+            cached = self._keys.get(access_key_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        key = self.state.find_key(access_key_id)
+        if key is not None:
+            with self._keys_lock:
+                if len(self._keys) >= KEY_CACHE_SIZE:
+                    self._keys.clear()
+                self._keys[access_key_id] = (now + KEY_CACHE_SECONDS, key)
+        return key
+
+    def _instance(
+        self, session: Session, key: StoredAccessKey, host_identifier: str | None
+    ) -> InstanceIdentity:
+        identity = signing_instance(session, key, self.settings)
+        if host_identifier is not None:
+            check_host_identifier(identity, host_identifier)
+        return identity
 
     # --- PollHostCommand ------------------------------------------------------------------------------
 
     async def _poll(self, incoming: sigv4.IncomingRequest, body: bytes) -> dict[str, Any]:
         """Hand out the host's next command, waiting up to the poll hold time for one; ``{}`` if none."""
         deadline = time.monotonic() + self.settings.engine.poll_hold
-        identity, params, generation, delivered = await run_in_threadpool(self._first_poll, incoming, body)
+        identity, params, generation, delivered = await self._in_thread(self._first_poll, incoming, body)
         while delivered is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.bus.stopping:
                 return {}
             await self.bus.wait_for_host(identity.host, since=generation, timeout=remaining)
             generation = self.bus.host_generation(identity.host)
-            delivered = await run_in_threadpool(self._try_deliver, identity)
+            delivered = await self._in_thread(self._try_deliver, identity)
         return {
             "HostCommand": {
                 "HostCommandIdentifier": delivered.host_command_identifier,
@@ -283,11 +325,21 @@ class CommandService:
     def _first_poll(
         self, incoming: sigv4.IncomingRequest, body: bytes
     ) -> tuple[InstanceIdentity, dict[str, Any], int, host_commands.DeliveredCommand | None]:
-        identity, params = self._authenticate(incoming, "PollHostCommand", body)
-        check_host_identifier(identity, params["HostIdentifier"])
-        # Read the wake-up counter before looking: a command issued after the look wakes the wait.
-        generation = self.bus.host_generation(identity.host)
-        return identity, params, generation, self._try_deliver(identity)
+        key, params = self._verify(incoming, "PollHostCommand", body)
+        settings = self.settings.engine
+
+        def look(session: Session) -> tuple[InstanceIdentity, int, bool]:
+            identity = self._instance(session, key, params["HostIdentifier"])
+            # Read the wake-up counter before looking: a command issued after the look wakes the wait.
+            generation = self.bus.host_generation(identity.host)
+            return (
+                identity,
+                generation,
+                host_commands.has_deliverable(session, identity.host, time.time(), settings),
+            )
+
+        identity, generation, waiting = in_transaction(self.state.database, look, write=False)
+        return identity, params, generation, self._deliver(identity) if waiting else None
 
     def _try_deliver(self, identity: InstanceIdentity) -> host_commands.DeliveredCommand | None:
         settings = self.settings.engine
@@ -298,23 +350,27 @@ class CommandService:
             return host_commands.has_deliverable(session, identity.host, time.time(), settings)
 
         # A read first: most polls find nothing, and a write transaction would queue behind others.
-        if not in_transaction(self.state.database, look, write=False):
-            return None
+        return self._deliver(identity) if in_transaction(self.state.database, look, write=False) else None
+
+    def _deliver(self, identity: InstanceIdentity) -> host_commands.DeliveredCommand | None:
         return in_transaction(
             self.state.database,
-            lambda session: host_commands.deliver_next(session, identity.host, time.time(), settings),
+            lambda session: host_commands.deliver_next(
+                session, identity.host, time.time(), self.settings.engine
+            ),
         )
 
     # --- the other four -------------------------------------------------------------------------------
 
     def _serve(self, operation: str, incoming: sigv4.IncomingRequest, body: bytes) -> dict[str, Any]:
-        identity, params = self._authenticate(incoming, operation, body)
+        key, params = self._verify(incoming, operation, body)
         if operation == "GetDeploymentSpecification":
-            return self._get_deployment_specification(identity, params)
+            return self._get_deployment_specification(key, params)
         database, settings = self.state.database, self.settings.engine
 
         def with_command(action: Callable[[Session, Any, float], dict[str, Any]]) -> dict[str, Any]:
             def step(session: Session) -> dict[str, Any]:
+                identity = self._instance(session, key, None)
                 try:
                     command = host_commands.command_for_host(
                         session, params["HostCommandIdentifier"], identity.host, lock=True
@@ -360,31 +416,27 @@ class CommandService:
             )
         raise ApiError("UnknownOperationException", f"Unknown operation {TARGET_PREFIX}.{operation}")
 
-    def _get_deployment_specification(
-        self, identity: InstanceIdentity, params: dict[str, Any]
-    ) -> dict[str, Any]:
-        check_host_identifier(identity, params["HostIdentifier"])
+    def _get_deployment_specification(self, key: StoredAccessKey, params: dict[str, Any]) -> dict[str, Any]:
         execution = params["DeploymentExecutionId"]
         deployment_id = specification.deployment_id_of(execution)
-        if deployment_id is None:
-            raise refused(f"DeploymentExecutionId {execution!r} does not name a deployment")
-        payload = self._signed_specification(identity, deployment_id)
+
+        def check(session: Session) -> None:
+            identity = self._instance(session, key, params["HostIdentifier"])
+            if deployment_id is None:
+                raise refused(f"DeploymentExecutionId {execution!r} does not name a deployment")
+            target = session.scalar(_TARGET, {"deployment_id": deployment_id, "name": identity.name})
+            if target is None:
+                raise refused(f"Deployment {deployment_id} has no work for instance {identity.name}")
+
+        in_transaction(self.state.database, check, write=False)
+        assert deployment_id is not None
+        payload = self._signed_specification(deployment_id)
         return {
             "DeploymentSystem": specification.DEPLOYMENT_SYSTEM,
             "DeploymentSpecification": {"GenericEnvelope": {"Format": PKCS7_JSON, "Payload": payload}},
         }
 
-    def _signed_specification(self, identity: InstanceIdentity, deployment_id: str) -> str:
-        def check(session: Session) -> None:
-            target = session.scalar(
-                select(DeploymentTarget.id).where(
-                    DeploymentTarget.deployment_id == deployment_id,
-                    DeploymentTarget.target_id == identity.name,
-                )
-            )
-            if target is None:
-                raise refused(f"Deployment {deployment_id} has no work for instance {identity.name}")
-
+    def _signed_specification(self, deployment_id: str) -> str:
         def build(session: Session) -> dict[str, Any]:
             deployment = session.get(Deployment, deployment_id)
             if deployment is None:
@@ -394,7 +446,6 @@ class CommandService:
             except specification.SpecificationUnavailable as error:
                 raise refused(f"Deployment {deployment_id} cannot be described: {error}") from None
 
-        in_transaction(self.state.database, check, write=False)
         with self._specifications_lock:
             cached = self._specifications.get(deployment_id)
             if cached is not None:
