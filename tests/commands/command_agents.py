@@ -29,7 +29,15 @@ from support.server import ServerProcess
 
 # Short enough that a test waiting them out stays quick, long enough for a loaded 2-core machine.
 POLL_HOLD = 1.0
-FAST_ENGINE = ["--poll-hold", str(POLL_HOLD), "--engine-sweep-interval", "0.5"]
+REDELIVERY_AFTER = 1.0
+FAST_ENGINE = [
+    "--poll-hold",
+    str(POLL_HOLD),
+    "--engine-sweep-interval",
+    "0.5",
+    "--redelivery-after",
+    str(REDELIVERY_AFTER),
+]
 SUCCESS_DIAGNOSTICS = {"error_code": 0, "script_name": "", "message": "Succeeded: ", "log": ""}
 IN_PLACE_EVENTS = [
     "ApplicationStop",

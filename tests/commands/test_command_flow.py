@@ -9,13 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from command_agents import IN_PLACE_EVENTS, Agent, create_fleet, openssl_verify, wait_for_status
+from command_agents import (
+    IN_PLACE_EVENTS,
+    REDELIVERY_AFTER,
+    Agent,
+    create_fleet,
+    openssl_verify,
+    wait_for_status,
+)
 
 from opendeploy.agent.deployment_specification import S3Revision, parse_deployment_specification
 from support.server import ServerProcess, wait_for
@@ -395,3 +403,35 @@ def test_post_host_command_update_answers_the_status(command_server: ServerProce
     agent.run(command)
     done = agent.client.post_host_command_update(HostCommandIdentifier=command["HostCommandIdentifier"])
     assert done["CommandStatus"] == "Succeeded"
+
+
+def test_a_command_handed_out_but_never_acknowledged_is_handed_out_again(
+    command_server: ServerProcess,
+) -> None:
+    """If the answer to a poll is lost (the connection dropped, the server died as it answered), the agent
+    never saw the command: after a while it is handed out again. Once acknowledged, it never is."""
+    fleet = create_fleet(command_server)
+    agent = fleet.add_instance()
+    fleet.deploy()
+    lost = agent.poll_until_command()
+    started = time.monotonic()
+    again = agent.poll_until_command(timeout=REDELIVERY_AFTER + 10)
+    assert time.monotonic() - started >= REDELIVERY_AFTER * 0.9
+    assert again["HostCommandIdentifier"] == lost["HostCommandIdentifier"]
+    assert again["CommandName"] == "ApplicationStop"
+    assert agent.acknowledge(again) == "InProgress"
+    wait_until = time.monotonic() + REDELIVERY_AFTER + 0.5
+    while time.monotonic() < wait_until:
+        assert agent.poll() is None  # acknowledged: the agent has it
+    agent.complete(again)
+    assert agent.poll_until_command()["CommandName"] == "DownloadBundle"
+
+
+def test_the_signing_key_stays_private_and_the_certificate_is_served(command_server: ServerProcess) -> None:
+    signer = command_server.data_dir / "specification-signer.pem"
+    assert signer.stat().st_mode & 0o777 == 0o600
+    assert b"PRIVATE KEY" in signer.read_bytes()
+    served = httpx.get(f"{command_server.endpoint}/agent/certificate")
+    assert served.status_code == 200
+    assert served.content == (command_server.data_dir / "specification-signer.crt").read_bytes()
+    assert b"PRIVATE" not in served.content
