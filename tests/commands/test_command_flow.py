@@ -435,3 +435,49 @@ def test_the_signing_key_stays_private_and_the_certificate_is_served(command_ser
     assert served.status_code == 200
     assert served.content == (command_server.data_dir / "specification-signer.crt").read_bytes()
     assert b"PRIVATE" not in served.content
+
+
+def test_two_applications_deploy_to_the_same_instance_at_once(command_server: ServerProcess) -> None:
+    """Different applications may deploy to the same instances concurrently (guide L18119–18120): the
+    agent gets both deployments' commands, each deployment's events in order."""
+    server = command_server
+    first = create_fleet(server)
+    second = create_fleet(server)
+    second.tag = first.tag
+    codedeploy = server.client("codedeploy")
+    codedeploy.update_deployment_group(
+        applicationName=second.application,
+        currentDeploymentGroupName=second.group,
+        onPremisesInstanceTagFilters=[{"Key": "fleet", "Value": first.tag["fleet"], "Type": "KEY_AND_VALUE"}],
+    )
+    agent = first.add_instance()
+    deployments = [first.deploy(), second.deploy()]
+    seen: dict[str, list[str]] = {d: [] for d in deployments}
+    for _ in range(14):
+        command = agent.poll_until_command()
+        deployment_id = command["DeploymentExecutionId"].rsplit("/", 1)[-1]
+        seen[deployment_id].append(command["CommandName"])
+        agent.run(command)
+    assert seen == {d: IN_PLACE_EVENTS for d in deployments}
+    for deployment_id in deployments:
+        assert wait_for_status(server, deployment_id, {"Succeeded", "Failed"})["status"] == "Succeeded"
+
+
+def test_a_minimum_the_fleet_cannot_meet_fails_before_any_instance_runs(
+    command_server: ServerProcess,
+) -> None:
+    server = command_server
+    codedeploy = server.client("codedeploy")
+    config = f"three-healthy-{time.monotonic_ns()}"
+    codedeploy.create_deployment_config(
+        deploymentConfigName=config, minimumHealthyHosts={"type": "HOST_COUNT", "value": 3}
+    )
+    fleet = create_fleet(server, config)
+    agents = [fleet.add_instance(), fleet.add_instance()]
+    deployment_id = fleet.deploy()
+    info = wait_for_status(server, deployment_id, {"Succeeded", "Failed"})
+    assert info["status"] == "Failed"
+    assert info["errorInformation"]["code"] == "HEALTH_CONSTRAINTS_INVALID"
+    assert info["errorInformation"]["message"].startswith("The deployment can’t start because the minimum")
+    assert info["deploymentOverview"]["Skipped"] == 2
+    assert all(agent.poll() is None for agent in agents)  # no instance was touched
