@@ -40,7 +40,10 @@ class EngineSettings:
     event_timeout: float = 3600.0  # an event running longer than this fails (when its scripts' are unknown)
     event_timeout_grace: float = 60.0  # added to the sum of an event's script timeouts, when known
     poll_hold: float = 40.0  # how long PollHostCommand waits for a command before answering {}
-    redelivery_after: float = 60.0  # a command handed out but never acknowledged is handed out again
+    # A command handed out but never acknowledged (the poll's answer was lost) is handed out again. An
+    # agent acknowledges before it runs a command, but may queue it behind busy threads first: waiting
+    # as long as an event may take to be picked up keeps a queued command from being run twice.
+    redelivery_after: float = 300.0
     sweep_interval: float = 5.0  # the engine looks for due work at least this often, woken or not
 
 
