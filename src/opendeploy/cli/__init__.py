@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "deregister": "opendeploy.cli.register:deregister",
     "github-token": "opendeploy.cli.github_token:github_token",
     "push": "opendeploy.cli.push:push",
+    "targets": "opendeploy.cli.targets:targets",
 }
 
 
