@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "github-token": "opendeploy.cli.github_token:github_token",
     "push": "opendeploy.cli.push:push",
     "targets": "opendeploy.cli.targets:targets",
+    "watch": "opendeploy.cli.watch:watch",
+    "targets": "opendeploy.cli.targets:targets",
 }
 
 
