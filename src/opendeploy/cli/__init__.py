@@ -24,7 +24,7 @@ COMMANDS: dict[str, str] = {
     "push": "opendeploy.cli.push:push",
     "targets": "opendeploy.cli.targets:targets",
     "watch": "opendeploy.cli.watch:watch",
-    "targets": "opendeploy.cli.targets:targets",
+    "deploy": "opendeploy.cli.deploy:deploy",
 }
 
 
