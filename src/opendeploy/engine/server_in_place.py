@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, distinct, insert, select, update
+from sqlalchemy import delete, distinct, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import IN_PLACE, LifecycleEvent, server_events
@@ -218,6 +218,8 @@ def dispatch(
             f"Deployment configuration {deployment.deployment_config_name} no longer exists.",
         )
         return None
+    if _only_waiting(session, deployment):
+        return None
     rows = session.execute(
         select(
             DeploymentTarget.id,
@@ -255,6 +257,19 @@ def dispatch(
         if code == ErrorCode.TIMEOUT:
             deployment.error_message = TIMEOUT_MESSAGE
     return decision
+
+
+def _only_waiting(session: Session, deployment: Deployment) -> bool:
+    """True when instances are running and none waits to start: then no decision is possible but to
+    wait, and reading the whole fleet (as each of a thousand finishing instances would) is skipped."""
+    counts = dict(
+        session.execute(
+            select(DeploymentTarget.status, func.count())
+            .where(DeploymentTarget.deployment_id == deployment.id)
+            .group_by(DeploymentTarget.status)
+        ).all()
+    )
+    return counts.get(TargetStatus.PENDING, 0) == 0 and counts.get(TargetStatus.IN_PROGRESS, 0) > 0
 
 
 def _refined_failure(session: Session, deployment: Deployment) -> ErrorCode:
