@@ -6,6 +6,7 @@ with few requests; finished and unknown deployments; a server that goes away and
 from __future__ import annotations
 
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,24 @@ def test_watch_of_a_finished_deployment_prints_its_summary_and_exits(cli_server:
     assert _summary_rows(result.stdout, {agent.name}) == {agent.name: "Failed ++++x--"}
     assert f"{agent.name} failed at AfterInstall: ScriptFailed" in lines
     assert any(line.startswith("Error ") for line in lines)
+
+
+def test_interrupting_a_watch_leaves_the_deployment_running(
+    cli_server: ServerProcess, tmp_path: Path
+) -> None:
+    fleet = create_fleet(cli_server)
+    agent = fleet.add_instance()  # no agent polls for it: the deployment stays in progress
+    deployment_id = _deploy(fleet)
+    watcher = BackgroundRun(cli_server, tmp_path, "watch", deployment_id)
+    wait_for(lambda: f"{agent.name}: InProgress" in watcher.stdout(), timeout=60, message="the watch")
+
+    watcher.process.send_signal(signal.SIGINT)
+
+    assert watcher.wait(30) == 130
+    assert f"Stopped watching; deployment {deployment_id} goes on" in watcher.stderr()
+    assert "Traceback" not in watcher.stderr()
+    info = cli_server.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    assert info["status"] == "InProgress"
 
 
 def test_watch_of_an_unknown_deployment_is_a_clear_error(cli_server: ServerProcess) -> None:

@@ -122,8 +122,9 @@ def create_deployment_request(
 @click.option(
     "--s3-location",
     default=None,
-    metavar="s3://BUCKET/KEY | bucket=B,key=K,bundleType=zip|tar|tgz[,version=V][,eTag=E]",
-    help="The revision's bundle in the server's store (or another S3-compatible store).",
+    metavar="LOCATION",
+    help="The revision's bundle: s3://BUCKET/KEY, or bucket=B,key=K[,bundleType=zip|tar|tgz]"
+    "[,version=V][,eTag=E].",
 )
 @click.option(
     "--github-location",

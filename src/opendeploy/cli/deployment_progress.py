@@ -166,10 +166,10 @@ def choose_rows(statuses: Mapping[str, str], finished_order: Mapping[str, int], 
     if len(statuses) <= limit:
         return sorted(statuses, key=natural_key)
 
-    def rank(target_id: str) -> tuple[int, int, str]:
+    def rank(target_id: str) -> tuple[Any, ...]:
         status = statuses[target_id]
         # Among finished targets the most recently finished first (a larger order is more recent).
-        return (_ROW_PRIORITY.get(status, 3), -finished_order.get(target_id, 0), target_id)
+        return (_ROW_PRIORITY.get(status, 3), -finished_order.get(target_id, 0), natural_key(target_id))
 
     return sorted(sorted(statuses, key=rank)[:limit], key=natural_key)
 
