@@ -244,7 +244,7 @@ def test_following_carries_on_across_a_server_restart(server_factory: Any, tmp_p
     run.join()
 
     assert watcher.wait(120) == 0, watcher.stderr()
-    assert f"{deployment_id}: cannot reach the server" in watcher.stderr()
+    assert f"{deployment_id}: cannot reach the server" in watcher.stderr(), watcher.stderr()
     assert f"{deployment_id}: the server answers again" in watcher.stderr()
     assert f"{agent.name}: ValidateService Succeeded" in watcher.stdout()
     assert f"Deployment {deployment_id} Succeeded" in watcher.stdout()

@@ -34,6 +34,8 @@ from opendeploy.cli.deployment_progress import (
 
 @dataclass(frozen=True)
 class Mark:
+    """How one lifecycle event status is drawn in an event strip."""
+
     glyph: str  # on a terminal
     plain: str  # in plain output (ASCII)
     style: str
@@ -280,6 +282,7 @@ def summary(snapshot: Snapshot, *, plain: bool) -> list[RenderableType]:
     error = deployment.get("errorInformation")
     if error:
         parts.append(Text(f"Error {error.get('code', '')}: {error.get('message', '')}", style="red"))
+    parts.extend(Text(message) for message in deployment.get("deploymentStatusMessages") or ())
     count = snapshot.target_count
     instances = Text(f"{count} instance{'s' if count != 1 else ''}: ")
     instances.append_text(counts_text(snapshot.overview, skip_zero=True) if count else Text("none"))

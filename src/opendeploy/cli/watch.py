@@ -10,11 +10,15 @@ deployment running). ``opendeploy deploy --follow`` ends the same way.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from opendeploy.cli.codedeploy_client import api_error_text, client_options, codedeploy_client
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES = {"Succeeded": 0, "Failed": 3, "Stopped": 4}
 INTERRUPTED = 130
@@ -49,12 +53,13 @@ def _is_transient(error: Exception) -> bool:
 class _Patience:
     """Retries refreshes through passing trouble (a restarting server), for a while."""
 
-    def __init__(self, warn: Any, retry_for: float) -> None:
+    def __init__(self, warn: Callable[[str], None], retry_for: float) -> None:
         self._warn = warn
         self._retry_for = retry_for
         self._since: float | None = None
 
-    def call(self, refresh: Any) -> Any:
+    def call(self, refresh: Callable[[], T]) -> T | None:
+        """``refresh()``, or None while the server is in passing trouble."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -65,7 +70,8 @@ class _Patience:
             now = time.monotonic()
             if self._since is None:
                 self._since = now
-                self._warn(f"cannot reach the server ({api_error_text(error)}); retrying")
+                trouble = "cannot reach the server" if isinstance(error, BotoCoreError) else "server error"
+                self._warn(f"{trouble} ({api_error_text(error)}); retrying")
             elif now - self._since > self._retry_for:
                 raise click.ClickException(
                     f"gave up after {self._retry_for:g}s without an answer: {api_error_text(error)}"
@@ -89,15 +95,16 @@ def follow(
     """Show ``deployment_id`` until it finishes; the exit status its outcome calls for."""
     from rich.console import Console
     from rich.live import Live
+    from rich.text import Text
 
-    from opendeploy.cli.deployment_progress import DeploymentTracker
+    from opendeploy.cli.deployment_progress import DeploymentTracker, Snapshot
     from opendeploy.cli.deployment_view import PlainReporter, live_view, summary
 
     console = Console(highlight=False, force_terminal=terminal)
     plain = not console.is_terminal
     tracker = DeploymentTracker(client, deployment_id, max_rows=max_rows)
     patience = _Patience(lambda message: click.echo(f"{deployment_id}: {message}", err=True), retry_for)
-    snapshot = None
+    snapshot: Snapshot | None = None
     following = False  # whether anything was shown before the end (not so for a finished deployment)
     live: Live | None = None
     reporter = PlainReporter(click.echo, max_rows=max_rows)
@@ -129,17 +136,18 @@ def follow(
         return INTERRUPTED
     if live is not None:
         live.stop()
+    assert snapshot is not None  # the loop ends only with a finished deployment's snapshot
     if plain and following:
         reporter.update(snapshot)  # the changes since the last refresh
     for part in summary(snapshot, plain=plain):
-        if plain:
-            click.echo(part.plain)  # type: ignore[union-attr]
+        if plain and isinstance(part, Text):
+            click.echo(part.plain)
         else:
             console.print(part)
     return EXIT_CODES.get(snapshot.status, 1)
 
 
-def follow_options(command: Any) -> Any:
+def follow_options(command: F) -> F:
     """``--max-rows``, ``--refresh-interval`` and ``--retry-for``, shared with ``deploy --follow``."""
     command = click.option(
         "--retry-for",
