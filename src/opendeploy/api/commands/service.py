@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import signal
 import threading
 import time
@@ -108,9 +109,7 @@ def _check_constraints(shape: Shape, value: Any, path: str) -> None:
 
 
 @cache
-def _compiled(pattern: str) -> Any:
-    import re
-
+def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
@@ -215,9 +214,9 @@ class CommandService:
     # --- HTTP -----------------------------------------------------------------------------------------
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
-        """Run database work in a worker thread, a few at once: many more threads
-        would only queue for the database and take turns with the interpreter lock, which makes every
-        transaction (and the locks it holds) last longer."""
+        """Run database work in a worker thread, a few at once: more threads would only queue for the
+        database and take turns with the interpreter lock, making every transaction (and the locks it
+        holds) last longer."""
         return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
     async def certificate(self, _request: Request) -> Response:
