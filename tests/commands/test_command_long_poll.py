@@ -45,10 +45,11 @@ def test_a_waiting_poll_returns_as_soon_as_a_command_is_ready(tmp_path: Path, se
 
 
 def test_many_idle_polls_wait_without_tying_up_the_server(server_factory: Any) -> None:
-    """Long polls wait in the event loop, not in threads: while 60 agents wait, the API still answers."""
+    """Long polls wait in the event loop, not in threads: while far more agents wait than the server has
+    worker threads, the API still answers at once."""
     server = server_factory("sqlite", extra_args=["--poll-hold", "5"])
     fleet = create_fleet(server)
-    agents = [fleet.add_instance() for _ in range(60)]
+    agents = [fleet.add_instance() for _ in range(24)]
     results: list[Any] = []
     threads = [threading.Thread(target=lambda a=a: results.append(a.poll())) for a in agents]
     for thread in threads:
@@ -59,7 +60,7 @@ def test_many_idle_polls_wait_without_tying_up_the_server(server_factory: Any) -
     assert time.monotonic() - started < 2.0
     for thread in threads:
         thread.join(timeout=30)
-    assert results == [None] * 60
+    assert results == [None] * 24
 
 
 def test_server_shutdown_releases_waiting_polls(server_factory: Any) -> None:
