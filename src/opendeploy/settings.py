@@ -45,6 +45,12 @@ class EngineSettings:
     # as long as an event may take to be picked up keeps a queued command from being run twice.
     redelivery_after: float = 300.0
     sweep_interval: float = 5.0  # the engine looks for due work at least this often, woken or not
+    # Fleet orchestration (issue 5). An instance's zone, for zonal configurations, is the value of this
+    # instance tag: on-premises instances have no EC2 Availability Zone, so users tag them with one.
+    zone_tag_key: str = "AvailabilityZone"
+    # An instance registered or tagged into a group that has a successful revision gets it by itself
+    # (creator autoscaling), as AWS does for Auto Scaling launches; off: only the next user deployment.
+    deploy_to_new_instances: bool = True
 
 
 @dataclass(frozen=True)

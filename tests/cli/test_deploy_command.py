@@ -163,10 +163,6 @@ def test_api_errors_are_named(cli_server: ServerProcess, idle_fleet: Fleet) -> N
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine does not carry out StopDeployment yet (issue 5, item 5): remove this marker then",
-)
 def test_a_stopped_deployment_ends_the_follow_with_status_4(
     cli_server: ServerProcess, tmp_path: Path
 ) -> None:

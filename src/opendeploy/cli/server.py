@@ -120,6 +120,20 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
     help="Seconds between the engine's sweeps for due work (it is also woken whenever work arrives).",
 )
 @click.option(
+    "--zone-tag-key",
+    default=EngineSettings.zone_tag_key,
+    show_default=True,
+    help="The instance tag whose value is an instance's zone, for deployment configurations with a zonal "
+    "configuration (instances without it form one last zone).",
+)
+@click.option(
+    "--deploy-to-new-instances/--no-deploy-to-new-instances",
+    default=EngineSettings.deploy_to_new_instances,
+    show_default=True,
+    help="Deploy a deployment group's last successful revision to an instance as soon as it is "
+    "registered or tagged into the group (as AWS does for Auto Scaling launches).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -144,6 +158,8 @@ def server(
     poll_hold: float,
     redelivery_after: float,
     engine_sweep_interval: float,
+    zone_tag_key: str,
+    deploy_to_new_instances: bool,
     log_level: str,
 ) -> None:
     """Run the opendeploy control plane."""
@@ -172,6 +188,8 @@ def server(
             poll_hold=poll_hold,
             redelivery_after=redelivery_after,
             sweep_interval=engine_sweep_interval,
+            zone_tag_key=zone_tag_key,
+            deploy_to_new_instances=deploy_to_new_instances,
         ),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -63,6 +63,7 @@ FINISHED_COMMAND_STATUSES = frozenset({HostCommandStatus.SUCCEEDED, HostCommandS
 CAUSE_EVENT = "event"  # the agent reported the event failed
 CAUSE_AGENT = "agent"  # no agent picked the event up in time
 CAUSE_TIMEOUT = "timeout"  # the event ran past its deadline
+CAUSE_STOPPED = "stopped"  # the deployment was stopped before the instance finished (engine.stop)
 
 
 class HostCommandNotFound(LookupError):
@@ -353,10 +354,15 @@ def finish_event(
     forgiven = event.name in STOP_EVENTS and deployment.ignore_application_stop_failures
     if succeeded or forgiven:
         following = session.scalar(_NEXT_EVENT, {"target_id": target.id, "position": event.position})
-        if following is not None:
+        if following is None:
+            target.status = TargetStatus.SUCCEEDED
+        elif deployment.stop_requested_at is None:
             issue_commands(session, deployment, [(target, following)], now, settings)
             return
-        target.status = TargetStatus.SUCCEEDED
+        else:  # the deployment is being stopped: no new event starts (engine.stop)
+            target.status = TargetStatus.FAILED
+            target.failure_cause = CAUSE_STOPPED
+            skip_remaining_events(session, target.id, after=event.position)
     else:
         target.status = TargetStatus.FAILED
         target.failure_cause = cause

@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.domain.statuses import DeploymentStatus
-from opendeploy.engine import event_timeouts, host_commands, server_in_place
+from opendeploy.engine import event_timeouts, host_commands, server_in_place, stop
 from opendeploy.engine.transactions import in_transaction
 from opendeploy.settings import Settings
 from opendeploy.store.blob_store import blob_store_for
@@ -27,6 +27,7 @@ from opendeploy.store.models import Deployment, HostCommand, Revision, Timer
 log = logging.getLogger(__name__)
 
 BATCH = 100
+STOPPABLE = frozenset({DeploymentStatus.CREATED, DeploymentStatus.IN_PROGRESS})
 RETRY_AFTER_ERROR = 5.0
 
 
@@ -63,7 +64,9 @@ def advance(session: Session, deployment_id: str, now: float, settings: Settings
     if due is not None and due > now:
         return False
     deployment.engine_due_at = None
-    if deployment.status == DeploymentStatus.CREATED:
+    if deployment.stop_requested_at is not None and deployment.status in STOPPABLE:
+        stop.continue_stop(session, deployment, now, settings)
+    elif deployment.status == DeploymentStatus.CREATED:
         server_in_place.start(session, deployment, now, settings)
     elif deployment.status == DeploymentStatus.IN_PROGRESS:
         server_in_place.dispatch(session, deployment, None, now, settings)

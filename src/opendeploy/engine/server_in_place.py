@@ -18,7 +18,7 @@ Lambda, ECS) fail at start with a message saying so, rather than waiting forever
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import delete, distinct, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -27,15 +27,19 @@ from opendeploy.appspec.lifecycle_events import IN_PLACE, LifecycleEvent, server
 from opendeploy.domain import deployment_config as configs
 from opendeploy.domain.arns import instance_arn
 from opendeploy.domain.batching import DispatchDecision, FleetTarget, next_dispatch
+from opendeploy.domain.instance_health import NEW_INSTANCE, HealthStatus
 from opendeploy.domain.statuses import (
     ERROR_MESSAGES,
+    DeploymentCreator,
     DeploymentStatus,
     DeploymentTargetType,
     ErrorCode,
     LifecycleEventStatus,
     TargetStatus,
 )
-from opendeploy.engine import host_commands
+from opendeploy.engine import host_commands, instance_health_records
+from opendeploy.engine.deployment_end import deployment_ended
+from opendeploy.engine.instance_zones import instance_zones
 from opendeploy.engine.targets import group_instances
 from opendeploy.settings import Settings
 from opendeploy.store.models import (
@@ -59,15 +63,25 @@ def _chunks(items: Sequence[int]) -> list[Sequence[int]]:
     return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]
 
 
-def _fail(session: Session, deployment: Deployment, code: ErrorCode, now: float, detail: str | None) -> None:
+def _fail(
+    session: Session,
+    deployment: Deployment,
+    code: ErrorCode,
+    now: float,
+    detail: str | None,
+    settings: Settings,
+    *,
+    message: str | None = None,
+) -> None:
     deployment.status = DeploymentStatus.FAILED
     deployment.complete_time = now
     deployment.updated_at = now
     deployment.error_code = code
-    deployment.error_message = ERROR_MESSAGES.get(code) or detail or str(code)
+    deployment.error_message = message or ERROR_MESSAGES.get(code) or detail or str(code)
     deployment.deployment_status_messages = [detail] if detail else []
     deployment.engine_due_at = None
     session.execute(delete(Timer).where(Timer.deployment_id == deployment.id))
+    deployment_ended(session, deployment, now, settings)
 
 
 def deployment_config(session: Session, name: str) -> configs.DeploymentConfig | None:
@@ -106,7 +120,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
     """Created -> InProgress with a target per instance, then the first dispatch; or Failed."""
     reason = unsupported(deployment)
     if reason:
-        _fail(session, deployment, ErrorCode.INTERNAL_ERROR, now, reason)
+        _fail(session, deployment, ErrorCode.INTERNAL_ERROR, now, reason, settings)
         return
     group = (
         session.get(DeploymentGroup, deployment.deployment_group_id)
@@ -120,6 +134,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             ErrorCode.DEPLOYMENT_GROUP_MISSING,
             now,
             "The deployment group of this deployment no longer exists.",
+            settings,
         )
         return
     config = deployment_config(session, deployment.deployment_config_name)
@@ -131,11 +146,15 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             now,
             f"Deployment configuration {deployment.deployment_config_name} does not exist or has no "
             "minimum healthy hosts.",
+            settings,
         )
         return
     names = group_instances(session, group)
+    if deployment.instance_names is not None:  # a deployment the engine made for some instances only
+        wanted = set(deployment.instance_names)
+        names = tuple(name for name in names if name in wanted)
     if not names:
-        _fail(session, deployment, ErrorCode.NO_INSTANCES, now, None)
+        _fail(session, deployment, ErrorCode.NO_INSTANCES, now, None, settings)
         return
     limit = settings.quotas.instances_per_deployment
     if len(names) > limit:
@@ -145,9 +164,22 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             ErrorCode.OVER_MAX_INSTANCES,
             now,
             f"{len(names)} instances match the deployment group; at most {limit} may be deployed to at once.",
+            settings,
         )
         return
-    _add_targets(session, deployment, names, now, settings)
+    known = instance_health_records.known(session, group.id, names)
+    already = (
+        instance_health_records.up_to_date(known, deployment.revision_id)
+        if deployment.update_outdated_instances_only
+        else set()
+    )
+    zones = (
+        instance_zones(session, names, settings.engine.zone_tag_key)
+        if _zonal(deployment, config) is not None
+        else {}
+    )
+    health = {name: known[name].health if name in known else NEW_INSTANCE for name in names}
+    _add_targets(session, deployment, names, now, settings, health=health, zones=zones, up_to_date=already)
     deployment.status = DeploymentStatus.IN_PROGRESS
     deployment.start_time = now
     deployment.updated_at = now
@@ -159,11 +191,30 @@ def lifecycle_events() -> tuple[LifecycleEvent, ...]:
     return server_events(deployment_type=IN_PLACE, load_balancer=False)
 
 
+def _zonal(deployment: Deployment, config: configs.DeploymentConfig) -> configs.ZonalConfig | None:
+    """The zonal configuration the deployment follows: its configuration's, except in a rollback, which
+    is not deployed zone by zone (guide L15007–15011)."""
+    if deployment.creator == DeploymentCreator.CODEDEPLOY_ROLLBACK:
+        return None
+    return config.zonal_config
+
+
 def _add_targets(
-    session: Session, deployment: Deployment, names: Sequence[str], now: float, settings: Settings
+    session: Session,
+    deployment: Deployment,
+    names: Sequence[str],
+    now: float,
+    settings: Settings,
+    *,
+    health: Mapping[str, HealthStatus] | None = None,
+    zones: Mapping[str, str | None] | None = None,
+    up_to_date: Collection[str] = (),
 ) -> None:
-    """One target per instance with its lifecycle events, in bulk (a fleet may have thousands)."""
+    """One target per instance with its lifecycle events, in bulk (a fleet may have thousands). An
+    instance already up to date (``updateOutdatedInstancesOnly``) is Skipped, its events with it."""
     events = [event.name for event in lifecycle_events()]
+    health = health or {}
+    zones = zones or {}
     rows = session.execute(
         insert(DeploymentTarget).returning(DeploymentTarget.id, sort_by_parameter_order=True),
         [
@@ -172,11 +223,15 @@ def _add_targets(
                 "target_id": name,
                 "target_type": str(DeploymentTargetType.INSTANCE),
                 "target_arn": instance_arn(settings.region, settings.account_id, name),
-                "status": str(TargetStatus.PENDING),
+                "status": str(TargetStatus.SKIPPED if name in up_to_date else TargetStatus.PENDING),
                 "instance_label": None,
                 "last_updated_at": now,
                 "details": None,
                 "failure_cause": None,
+                "instance_health": str(health.get(name, NEW_INSTANCE).instance_health),
+                "revision_health": str(health.get(name, NEW_INSTANCE).revision_health),
+                "zone": zones.get(name),
+                "up_to_date": name in up_to_date,
             }
             for name in names
         ],
@@ -188,9 +243,11 @@ def _add_targets(
                 "deployment_target_id": target_id,
                 "position": position,
                 "name": name,
-                "status": str(LifecycleEventStatus.PENDING),
+                "status": str(
+                    LifecycleEventStatus.SKIPPED if target in up_to_date else LifecycleEventStatus.PENDING
+                ),
             }
-            for (target_id,) in rows
+            for (target_id,), target in zip(rows, names, strict=True)
             for position, name in enumerate(events)
         ],
     )
@@ -216,6 +273,7 @@ def dispatch(
             ErrorCode.INTERNAL_ERROR,
             now,
             f"Deployment configuration {deployment.deployment_config_name} no longer exists.",
+            settings,
         )
         return None
     if _only_waiting(session, deployment):
@@ -226,18 +284,32 @@ def dispatch(
             DeploymentTarget.target_id,
             DeploymentTarget.status,
             DeploymentTarget.last_updated_at,
+            DeploymentTarget.instance_health,
+            DeploymentTarget.revision_health,
+            DeploymentTarget.zone,
+            DeploymentTarget.up_to_date,
         ).where(DeploymentTarget.deployment_id == deployment.id)
     ).all()
+    # Instances skipped as already up to date take no part in the health arithmetic.
     fleet = [
         FleetTarget(
             name=row.target_id,
             status=TargetStatus(row.status),
+            health=HealthStatus(row.instance_health, row.revision_health)
+            if row.instance_health and row.revision_health
+            else NEW_INSTANCE,
+            zone=row.zone,
             finished_at=row.last_updated_at if row.status in _FINISHED else None,
         )
         for row in rows
+        if not row.up_to_date
     ]
-    # Instance health and zones come with the fleet rules (issue 5): every instance is new here.
-    decision = next_dispatch(fleet, config.minimum_healthy_hosts, now=now)
+    if not fleet:  # every instance already runs the revision: nothing to deploy
+        decision = DispatchDecision(DeploymentStatus.SUCCEEDED)
+    else:
+        decision = next_dispatch(
+            fleet, config.minimum_healthy_hosts, zonal=_zonal(deployment, config), now=now
+        )
     ids = {row.target_id: row.id for row in rows}
     if decision.start:
         _start_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
@@ -249,13 +321,13 @@ def dispatch(
         deployment.complete_time = now
         deployment.updated_at = now
         deployment.engine_due_at = None
+        deployment_ended(session, deployment, now, settings)
     elif decision.status == DeploymentStatus.FAILED:
         code = decision.error_code or ErrorCode.HEALTH_CONSTRAINTS
         if code == ErrorCode.HEALTH_CONSTRAINTS:
             code = _refined_failure(session, deployment)
-        _fail(session, deployment, code, now, decision.message)
-        if code == ErrorCode.TIMEOUT:
-            deployment.error_message = TIMEOUT_MESSAGE
+        message = TIMEOUT_MESSAGE if code == ErrorCode.TIMEOUT else None
+        _fail(session, deployment, code, now, decision.message, settings, message=message)
     return decision
 
 

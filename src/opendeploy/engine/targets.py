@@ -40,24 +40,46 @@ def _either(filters: TagSet, tag_set: TagSet) -> TagSet:
     return tag_set if tag_set.groups else filters
 
 
-def registered_instances(session: Session) -> list[TaggedInstance]:
-    """Every registered instance with its tags (two queries, whatever the fleet size)."""
-    names = list(
-        session.scalars(select(OnPremisesInstance.name).where(OnPremisesInstance.deregister_time.is_(None)))
-    )
-    tags: dict[str, dict[str, str]] = {name: {} for name in names}
-    rows = session.execute(
+def registered_instances(session: Session, names: Sequence[str] | None = None) -> list[TaggedInstance]:
+    """Every registered instance (or those of ``names``) with its tags (two queries)."""
+    chosen = select(OnPremisesInstance.name).where(OnPremisesInstance.deregister_time.is_(None))
+    tag_rows = (
         select(OnPremisesInstanceTag.instance_name, OnPremisesInstanceTag.key, OnPremisesInstanceTag.value)
         .join(OnPremisesInstance, OnPremisesInstance.name == OnPremisesInstanceTag.instance_name)
         .where(OnPremisesInstance.deregister_time.is_(None))
     )
+    if names is not None:
+        chosen = chosen.where(OnPremisesInstance.name.in_(list(names)))
+        tag_rows = tag_rows.where(OnPremisesInstance.name.in_(list(names)))
+    found = list(session.scalars(chosen))
+    tags: dict[str, dict[str, str]] = {name: {} for name in found}
+    rows = session.execute(tag_rows)
     for name, key, value in rows:
         tags[name][key] = value or ""
-    return [TaggedInstance(name, tags[name]) for name in names]
+    return [TaggedInstance(name, tags[name]) for name in found]
 
 
 def group_instances(session: Session, group: DeploymentGroup) -> tuple[str, ...]:
     """The names of the registered instances ``group`` selects now, sorted."""
+    if not selects_by_tags(group):
+        return ()
+    return selected_among(group, registered_instances(session))
+
+
+def selects_by_tags(group: DeploymentGroup) -> bool:
+    """Whether ``group`` names any tag filter or tag set (otherwise it selects no instance)."""
+    return any(
+        (
+            group.on_premises_instance_tag_filters,
+            group.ec2_tag_filters,
+            group.on_premises_tag_set,
+            group.ec2_tag_set,
+        )
+    )
+
+
+def selected_among(group: DeploymentGroup, instances: Sequence[TaggedInstance]) -> tuple[str, ...]:
+    """The names of those of ``instances`` (registered ones, with their tags) that ``group`` selects."""
     on_premises = _either(
         _filters(group.on_premises_instance_tag_filters),
         _tag_set(group.on_premises_tag_set, "onPremisesTagSetList"),
@@ -65,7 +87,6 @@ def group_instances(session: Session, group: DeploymentGroup) -> tuple[str, ...]
     ec2 = _either(_filters(group.ec2_tag_filters), _tag_set(group.ec2_tag_set, "ec2TagSetList"))
     if not on_premises.groups and not ec2.groups:
         return ()
-    instances = registered_instances(session)
     return deployment_group_instances(
         ec2_tag_set=ec2,
         ec2_instances=instances,

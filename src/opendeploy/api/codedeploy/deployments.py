@@ -47,6 +47,7 @@ from opendeploy.domain.statuses import (
     DeploymentStatus,
     StopStatus,
 )
+from opendeploy.engine.stop import request_stop
 from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.store.models import (
     Application,
@@ -437,7 +438,10 @@ def _check_blue_green(deployment: Deployment, action: str) -> None:
 
 @operation("StopDeployment")
 def stop_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Record the stop; the engine stops dispatching, and rolls back if asked (guide L19314–19369)."""
+    """Stop the deployment (guide L19314–19369; ``engine.stop``): in this transaction every lifecycle
+    event not yet handed to an agent is cancelled, so none starts after the answer; events agents are
+    running finish, then the deployment is Stopped (and rolled back if asked). The answer is therefore
+    always ``Pending``: the stop completes in the engine, which GetDeployment shows."""
     deployment = deployment_by_id(ctx, params.get("deploymentId"), for_update=True)
     _check_not_completed(deployment)
     if deployment.creator in (DeploymentCreator.CLOUDFORMATION, DeploymentCreator.CLOUDFORMATION_ROLLBACK):
@@ -445,11 +449,7 @@ def stop_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
             "UnsupportedActionForDeploymentTypeException",
             "A deployment started by CloudFormation is stopped by cancelling the stack update",
         )
-    if deployment.stop_requested_at is None:
-        deployment.stop_requested_at = ctx.now
-        deployment.stop_auto_rollback_enabled = params.get("autoRollbackEnabled")
-        deployment.updated_at = ctx.now
-        deployment_changed(ctx.session, deployment.id, ctx.now)
+    request_stop(ctx.session, deployment, params.get("autoRollbackEnabled"), ctx.now)
     return {"status": str(StopStatus.PENDING), "statusMessage": f"Stopping deployment {deployment.id}"}
 
 

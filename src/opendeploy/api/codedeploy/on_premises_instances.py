@@ -22,6 +22,8 @@ from opendeploy.api.errors import ApiError
 from opendeploy.api.pagination import offset_page
 from opendeploy.domain.arns import instance_arn
 from opendeploy.domain.tag_matching import TagFilter, TagFilterError, TagSet
+from opendeploy.engine.instance_health_records import forget_instances
+from opendeploy.engine.new_instances import instances_changed
 from opendeploy.store.models import OnPremisesInstance, OnPremisesInstanceTag
 
 # The guide defers the allowed characters to its quotas page, which does not list them; we allow
@@ -122,9 +124,11 @@ def register_on_premises_instance(ctx: OperationContext, params: dict[str, Any])
             code, f"{user_arn or session_arn} is already registered to on-premises instance {holder}"
         )
     if existing is not None:
-        # Registering a deregistered name again starts a fresh record: a new instance, no old tags.
+        # Registering a deregistered name again starts a fresh record: a new instance, no old tags,
+        # and no deployment group knows it any more.
         ctx.session.delete(existing)
         ctx.session.flush()
+        forget_instances(ctx.session, [name])
     ctx.session.add(
         OnPremisesInstance(
             name=name, iam_user_arn=user_arn, iam_session_arn=session_arn, register_time=ctx.now
@@ -137,6 +141,8 @@ def register_on_premises_instance(ctx: OperationContext, params: dict[str, Any])
             "InstanceNameAlreadyRegisteredException",
             f"On-premises instance {name} (or its IAM ARN) was registered by a concurrent request",
         ) from None
+    # A group that selects an instance without tags (none by default) deploys its revision to it now.
+    instances_changed(ctx.session, [name], ctx.now, ctx.settings)
 
 
 @operation("DeregisterOnPremisesInstance")
@@ -245,6 +251,9 @@ def add_tags_to_on_premises_instances(ctx: OperationContext, params: dict[str, A
                 current[key].value = value
             else:
                 instance.tags.append(OnPremisesInstanceTag(key=key, value=value))
+    ctx.session.flush()
+    # Instances these tags bring into a deployment group get its revision (engine.new_instances).
+    instances_changed(ctx.session, [instance.name for instance in instances], ctx.now, ctx.settings)
 
 
 @operation("RemoveTagsFromOnPremisesInstances")

@@ -14,6 +14,7 @@ from opendeploy.store.models.deployments import LifecycleEventRecord as Lifecycl
 from opendeploy.store.models.github_tokens import GitHubAccountToken as GitHubAccountToken
 from opendeploy.store.models.iam_users import IamUser as IamUser
 from opendeploy.store.models.iam_users import IamUserPolicy as IamUserPolicy
+from opendeploy.store.models.instance_health import InstanceHealthRecord as InstanceHealthRecord
 from opendeploy.store.models.on_premises_instances import OnPremisesInstance as OnPremisesInstance
 from opendeploy.store.models.on_premises_instances import OnPremisesInstanceTag as OnPremisesInstanceTag
 from opendeploy.store.models.revisions import Revision as Revision

@@ -118,6 +118,9 @@ class Deployment(Base):
     # something changed; NULL when nothing is waiting), and each lifecycle event's allowed run time.
     engine_due_at: Mapped[float | None] = mapped_column(Float, index=True, default=None)
     event_timeouts: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, default=None)
+    # Migration 0005: the instances a deployment the engine created itself (for new instances, or to
+    # update outdated ones) is limited to; NULL: every instance the group selects.
+    instance_names: Mapped[list[str] | None] = mapped_column(JSONValue, default=None)
 
 
 class DeploymentTarget(Base):
@@ -140,6 +143,13 @@ class DeploymentTarget(Base):
     # Why the engine failed this target (migration 0003): "agent" (a command was never picked up),
     # "timeout" (an event ran too long) or "event" (the agent reported a failure).
     failure_cause: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Migration 0005, fixed when the deployment starts: the instance's health in its group then (which
+    # orders dispatch), its zone (the zone tag's value, for a zonal configuration), and whether it was
+    # Skipped because it already runs the revision (updateOutdatedInstancesOnly).
+    instance_health: Mapped[str | None] = mapped_column(String(16), default=None)
+    revision_health: Mapped[str | None] = mapped_column(String(16), default=None)
+    zone: Mapped[str | None] = mapped_column(String(256), default=None)
+    up_to_date: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class LifecycleEventRecord(Base):

@@ -1,0 +1,147 @@
+"""Stopping a deployment (StopDeployment; guide L19314–19369, §2.6 for health).
+
+- **request** (in StopDeployment's own transaction, so nothing new starts once it has answered): the
+  stop is recorded; every lifecycle event not yet handed to an agent is cancelled — its host command
+  ends Failed (an agent that asks about it is told so), the event is Skipped — and so are the instances
+  not yet started. An instance whose next event was cancelled before any of its events ran is Skipped;
+  one that had begun is Failed: it was deployed to and did not finish, so it counts as attempted.
+- **drain**: events already handed to agents cannot be interrupted; they finish (or run into their
+  deadline) and are recorded as usual, but an instance goes no further (``host_commands.finish_event``).
+  Until then StopDeployment's answer is ``Pending`` and the deployment stays InProgress.
+- **stopped**: once no event runs, the deployment is ``Stopped`` with errorInformation ``MANUAL_STOP``;
+  then what follows any end (``deployment_end``): health, the rollback if asked for, new instances.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.orm import Session
+
+from opendeploy.domain.statuses import (
+    DeploymentStatus,
+    ErrorCode,
+    HostCommandStatus,
+    LifecycleEventStatus,
+    TargetStatus,
+)
+from opendeploy.engine.deployment_end import deployment_ended
+from opendeploy.engine.host_commands import CAUSE_STOPPED
+from opendeploy.engine.wakeups import deployment_changed
+from opendeploy.settings import Settings
+from opendeploy.store.models import Deployment, DeploymentTarget, HostCommand, LifecycleEventRecord, Timer
+
+STOPPED_MESSAGE = "The deployment was stopped by a StopDeployment request."
+
+
+def request_stop(
+    session: Session, deployment: Deployment, auto_rollback_enabled: bool | None, now: float
+) -> None:
+    """Record a stop of ``deployment`` (active, locked) and cancel everything not yet handed out."""
+    if deployment.stop_requested_at is not None:
+        return  # already stopping: the first request's rollback choice stands
+    deployment.stop_requested_at = now
+    deployment.stop_auto_rollback_enabled = auto_rollback_enabled
+    deployment.updated_at = now
+    cancel_waiting_work(session, deployment.id, now)
+    deployment_changed(session, deployment.id, now)
+
+
+def cancel_waiting_work(session: Session, deployment_id: str, now: float) -> None:
+    """Cancel the commands no agent has picked up, and skip the instances not started."""
+    cancelled = session.execute(
+        update(HostCommand)
+        .where(HostCommand.deployment_id == deployment_id, HostCommand.status == HostCommandStatus.PENDING)
+        .values(status=HostCommandStatus.FAILED, completed_at=now, updated_at=now)
+        .returning(HostCommand.id, HostCommand.deployment_target_id)
+    ).all()
+    if cancelled:
+        command_ids = [command_id for command_id, _ in cancelled]
+        session.execute(delete(Timer).where(Timer.host_command_id.in_(command_ids)))
+        target_ids = sorted({target_id for _, target_id in cancelled})
+        begun = set(
+            session.scalars(
+                select(LifecycleEventRecord.deployment_target_id)
+                .where(
+                    LifecycleEventRecord.deployment_target_id.in_(target_ids),
+                    LifecycleEventRecord.start_time.is_not(None),
+                )
+                .distinct()
+            )
+        )
+        if begun:
+            session.execute(
+                update(DeploymentTarget)
+                .where(DeploymentTarget.id.in_(sorted(begun)))
+                .values(status=TargetStatus.FAILED, failure_cause=CAUSE_STOPPED, last_updated_at=now)
+            )
+        untouched = [target_id for target_id in target_ids if target_id not in begun]
+        if untouched:
+            session.execute(
+                update(DeploymentTarget)
+                .where(DeploymentTarget.id.in_(untouched))
+                .values(status=TargetStatus.SKIPPED, last_updated_at=now)
+            )
+    session.execute(
+        update(DeploymentTarget)
+        .where(
+            DeploymentTarget.deployment_id == deployment_id, DeploymentTarget.status == TargetStatus.PENDING
+        )
+        .values(status=TargetStatus.SKIPPED, last_updated_at=now)
+    )
+    _skip_waiting_events(session, deployment_id)
+
+
+def _skip_waiting_events(session: Session, deployment_id: str) -> None:
+    """Every event still waiting on an instance that will go no further is Skipped."""
+    session.execute(
+        update(LifecycleEventRecord)
+        .where(
+            LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
+            LifecycleEventRecord.deployment_target_id.in_(
+                select(DeploymentTarget.id).where(
+                    DeploymentTarget.deployment_id == deployment_id,
+                    DeploymentTarget.status != TargetStatus.IN_PROGRESS,
+                )
+            ),
+        )
+        .values(status=LifecycleEventStatus.SKIPPED)
+    )
+
+
+def _events_running(session: Session, deployment_id: str) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    and_(
+                        HostCommand.deployment_id == deployment_id,
+                        HostCommand.status == HostCommandStatus.IN_PROGRESS,
+                    )
+                )
+            )
+        )
+    )
+
+
+def continue_stop(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """The engine's step for a deployment being stopped: Stopped once no event runs any more."""
+    cancel_waiting_work(session, deployment.id, now)  # anything issued after the request, to be sure
+    if _events_running(session, deployment.id):
+        return  # an agent is still running one: its completion (or deadline) brings the engine back
+    session.execute(
+        update(DeploymentTarget)
+        .where(
+            DeploymentTarget.deployment_id == deployment.id,
+            DeploymentTarget.status == TargetStatus.IN_PROGRESS,
+        )
+        .values(status=TargetStatus.FAILED, failure_cause=CAUSE_STOPPED, last_updated_at=now)
+    )
+    _skip_waiting_events(session, deployment.id)
+    deployment.status = DeploymentStatus.STOPPED
+    deployment.complete_time = now
+    deployment.updated_at = now
+    deployment.error_code = ErrorCode.MANUAL_STOP
+    deployment.error_message = STOPPED_MESSAGE
+    deployment.engine_due_at = None
+    session.execute(delete(Timer).where(Timer.deployment_id == deployment.id))
+    deployment_ended(session, deployment, now, settings)
