@@ -1,0 +1,106 @@
+"""Fixtures for the fleet tests: one real server and ten simulated hosts running real agents, shared by
+every test of the run (booting a fleet takes a while on a small machine); tests pick their instances by
+tag and use their own applications, groups and install directories (``fleet_cluster.Cluster``).
+
+The server has short engine timings: an event not picked up within ``EVENT_START_TIMEOUT`` seconds
+fails its instance (the guide's 5 minutes, shortened), so a test with an instance whose agent is down
+ends in seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+# The end-to-end host helpers and the command service's protocol-level agents are shared with their suites.
+sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "commands"))
+
+from deploying import register_host
+from e2e_hosts import Host, require_hosts, wait_until
+from fleet_cluster import Cluster
+
+from support.names import unique
+from support.server import ServerProcess
+
+HOSTS = 10
+EVENT_START_TIMEOUT = 8.0
+FLEET_ENGINE = [
+    "--engine-sweep-interval",
+    "0.5",
+    "--event-start-timeout",
+    str(EVENT_START_TIMEOUT),
+    "--poll-hold",
+    "10",
+]
+
+
+def instance_key(server: ServerProcess, user_arn: str, instance_name: str | None = None) -> tuple[str, str]:
+    """An access key for ``user_arn`` (identifying ``instance_name``), made in the server's store."""
+    from opendeploy.settings import Settings
+    from opendeploy.store.access_keys import create_access_key
+    from opendeploy.store.db import Database
+    from opendeploy.store.secrets import SecretBox
+
+    settings = Settings(data_dir=server.data_dir, database_url=server.database_url)
+    database = Database(settings.effective_database_url)
+    try:
+        with database.transaction() as session:
+            key = create_access_key(
+                session,
+                SecretBox.load_or_create(server.data_dir),
+                principal_arn=user_arn,
+                instance_name=instance_name,
+                now=time.time(),
+                description="instance key made by a fleet test",
+            )
+    finally:
+        database.dispose()
+    return key.access_key_id, key.secret_access_key
+
+
+def boot_host(server: ServerProcess, workdir: Path, name: str, tag: str) -> Host:
+    """A booted, registered host whose agent is running."""
+    host = Host(server, name, workdir / name).boot()
+    register_host(host, instance_key, tag)
+    host.configure(wait_after_error=1)
+    host.start_agent()
+    return host
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    require_hosts()
+    workdir = tmp_path_factory.mktemp("fleet")
+    server = ServerProcess(workdir / "server", extra_args=FLEET_ENGINE)
+    server.start()
+    suffix = uuid.uuid4().hex[:6]
+    hosts = [
+        Host(server, f"n{index:02d}-{suffix}", workdir / f"n{index:02d}") for index in range(1, HOSTS + 1)
+    ]
+    try:
+        tag = unique("fleet")
+        for host in hosts:
+            host.boot()
+        with ThreadPoolExecutor(4) as pool:  # registration runs the opendeploy CLI once per host
+            list(pool.map(lambda host: register_host(host, instance_key, tag), hosts))
+        for host in hosts:
+            host.configure(wait_after_error=1)
+            host.start_agent(wait=False)
+        for host in hosts:
+            wait_until(
+                lambda host=host: "opendeploy agent started" in host.log_text(),
+                timeout=60,
+                message=f"agent of {host.name} to start",
+            )
+        yield Cluster(server, hosts, workdir)
+    finally:
+        for host in hosts:
+            host.shutdown()
+        server.stop()
