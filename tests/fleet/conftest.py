@@ -10,7 +10,6 @@ ends in seconds, not minutes.
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,54 +23,12 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "commands"))
 
 from deploying import register_host
 from e2e_hosts import Host, require_hosts, wait_until
-from fleet_cluster import Cluster
+from fleet_cluster import FLEET_ENGINE, Cluster, instance_key
 
 from support.names import unique
 from support.server import ServerProcess
 
 HOSTS = 10
-EVENT_START_TIMEOUT = 8.0
-FLEET_ENGINE = [
-    "--engine-sweep-interval",
-    "0.5",
-    "--event-start-timeout",
-    str(EVENT_START_TIMEOUT),
-    "--poll-hold",
-    "10",
-]
-
-
-def instance_key(server: ServerProcess, user_arn: str, instance_name: str | None = None) -> tuple[str, str]:
-    """An access key for ``user_arn`` (identifying ``instance_name``), made in the server's store."""
-    from opendeploy.settings import Settings
-    from opendeploy.store.access_keys import create_access_key
-    from opendeploy.store.db import Database
-    from opendeploy.store.secrets import SecretBox
-
-    settings = Settings(data_dir=server.data_dir, database_url=server.database_url)
-    database = Database(settings.effective_database_url)
-    try:
-        with database.transaction() as session:
-            key = create_access_key(
-                session,
-                SecretBox.load_or_create(server.data_dir),
-                principal_arn=user_arn,
-                instance_name=instance_name,
-                now=time.time(),
-                description="instance key made by a fleet test",
-            )
-    finally:
-        database.dispose()
-    return key.access_key_id, key.secret_access_key
-
-
-def boot_host(server: ServerProcess, workdir: Path, name: str, tag: str) -> Host:
-    """A booted, registered host whose agent is running."""
-    host = Host(server, name, workdir / name).boot()
-    register_host(host, instance_key, tag)
-    host.configure(wait_after_error=1)
-    host.start_agent()
-    return host
 
 
 @pytest.fixture(scope="session")

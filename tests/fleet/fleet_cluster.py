@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploying import SERVICE_ROLE, bundle_bytes, upload, write_revision
+from deploying import SERVICE_ROLE, bundle_bytes, register_host, upload, write_revision
 from e2e_hosts import SAMPLE_DESTINATION, Host
 
 from support.names import unique
@@ -66,6 +66,50 @@ fi
 if [ "$LIFECYCLE_EVENT" = BeforeInstall ]; then sleep {pause}; fi
 exit 0
 """
+
+
+EVENT_START_TIMEOUT = 8.0
+FLEET_ENGINE = [
+    "--engine-sweep-interval",
+    "0.5",
+    "--event-start-timeout",
+    str(EVENT_START_TIMEOUT),
+    "--poll-hold",
+    "10",
+]
+
+
+def instance_key(server: ServerProcess, user_arn: str, instance_name: str | None = None) -> tuple[str, str]:
+    """An access key for ``user_arn`` (identifying ``instance_name``), made in the server's store."""
+    from opendeploy.settings import Settings
+    from opendeploy.store.access_keys import create_access_key
+    from opendeploy.store.db import Database
+    from opendeploy.store.secrets import SecretBox
+
+    settings = Settings(data_dir=server.data_dir, database_url=server.database_url)
+    database = Database(settings.effective_database_url)
+    try:
+        with database.transaction() as session:
+            key = create_access_key(
+                session,
+                SecretBox.load_or_create(server.data_dir),
+                principal_arn=user_arn,
+                instance_name=instance_name,
+                now=time.time(),
+                description="instance key made by a fleet test",
+            )
+    finally:
+        database.dispose()
+    return key.access_key_id, key.secret_access_key
+
+
+def boot_host(server: ServerProcess, workdir: Path, name: str, tag: str) -> Host:
+    """A booted, registered host whose agent is running."""
+    host = Host(server, name, workdir / name).boot()
+    register_host(host, instance_key, tag)
+    host.configure(wait_after_error=1)
+    host.start_agent()
+    return host
 
 
 @dataclass
