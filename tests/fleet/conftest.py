@@ -20,7 +20,9 @@ import pytest
 # The end-to-end host helpers and the command service's protocol-level agents are shared with their suites.
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "commands"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
 
+from command_agents import FAST_ENGINE
 from deploying import register_host
 from e2e_hosts import Host, require_hosts, wait_until
 from fleet_cluster import FLEET_ENGINE, Cluster, instance_key
@@ -61,3 +63,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for host in hosts:
             host.shutdown()
         server.stop()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def rules_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server per backend for a module of protocol-level tests (the command service tests' agents:
+    where the rule lives in the engine, a real agent adds nothing but time)."""
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_databases").create()
+    server = ServerProcess(
+        tmp_path_factory.mktemp(f"rules-{request.param}"), database_url, extra_args=FAST_ENGINE
+    )
+    server.start()
+    yield server
+    server.stop()
