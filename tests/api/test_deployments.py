@@ -410,23 +410,23 @@ def test_list_filters_and_pages(server, codedeploy, records):
 
 
 def test_stop_is_recorded_for_the_engine(codedeploy, records):
-    """Guide L19314–19369: the stop is accepted (Pending) and recorded on the deployment; the engine
-    acts on it. A deployment that has finished cannot be stopped."""
+    """Guide L19314–19369: the stop is recorded on the deployment. No lifecycle event is running on an
+    agent here (the instance has none), so it takes effect at once: Succeeded, and the deployment is
+    Stopped (engine.stop; tests/fleet cover the Pending answer while events drain). A deployment that
+    has finished cannot be stopped."""
     application, group = active_group(codedeploy)
     deployment_id = codedeploy.create_deployment(
         applicationName=application, deploymentGroupName=group, revision=S3_REVISION
     )["deploymentId"]
     answer = codedeploy.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)
-    assert answer["status"] == "Pending"
+    assert answer["status"] == "Succeeded"
     assert deployment_id in answer["statusMessage"]
     recorded = records.deployment(deployment_id)
     assert recorded.stop_requested_at is not None
     assert recorded.stop_auto_rollback_enabled is True
-    # Asking again changes nothing: the same answer while the stop is under way, or "completed" once done.
-    try:
-        assert codedeploy.stop_deployment(deploymentId=deployment_id)["status"] == "Pending"
-    except codedeploy.exceptions.DeploymentAlreadyCompletedException:
-        assert codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"] == "Stopped"
+    assert codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"] == "Stopped"
+    with pytest.raises(codedeploy.exceptions.DeploymentAlreadyCompletedException):
+        codedeploy.stop_deployment(deploymentId=deployment_id)
     assert records.deployment(deployment_id).stop_requested_at == recorded.stop_requested_at
 
     _, _, finished = make_deployment(codedeploy)

@@ -231,8 +231,10 @@ def test_stop_rolls_back_as_autorollbackenabled_or_the_group_says(rules_server: 
 
     overridden = fleet.deploy(revision=_revision("v2"))
     _drive(agent, 1)  # ApplicationStop ran; DownloadBundle waits for the agent
-    codedeploy.stop_deployment(deploymentId=overridden, autoRollbackEnabled=False)
-    info = wait_for_status(rules_server, overridden, FINISHED)
+    # Nothing runs on an agent: the stop takes effect at once.
+    answer = codedeploy.stop_deployment(deploymentId=overridden, autoRollbackEnabled=False)
+    assert (answer["status"], answer["statusMessage"]) == ("Succeeded", f"Deployment {overridden} stopped")
+    info = codedeploy.get_deployment(deploymentId=overridden)["deploymentInfo"]
     assert info["status"] == "Stopped"
     assert info["errorInformation"]["code"] == "MANUAL_STOP"
     assert "rollbackInfo" not in info
@@ -243,8 +245,8 @@ def test_stop_rolls_back_as_autorollbackenabled_or_the_group_says(rules_server: 
 
     by_group = fleet.deploy(revision=_revision("v2"))
     _drive(agent, 1)
-    codedeploy.stop_deployment(deploymentId=by_group)
-    info = wait_for_status(rules_server, by_group, FINISHED)
+    assert codedeploy.stop_deployment(deploymentId=by_group)["status"] == "Succeeded"
+    info = codedeploy.get_deployment(deploymentId=by_group)["deploymentInfo"]
     assert info["status"] == "Stopped"
     rollback_id = info["rollbackInfo"]["rollbackDeploymentId"]
     rollback = _run(rules_server, rollback_id, [agent])
@@ -254,8 +256,8 @@ def test_stop_rolls_back_as_autorollbackenabled_or_the_group_says(rules_server: 
 
     untouched = fleet.deploy(revision=_revision("v3"))
     wait_for_status(rules_server, untouched, {"InProgress"})
-    codedeploy.stop_deployment(deploymentId=untouched)
-    info = wait_for_status(rules_server, untouched, FINISHED)
+    assert codedeploy.stop_deployment(deploymentId=untouched)["status"] == "Succeeded"
+    info = codedeploy.get_deployment(deploymentId=untouched)["deploymentInfo"]
     assert info["status"] == "Stopped"
     assert info["rollbackInfo"] == {
         "rollbackMessage": f"Deployment {untouched} terminated before any instance was deployed to. "
@@ -263,6 +265,50 @@ def test_stop_rolls_back_as_autorollbackenabled_or_the_group_says(rules_server: 
     }
     assert _statuses(rules_server, untouched) == {agent.name: "Skipped"}
     assert len(_deployments(fleet)) == 5
+
+
+def test_a_rollback_of_a_zonal_deployment_is_not_deployed_zone_by_zone(rules_server: ServerProcess) -> None:
+    """Guide L15007–15011. The configuration waits a minute between zones; its rollback does not."""
+    codedeploy = rules_server.client("codedeploy")
+    config = unique("zonal")
+    codedeploy.create_deployment_config(
+        deploymentConfigName=config,
+        minimumHealthyHosts={"type": "HOST_COUNT", "value": 1},
+        zonalConfig={"monitorDurationInSeconds": 60},
+    )
+    fleet = create_fleet(rules_server)
+    codedeploy.update_deployment_group(
+        applicationName=fleet.application,
+        currentDeploymentGroupName=fleet.group,
+        autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+    )
+    first, second = _instances(fleet, 2)
+    for agent, zone in ((first, "zone-1"), (second, "zone-2")):
+        codedeploy.add_tags_to_on_premises_instances(
+            instanceNames=[agent.name], tags=[{"Key": "AvailabilityZone", "Value": zone}]
+        )
+    assert (
+        _run(rules_server, fleet.deploy(revision=_revision("v1")), [first, second])["status"] == "Succeeded"
+    )
+    zonal = fleet.deploy(revision=_revision("v2"), deploymentConfigName=config)
+    _drive(first, 3, fail_last=True)  # zone-1 fails: one of two may not be lost
+    failed = wait_for_status(rules_server, zonal, FINISHED)
+    assert failed["status"] == "Failed"
+
+    rollback_id = failed["rollbackInfo"]["rollbackDeploymentId"]
+    assert _run(rules_server, rollback_id, [first, second])["status"] == "Succeeded"
+    targets = _targets(rules_server, rollback_id)
+    ends = {
+        name: max(_seconds(e["endTime"]) for e in target["lifecycleEvents"])
+        for name, target in targets.items()
+    }
+    starts = {
+        name: min(_seconds(e["startTime"]) for e in target["lifecycleEvents"])
+        for name, target in targets.items()
+    }
+    # One at a time (one of two must stay healthy), but the second right after the first: no zone wait.
+    first_done, second_began = sorted(targets, key=starts.__getitem__)
+    assert starts[second_began] - ends[first_done] < 60
 
 
 def test_the_deployment_overview_is_right_at_every_step(rules_server: ServerProcess) -> None:

@@ -1,16 +1,23 @@
 """The EC2/On-Premises in-place strategy: start a deployment, decide which instances run, finish it.
 
-- **start** (Created -> InProgress): resolve the deployment group's instances now; none is a
-  ``NO_INSTANCES`` failure (troubleshooting D-9: at start, as a failed deployment). Each instance
-  becomes a target with its lifecycle events in order, all Pending: in place without a load balancer,
-  ApplicationStop, DownloadBundle, BeforeInstall, Install, AfterInstall, ApplicationStart,
-  ValidateService (``appspec.lifecycle_events.server_events``).
+- **start** (Created -> InProgress): resolve the deployment group's instances now (a deployment the
+  engine made for new instances only: those of them still selected); none is a ``NO_INSTANCES``
+  failure (troubleshooting D-9: at start, as a failed deployment). Each instance becomes a target with
+  its lifecycle events in order, all Pending: in place without a load balancer, ApplicationStop,
+  DownloadBundle, BeforeInstall, Install, AfterInstall, ApplicationStart, ValidateService
+  (``appspec.lifecycle_events.server_events``). The target keeps what dispatch needs from that moment:
+  the instance's health in its group (``instance_health_records``) and, with a zonal configuration, its
+  zone (``instance_zones``). With ``updateOutdatedInstancesOnly`` an instance already running the
+  revision is Skipped at once and left out of the health arithmetic.
 - **dispatch**: ``domain.batching.next_dispatch`` — the one place that decides — says which instances
-  start now, which are skipped and whether the deployment has ended; the engine carries that out.
-  An instance runs its events one host command at a time (``host_commands``).
+  start now (Unhealthy first, then Unknown, Old, Current; one zone at a time, with its monitor
+  duration as ``engine_due_at``; a rollback not zone by zone), which are skipped and whether the
+  deployment has ended; the engine carries that out. An instance runs its events one host command at a
+  time (``host_commands``). A deployment being stopped is not dispatched (``stop``).
 - **finish**: Succeeded, or Failed with the guide's error code and message in ``errorInformation``
   and dispatch's explanation in ``deploymentStatusMessages``. A failure caused only by agents that never
   picked their events up is ``AGENT_ISSUE``; only by events that ran past their deadline, ``TIMEOUT``.
+  Then ``deployment_end``: health, automatic rollback, new instances.
 
 Kinds of deployment the engine cannot run yet (blue/green, traffic control through a load balancer,
 Lambda, ECS) fail at start with a message saying so, rather than waiting forever.

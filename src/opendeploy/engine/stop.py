@@ -4,10 +4,12 @@
   stop is recorded; every lifecycle event not yet handed to an agent is cancelled — its host command
   ends Failed (an agent that asks about it is told so), the event is Skipped — and so are the instances
   not yet started. An instance whose next event was cancelled before any of its events ran is Skipped;
-  one that had begun is Failed: it was deployed to and did not finish, so it counts as attempted.
+  one that had begun is Failed: it was deployed to and did not finish, so it counts as attempted. When
+  no event is running on an agent, the deployment is Stopped in that same transaction and
+  StopDeployment answers ``Succeeded``.
 - **drain**: events already handed to agents cannot be interrupted; they finish (or run into their
   deadline) and are recorded as usual, but an instance goes no further (``host_commands.finish_event``).
-  Until then StopDeployment's answer is ``Pending`` and the deployment stays InProgress.
+  Meanwhile StopDeployment answers ``Pending`` and the deployment stays InProgress.
 - **stopped**: once no event runs, the deployment is ``Stopped`` with errorInformation ``MANUAL_STOP``;
   then what follows any end (``deployment_end``): health, the rollback if asked for, new instances.
 """
@@ -34,16 +36,23 @@ STOPPED_MESSAGE = "The deployment was stopped by a StopDeployment request."
 
 
 def request_stop(
-    session: Session, deployment: Deployment, auto_rollback_enabled: bool | None, now: float
-) -> None:
-    """Record a stop of ``deployment`` (active, locked) and cancel everything not yet handed out."""
-    if deployment.stop_requested_at is not None:
-        return  # already stopping: the first request's rollback choice stands
-    deployment.stop_requested_at = now
-    deployment.stop_auto_rollback_enabled = auto_rollback_enabled
-    deployment.updated_at = now
-    cancel_waiting_work(session, deployment.id, now)
+    session: Session,
+    deployment: Deployment,
+    auto_rollback_enabled: bool | None,
+    now: float,
+    settings: Settings,
+) -> bool:
+    """Stop ``deployment`` (active, locked): cancel everything not yet handed out and, when no event is
+    running on an agent, end it Stopped right away. True if it is Stopped now, False while events drain
+    (the engine ends it when they have finished)."""
+    if deployment.stop_requested_at is None:  # a repeated request keeps the first one's rollback choice
+        deployment.stop_requested_at = now
+        deployment.stop_auto_rollback_enabled = auto_rollback_enabled
+        deployment.updated_at = now
+    if continue_stop(session, deployment, now, settings):
+        return True
     deployment_changed(session, deployment.id, now)
+    return False
 
 
 def cancel_waiting_work(session: Session, deployment_id: str, now: float) -> None:
@@ -123,11 +132,12 @@ def _events_running(session: Session, deployment_id: str) -> bool:
     )
 
 
-def continue_stop(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
-    """The engine's step for a deployment being stopped: Stopped once no event runs any more."""
-    cancel_waiting_work(session, deployment.id, now)  # anything issued after the request, to be sure
+def continue_stop(session: Session, deployment: Deployment, now: float, settings: Settings) -> bool:
+    """A step of a deployment being stopped: cancel what waits, and end it Stopped once no event runs any
+    more (True); False while an agent still runs one (its completion or deadline brings the engine back)."""
+    cancel_waiting_work(session, deployment.id, now)  # again in the engine: anything issued since
     if _events_running(session, deployment.id):
-        return  # an agent is still running one: its completion (or deadline) brings the engine back
+        return False
     session.execute(
         update(DeploymentTarget)
         .where(
@@ -145,3 +155,4 @@ def continue_stop(session: Session, deployment: Deployment, now: float, settings
     deployment.engine_due_at = None
     session.execute(delete(Timer).where(Timer.deployment_id == deployment.id))
     deployment_ended(session, deployment, now, settings)
+    return True

@@ -439,9 +439,10 @@ def _check_blue_green(deployment: Deployment, action: str) -> None:
 @operation("StopDeployment")
 def stop_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Stop the deployment (guide L19314–19369; ``engine.stop``): in this transaction every lifecycle
-    event not yet handed to an agent is cancelled, so none starts after the answer; events agents are
-    running finish, then the deployment is Stopped (and rolled back if asked). The answer is therefore
-    always ``Pending``: the stop completes in the engine, which GetDeployment shows."""
+    event not yet handed to an agent is cancelled, so none starts after the answer. With no event running
+    on an agent the deployment is Stopped at once (and rolled back if asked): ``Succeeded``. Otherwise
+    the running events finish first and the answer is ``Pending``; GetDeployment shows it Stopped once
+    they have (a repeated StopDeployment then answers DeploymentAlreadyCompletedException)."""
     deployment = deployment_by_id(ctx, params.get("deploymentId"), for_update=True)
     _check_not_completed(deployment)
     if deployment.creator in (DeploymentCreator.CLOUDFORMATION, DeploymentCreator.CLOUDFORMATION_ROLLBACK):
@@ -449,8 +450,13 @@ def stop_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
             "UnsupportedActionForDeploymentTypeException",
             "A deployment started by CloudFormation is stopped by cancelling the stack update",
         )
-    request_stop(ctx.session, deployment, params.get("autoRollbackEnabled"), ctx.now)
-    return {"status": str(StopStatus.PENDING), "statusMessage": f"Stopping deployment {deployment.id}"}
+    if request_stop(ctx.session, deployment, params.get("autoRollbackEnabled"), ctx.now, ctx.settings):
+        return {"status": str(StopStatus.SUCCEEDED), "statusMessage": f"Deployment {deployment.id} stopped"}
+    return {
+        "status": str(StopStatus.PENDING),
+        "statusMessage": f"Stopping deployment {deployment.id}: waiting for the lifecycle events that "
+        "agents are running to finish",
+    }
 
 
 @operation("ContinueDeployment")
