@@ -20,7 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from command_agents import FAST_ENGINE, IN_PLACE_EVENTS, Agent, Fleet, create_fleet, wait_for_status
+from command_agents import (
+    FAST_ENGINE,
+    IN_PLACE_EVENTS,
+    Agent,
+    Fleet,
+    create_fleet,
+    register_instance,
+    wait_for_status,
+)
 from simulated_fleet import FleetRun
 
 from support.names import unique
@@ -215,6 +223,21 @@ def test_a_group_without_a_successful_revision_deploys_nothing_to_a_new_instance
     fleet = create_fleet(rules_server)
     fleet.add_instance()
     assert _deployments(fleet) == []
+
+
+def test_a_name_registered_afresh_is_a_new_instance_to_the_group(rules_server: ServerProcess) -> None:
+    """Registering a deregistered name again starts a new instance: the group's revision goes to it."""
+    fleet = create_fleet(rules_server)
+    (agent,) = _instances(fleet, 1)
+    first = _run(rules_server, fleet.deploy(revision=_revision("v1")), [agent])
+    assert first["status"] == "Succeeded"
+    rules_server.client("codedeploy").deregister_on_premises_instance(instanceName=agent.name)
+    again = register_instance(rules_server, fleet.tag, agent.name)
+
+    deployments = _deployments(fleet)
+    assert [d["creator"] for d in deployments] == ["user", "autoscaling"]
+    assert deployments[1]["revision"] == first["revision"]
+    assert _run(rules_server, deployments[1]["deploymentId"], [again])["status"] == "Succeeded"
 
 
 def test_stop_rolls_back_as_autorollbackenabled_or_the_group_says(rules_server: ServerProcess) -> None:

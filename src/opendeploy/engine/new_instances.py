@@ -87,9 +87,9 @@ def instances_changed(session: Session, names: Sequence[str], now: float, settin
     of the deployments created."""
     if not settings.engine.deploy_to_new_instances or not names:
         return []
-    instances = registered_instances(session, names)
+    instances = [instance for instance in registered_instances(session, names) if instance.tags]
     if not instances:
-        return []
+        return []  # groups select by tags: an instance without any joins none (a fresh registration)
     created = []
     for group in _groups_with_a_revision(session):
         selected = selected_among(group, instances)
