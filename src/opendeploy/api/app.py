@@ -7,6 +7,8 @@ own asynchronous adapter in ``api/commands``);
 A ``POST /`` without ``X-Amz-Target`` and with a form-encoded body is IAM's Query protocol (``api/iam``).
 Other protocols (the S3 REST API, the console, ``/metrics``) mount their own routes.
 ``GET /health`` answers without authentication so supervisors and tests can tell the server is up.
+Agents' requests (most of a busy server's) skip the framework: ``AgentRequests`` hands them to the
+command service as plain ASGI before Starlette routes anything.
 
 The S3 API (the bundle store) is path-style, ``/<bucket>[/<key>]`` and ``GET /``: its route claims
 every path except ``POST /`` and those whose first segment ``api/s3/reserved.py`` reserves for the
@@ -20,9 +22,11 @@ import pkgutil
 import uuid
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import opendeploy.api.codedeploy
 from opendeploy.api import awsjson, rpcv2cbor
@@ -50,6 +54,26 @@ def import_handlers() -> None:
     package = opendeploy.api.codedeploy
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+class AgentRequests:
+    """ASGI middleware: ``POST /`` with a command-service ``X-Amz-Target`` goes straight to the command
+    service; everything else to the application."""
+
+    def __init__(self, app: ASGIApp, commands: CommandService) -> None:
+        self.app = app
+        self.commands = commands
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
+            for name, value in scope["headers"]:
+                if name == b"x-amz-target":
+                    prefix, _, operation = value.decode("latin-1").partition(".")
+                    if prefix == COMMANDS_TARGET_PREFIX and operation:
+                        await self.commands.serve(scope, receive, send, operation)
+                        return
+                    break
+        await self.app(scope, receive, send)
 
 
 def create_app(state: ServerState) -> Starlette:
@@ -92,6 +116,7 @@ def create_app(state: ServerState) -> Starlette:
 
     app = Starlette(
         lifespan=commands.lifespan,
+        middleware=[Middleware(AgentRequests, commands=commands)],
         routes=[
             Route("/", json_rpc, methods=["POST"]),
             Route("/health", health, methods=["GET"]),

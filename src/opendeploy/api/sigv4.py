@@ -14,6 +14,7 @@ with the ``VerifiedSignature`` this module returns.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -225,29 +226,36 @@ def _parse_query_authorization(query: list[tuple[str, str]], codes: ErrorCodes) 
     )
 
 
+class _SignedHeaders(dict[str, list[str]]):
+    """The signed headers (lower-case name -> values in order) in the shape botocore's canonical form
+    reads them: iterating names and ``get_all(name)``, without building a full HTTPHeaders per request."""
+
+    def get_all(self, name: str, failobj: Any = None) -> list[str] | Any:
+        return self.get(name.lower(), failobj)
+
+
 class _ExpectedSignature(SigV4Auth):
-    """botocore's SigV4 signer, told exactly which headers and payload hash the client signed."""
+    """botocore's SigV4 signer, told exactly which headers and payload hash the client signed, with the
+    day's signing key (derived by ``signing_key``, remembered) instead of deriving it again."""
 
     def __init__(
         self,
         credentials: Credentials,
         service: str,
         region: str,
-        signed_headers: Iterable[str],
+        signed_headers: _SignedHeaders,
         payload_hash: str,
         normalize_path: bool,
+        key: bytes,
     ) -> None:
         super().__init__(credentials, service, region)
-        self._signed_headers = [name.lower() for name in signed_headers]
+        self._signed_headers = signed_headers
         self._payload_hash = payload_hash
         self._normalize_path = normalize_path
+        self._key = key
 
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        selected = HTTPHeaders()
-        for name in self._signed_headers:
-            for value in request.headers.get_all(name) or []:
-                selected[name] = value
-        return selected
+    def headers_to_sign(self, request: AWSRequest) -> _SignedHeaders:  # type: ignore[override]
+        return self._signed_headers
 
     def _normalize_url_path(self, path: str) -> str:
         return super()._normalize_url_path(path) if self._normalize_path else path
@@ -255,12 +263,33 @@ class _ExpectedSignature(SigV4Auth):
     def payload(self, request: AWSRequest) -> str:
         return self._payload_hash
 
+    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
+        return hmac.new(self._key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
+
+@functools.lru_cache(maxsize=4096)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """The SigV4 signing key of a secret for one day, region and service (remembered: a key signs many
+    requests a day, and deriving it takes four HMACs)."""
     key = f"AWS4{secret}".encode()
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+def _parse_amz_date(value: str) -> datetime:
+    """``YYYYMMDD'T'HHMMSS'Z'`` as a UTC datetime (a strict, quicker ``strptime``)."""
+    if len(value) != 16 or value[8] != "T" or value[15] != "Z" or not (value[:8] + value[9:15]).isdigit():
+        raise ValueError(value)
+    return datetime(
+        int(value[0:4]),
+        int(value[4:6]),
+        int(value[6:8]),
+        int(value[9:11]),
+        int(value[11:13]),
+        int(value[13:15]),
+        tzinfo=UTC,
+    )
 
 
 def verify(
@@ -302,7 +331,7 @@ def verify(
             f"({', '.join(sorted(allowed_regions))}).",
         )
     try:
-        signed_at = datetime.strptime(auth.timestamp, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+        signed_at = _parse_amz_date(auth.timestamp)
     except ValueError:
         raise _fail(
             codes, "incomplete", f"Invalid X-Amz-Date {auth.timestamp!r}; expected YYYYMMDD'T'HHMMSS'Z'"
@@ -321,22 +350,33 @@ def verify(
         raise _fail(codes, "unknown_key", "The security token included in the request is invalid.")
 
     payload_hash = _payload_hash(request, auth, s3, codes)
+    signed_names = {name.lower() for name in auth.signed_headers}
+    signed = _SignedHeaders({name: [] for name in signed_names})
+    # botocore's canonical request reads only the signed headers (and x-amz-content-sha256, if sent).
     headers = HTTPHeaders()
     for name, value in request.headers:
-        headers[name.lower()] = value
+        lower = name.lower()
+        if lower in signed_names:
+            signed[lower].append(value)
+        if lower == "x-amz-content-sha256":
+            headers[lower] = value
+    for name in [name for name, values in signed.items() if not values]:
+        del signed[name]  # listed as signed but not sent: botocore leaves it out as well
     aws_request = AWSRequest(
         method=request.method.upper(), url=f"http://signed{request.raw_path or '/'}", headers={}
     )
     aws_request.headers = headers
     aws_request.params = query
     aws_request.context["timestamp"] = auth.timestamp
+    key_bytes = signing_key(key.secret_access_key, auth.date, auth.region, auth.service)
     signer = _ExpectedSignature(
         Credentials(auth.access_key_id, key.secret_access_key),
         auth.service,
         auth.region,
-        auth.signed_headers,
+        signed,
         payload_hash,
         normalize_path=not s3,
+        key=key_bytes,
     )
     string_to_sign = signer.string_to_sign(aws_request, signer.canonical_request(aws_request))
     expected = signer.signature(string_to_sign, aws_request)
@@ -355,7 +395,7 @@ def verify(
         timestamp=auth.timestamp,
         scope=scope,
         signature=auth.signature,
-        signing_key=signing_key(key.secret_access_key, auth.date, auth.region, auth.service),
+        signing_key=key_bytes,
         payload_hash=payload_hash,
         presigned=auth.presigned,
     )

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import AFTER_BLOCK_TRAFFIC, APPLICATION_STOP, BEFORE_BLOCK_TRAFFIC
@@ -51,6 +51,7 @@ from opendeploy.store.models import (
     Timer,
 )
 from opendeploy.store.models.json_column import JSONValue
+from opendeploy.store.prepared import Prepared
 
 EVENT_START_TIMER = "lifecycle_event_start"
 EVENT_TIMEOUT_TIMER = "lifecycle_event_timeout"
@@ -87,11 +88,54 @@ def new_host_command_identifier() -> str:
 
 def allowed_run_time(deployment: Deployment, event_name: str, settings: EngineSettings) -> float:
     """How long ``event_name`` may run on one instance of ``deployment``."""
-    known = (deployment.event_timeouts or {}).get(event_name)
+    return _allowed(deployment.event_timeouts, event_name, settings)
+
+
+def _allowed(event_timeouts: dict[str, Any] | None, event_name: str, settings: EngineSettings) -> float:
+    known = (event_timeouts or {}).get(event_name)
     return float(known) if known is not None else settings.event_timeout
 
 
+# The hot paths (every agent request) run Core statements, built once and run as prepared statements
+# (``store.prepared``) on the session's connection: through the ORM, and even through SQLAlchemy's own
+# execution, the overhead cost several times the statements themselves. A caller holding an ORM
+# HostCommand may pass it (it is read, never written, and expired after a change).
+# (Bound names in UPDATE statements must not be column names.)
+
 # --- issue ---------------------------------------------------------------------------------------------
+
+_INSERT_COMMANDS = insert(HostCommand).returning(HostCommand.id, sort_by_parameter_order=True)
+_INSERT_TIMERS = insert(Timer)
+# One command at a time (an instance's next event): the same, prepared.
+_INSERT_COMMAND = Prepared(
+    insert(HostCommand)
+    .values(
+        host_command_identifier=bindparam("b_identifier"),
+        deployment_id=bindparam("b_deployment"),
+        deployment_target_id=bindparam("b_target"),
+        lifecycle_event_id=bindparam("b_event"),
+        host_identifier=bindparam("b_host"),
+        command_name=bindparam("b_name"),
+        command_position=bindparam("b_position"),
+        attempt=1,
+        status=HostCommandStatus.PENDING,
+        nonce=bindparam("b_nonce"),
+        created_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        delivery_count=0,
+    )
+    .returning(HostCommand.id)
+)
+_INSERT_TIMER = Prepared(
+    insert(Timer).values(
+        kind=bindparam("b_kind"),
+        due_at=bindparam("b_due"),
+        payload=bindparam("b_payload", type_=JSONValue),
+        deployment_id=bindparam("b_deployment"),
+        host_command_id=bindparam("b_command"),
+        created_at=bindparam("b_now"),
+    )
+)
 
 
 def issue_commands(
@@ -101,49 +145,116 @@ def issue_commands(
     now: float,
     settings: EngineSettings,
 ) -> None:
-    """Create a host command (and its pick-up deadline) for each (instance, lifecycle event)."""
+    """Create a host command (and its pick-up deadline) for each (instance, lifecycle event), in bulk.
+    Targets and events may be ORM objects or rows with the same attribute names."""
+    _issue(
+        session,
+        deployment.id,
+        [
+            (target.id, target.target_arn or target.target_id, event.id, event.name, event.position)
+            for target, event in steps
+        ],
+        now,
+        settings,
+    )
+
+
+def _issue(
+    session: Session,
+    deployment_id: str,
+    steps: Sequence[tuple[int, str, int, str, int]],
+    now: float,
+    settings: EngineSettings,
+) -> None:
+    """(target id, host identifier, event id, event name, event position) -> a Pending command each."""
     if not steps:
         return
-    commands = [
-        HostCommand(
-            host_command_identifier=new_host_command_identifier(),
-            deployment_id=deployment.id,
-            deployment_target_id=target.id,
-            lifecycle_event_id=event.id,
-            host_identifier=target.target_arn or target.target_id,
-            command_name=event.name,
-            command_position=event.position,
-            attempt=1,
-            status=HostCommandStatus.PENDING,
-            nonce=secrets.randbits(62),
-            created_at=now,
-            updated_at=now,
-            delivery_count=0,
+    connection = session.connection()
+    if len(steps) == 1:
+        target_id, host, event_id, name, position = steps[0]
+        command = _INSERT_COMMAND.first(
+            connection,
+            {
+                "b_identifier": new_host_command_identifier(),
+                "b_deployment": deployment_id,
+                "b_target": target_id,
+                "b_event": event_id,
+                "b_host": host,
+                "b_name": name,
+                "b_position": position,
+                "b_nonce": secrets.randbits(62),
+                "b_now": now,
+            },
         )
-        for target, event in steps
-    ]
-    session.add_all(commands)
-    session.flush()
-    session.add_all(
-        Timer(
-            kind=EVENT_START_TIMER,
-            due_at=now + settings.event_start_timeout,
-            payload={},
-            deployment_id=deployment.id,
-            host_command_id=command.id,
-            created_at=now,
+        _INSERT_TIMER.execute(
+            connection,
+            {
+                "b_kind": EVENT_START_TIMER,
+                "b_due": now + settings.event_start_timeout,
+                "b_payload": {},
+                "b_deployment": deployment_id,
+                "b_command": command.id,
+                "b_now": now,
+            },
         )
-        for command in commands
+        wake_host_on_commit(session, [host])
+        return
+    ids = connection.execute(
+        _INSERT_COMMANDS,
+        [
+            {
+                "host_command_identifier": new_host_command_identifier(),
+                "deployment_id": deployment_id,
+                "deployment_target_id": target_id,
+                "lifecycle_event_id": event_id,
+                "host_identifier": host,
+                "command_name": name,
+                "command_position": position,
+                "attempt": 1,
+                "status": HostCommandStatus.PENDING,
+                "nonce": secrets.randbits(62),
+                "created_at": now,
+                "updated_at": now,
+                "delivery_count": 0,
+            }
+            for target_id, host, event_id, name, position in steps
+        ],
+    ).scalars()
+    connection.execute(
+        _INSERT_TIMERS,
+        [
+            {
+                "kind": EVENT_START_TIMER,
+                "due_at": now + settings.event_start_timeout,
+                "payload": {},
+                "deployment_id": deployment_id,
+                "host_command_id": command_id,
+                "created_at": now,
+            }
+            for command_id in ids
+        ],
     )
-    wake_host_on_commit(session, [command.host_identifier for command in commands])
+    wake_host_on_commit(session, [host for _, host, _, _, _ in steps])
 
 
 # --- deliver (PollHostCommand) ---------------------------------------------------------------------------
 
 
-# Hot-path statements are built once: building a SQLAlchemy statement per request costs more than running it.
+# What the service and the engine read of a command.
+_COMMAND_COLUMNS = (
+    HostCommand.id,
+    HostCommand.host_command_identifier,
+    HostCommand.deployment_id,
+    HostCommand.deployment_target_id,
+    HostCommand.lifecycle_event_id,
+    HostCommand.host_identifier,
+    HostCommand.command_name,
+    HostCommand.status,
+    HostCommand.nonce,
+    HostCommand.acknowledged_at,
+)
 _DELIVERABLE = (
-    select(HostCommand)
+    select(*_COMMAND_COLUMNS)
     .where(
         HostCommand.host_identifier == bindparam("host"),
         or_(
@@ -159,23 +270,48 @@ _DELIVERABLE = (
     .limit(1)
 )
 _DELIVERABLE_ID = _DELIVERABLE.with_only_columns(HostCommand.id)
-_DELIVERABLE_LOCKED = _DELIVERABLE.with_for_update(skip_locked=True)
+_DELIVERABLE_LOCKED = Prepared(_DELIVERABLE.with_for_update(skip_locked=True))
 _BY_IDENTIFIER = select(HostCommand).where(HostCommand.host_command_identifier == bindparam("identifier"))
 _BY_IDENTIFIER_LOCKED = _BY_IDENTIFIER.with_for_update()
-# (Bound names in UPDATE statements must not be column names.)
-_TOUCH_TARGET = (
+_ROW_BY_IDENTIFIER = select(*_COMMAND_COLUMNS).where(
+    HostCommand.host_command_identifier == bindparam("identifier")
+)
+_ROW_BY_IDENTIFIER_LOCKED = Prepared(_ROW_BY_IDENTIFIER.with_for_update())
+_ROW_BY_IDENTIFIER = Prepared(_ROW_BY_IDENTIFIER)
+_DELIVERED = Prepared(
+    update(HostCommand)
+    .where(HostCommand.id == bindparam("b_command"))
+    .values(
+        status=HostCommandStatus.IN_PROGRESS,
+        delivered_at=bindparam("b_now"),
+        delivery_count=HostCommand.delivery_count + 1,
+        updated_at=bindparam("b_now"),
+    )
+)
+_EVENT_STARTS = Prepared(
+    update(LifecycleEventRecord)
+    .where(
+        LifecycleEventRecord.id == bindparam("b_event"),
+        LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
+    )
+    .values(status=LifecycleEventStatus.IN_PROGRESS, start_time=bindparam("b_now"))
+)
+_EVENT_TIMEOUTS = Prepared(
+    select(Deployment.event_timeouts).where(Deployment.id == bindparam("deployment_id"))
+)
+_TOUCH_TARGET = Prepared(
     update(DeploymentTarget)
     .where(DeploymentTarget.id == bindparam("b_target"))
     .values(last_updated_at=bindparam("b_now"))
 )
-_RUN_DEADLINE = (
+_RUN_DEADLINE = Prepared(
     update(Timer)
     .where(Timer.host_command_id == bindparam("b_command"))
     .values(
         kind=EVENT_TIMEOUT_TIMER, due_at=bindparam("b_due"), payload=bindparam("b_payload", type_=JSONValue)
     )
 )
-_DROP_TIMERS = delete(Timer).where(Timer.host_command_id == bindparam("b_command"))
+_DROP_TIMERS = Prepared(delete(Timer).where(Timer.host_command_id == bindparam("b_command")))
 _NEXT_EVENT = (
     select(LifecycleEventRecord)
     .where(
@@ -186,7 +322,12 @@ _NEXT_EVENT = (
     .order_by(LifecycleEventRecord.position)
     .limit(1)
 )
-_SKIP_EVENTS = (
+_NEXT_EVENT_ROW = Prepared(
+    _NEXT_EVENT.with_only_columns(
+        LifecycleEventRecord.id, LifecycleEventRecord.name, LifecycleEventRecord.position
+    )
+)
+_SKIP_EVENTS = Prepared(
     update(LifecycleEventRecord)
     .where(
         LifecycleEventRecord.deployment_target_id == bindparam("b_target"),
@@ -203,39 +344,43 @@ def _deliverable_params(host: str, now: float, settings: EngineSettings) -> dict
 
 def has_deliverable(session: Session, host: str, now: float, settings: EngineSettings) -> bool:
     """Whether a command is waiting for ``host`` (a read; deliver with ``deliver_next``)."""
-    return session.scalar(_DELIVERABLE_ID, _deliverable_params(host, now, settings)) is not None
+    params = _deliverable_params(host, now, settings)
+    return session.connection().execute(_DELIVERABLE_ID, params).first() is not None
 
 
 def deliver_next(
     session: Session, host: str, now: float, settings: EngineSettings
 ) -> DeliveredCommand | None:
     """Hand ``host`` its oldest waiting command, if any (other replicas skip a command being handed out)."""
-    command = session.scalar(_DELIVERABLE_LOCKED, _deliverable_params(host, now, settings))
+    connection = session.connection()
+    command = _DELIVERABLE_LOCKED.first(connection, _deliverable_params(host, now, settings))
     if command is None:
         return None
     if command.status == HostCommandStatus.PENDING:
         _start(session, command, now, settings)
-    command.delivered_at = now
-    command.delivery_count = (command.delivery_count or 0) + 1
-    command.updated_at = now
+    _DELIVERED.execute(connection, {"b_command": command.id, "b_now": now})
     return DeliveredCommand(
         command.host_command_identifier, command.deployment_id, command.command_name, command.nonce
     )
 
 
-def _start(session: Session, command: HostCommand, now: float, settings: EngineSettings) -> None:
-    """The agent has the command: its lifecycle event starts and its run deadline replaces the pick-up one."""
-    command.status = HostCommandStatus.IN_PROGRESS
-    event = session.get(LifecycleEventRecord, command.lifecycle_event_id)
-    if event is not None and event.status == LifecycleEventStatus.PENDING:
-        event.status = LifecycleEventStatus.IN_PROGRESS
-        event.start_time = now
-    session.execute(_TOUCH_TARGET, {"b_target": command.deployment_target_id, "b_now": now})
-    deployment = session.get(Deployment, command.deployment_id)
-    allowed = allowed_run_time(deployment, command.command_name, settings) if deployment else 0
-    session.execute(
-        _RUN_DEADLINE, {"b_command": command.id, "b_due": now + allowed, "b_payload": {"allowed": allowed}}
+def _start(session: Session, command: Any, now: float, settings: EngineSettings) -> None:
+    """The agent has the command: its lifecycle event starts and its run deadline replaces the pick-up
+    one. (The caller marks the command itself InProgress.)"""
+    connection = session.connection()
+    _EVENT_STARTS.execute(connection, {"b_event": command.lifecycle_event_id, "b_now": now})
+    _TOUCH_TARGET.execute(connection, {"b_target": command.deployment_target_id, "b_now": now})
+    timeouts = _EVENT_TIMEOUTS.first(connection, {"deployment_id": command.deployment_id})
+    allowed = _allowed(timeouts.event_timeouts, command.command_name, settings) if timeouts else 0
+    _RUN_DEADLINE.execute(
+        connection, {"b_command": command.id, "b_due": now + allowed, "b_payload": {"allowed": allowed}}
     )
+
+
+def _expire(session: Session, command: Any) -> None:
+    """A caller's ORM copy of a command changed with Core statements must be read again."""
+    if isinstance(command, HostCommand):
+        session.expire(command)
 
 
 # --- find, acknowledge, update ----------------------------------------------------------------------------
@@ -250,6 +395,27 @@ def command_for_host(session: Session, identifier: str, host: str, *, lock: bool
     return command
 
 
+def find_command(session: Session, identifier: str, host: str, *, lock: bool = False) -> Any:
+    """``command_for_host`` as a read-only row (what the command service's requests need)."""
+    statement = _ROW_BY_IDENTIFIER_LOCKED if lock else _ROW_BY_IDENTIFIER
+    command = statement.first(session.connection(), {"identifier": identifier})
+    if command is None or command.host_identifier != host:
+        raise HostCommandNotFound(f"There is no host command {identifier!r} for this instance")
+    return command
+
+
+_ACKNOWLEDGED = Prepared(
+    update(HostCommand)
+    .where(HostCommand.id == bindparam("b_command"))
+    .values(
+        status=HostCommandStatus.IN_PROGRESS,
+        acknowledged_at=func.coalesce(HostCommand.acknowledged_at, bindparam("b_now")),
+        delivered_at=func.coalesce(HostCommand.delivered_at, bindparam("b_now")),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
 def acknowledge(session: Session, command: HostCommand, now: float, settings: EngineSettings) -> str:
     """Record that the agent is about to run ``command``; answer its status (Succeeded or Failed when it
     has already finished, so the agent does not run it again)."""
@@ -257,11 +423,17 @@ def acknowledge(session: Session, command: HostCommand, now: float, settings: En
         return command.status
     if command.status == HostCommandStatus.PENDING:  # acknowledged without a poll: it starts now
         _start(session, command, now, settings)
-        command.delivered_at = now
-    if command.acknowledged_at is None:
-        command.acknowledged_at = now
-        command.updated_at = now
+    if command.status == HostCommandStatus.PENDING or command.acknowledged_at is None:
+        _ACKNOWLEDGED.execute(session.connection(), {"b_command": command.id, "b_now": now})
+        _expire(session, command)
     return HostCommandStatus.IN_PROGRESS
+
+
+_ESTIMATE = (
+    update(HostCommand)
+    .where(HostCommand.id == bindparam("b_command"))
+    .values(estimated_completion_time=bindparam("b_estimate"), updated_at=bindparam("b_now"))
+)
 
 
 def record_update(
@@ -274,9 +446,12 @@ def record_update(
     """PostHostCommandUpdate: remember the agent's estimate and, if it is later than the event's
     deadline, move the deadline to the estimate plus the grace period."""
     if command.status not in FINISHED_COMMAND_STATUSES and estimated_completion_time is not None:
-        command.estimated_completion_time = estimated_completion_time
-        command.updated_at = now
-        session.execute(
+        connection = session.connection()
+        connection.execute(
+            _ESTIMATE, {"b_command": command.id, "b_estimate": estimated_completion_time, "b_now": now}
+        )
+        _expire(session, command)
+        connection.execute(
             update(Timer)
             .where(
                 Timer.host_command_id == command.id,
@@ -289,6 +464,51 @@ def record_update(
 
 
 # --- complete -------------------------------------------------------------------------------------------
+
+
+_FINISHED_STATEMENT = (
+    update(HostCommand)
+    .where(HostCommand.id == bindparam("b_command"))
+    .values(status=bindparam("b_status"), completed_at=bindparam("b_now"), updated_at=bindparam("b_now"))
+)
+_FINISHED = Prepared(_FINISHED_STATEMENT)
+_FINISHED_WITH_DIAGNOSTICS = Prepared(
+    _FINISHED_STATEMENT.values(
+        diagnostics_format=bindparam("b_format"), diagnostics_payload=bindparam("b_payload")
+    )
+)
+_EVENT_ENDS = Prepared(
+    update(LifecycleEventRecord)
+    .where(LifecycleEventRecord.id == bindparam("b_event"))
+    .values(
+        status=bindparam("b_status"),
+        start_time=func.coalesce(LifecycleEventRecord.start_time, bindparam("b_now")),
+        end_time=bindparam("b_now"),
+        diagnostics_error_code=bindparam("b_error_code"),
+        diagnostics_script_name=bindparam("b_script_name"),
+        diagnostics_message=bindparam("b_message"),
+        diagnostics_log_tail=bindparam("b_log_tail"),
+    )
+    .returning(LifecycleEventRecord.name, LifecycleEventRecord.position)
+)
+_TARGET_AND_DEPLOYMENT = Prepared(
+    select(
+        DeploymentTarget.status,
+        DeploymentTarget.target_id,
+        DeploymentTarget.target_arn,
+        Deployment.ignore_application_stop_failures,
+        Deployment.stop_requested_at,
+    )
+    .join(Deployment, Deployment.id == DeploymentTarget.deployment_id)
+    .where(DeploymentTarget.id == bindparam("target_id"))
+)
+_TARGET_ENDS = Prepared(
+    update(DeploymentTarget)
+    .where(DeploymentTarget.id == bindparam("b_target"))
+    .values(
+        status=bindparam("b_status"), failure_cause=bindparam("b_cause"), last_updated_at=bindparam("b_now")
+    )
+)
 
 
 def complete(
@@ -306,10 +526,7 @@ def complete(
     if command.status in FINISHED_COMMAND_STATUSES:
         return False
     succeeded = status == HostCommandStatus.SUCCEEDED
-    if diagnostics:
-        command.diagnostics_format = diagnostics.get("Format")
-        command.diagnostics_payload = diagnostics.get("Payload")
-    finish_event(
+    _finish(
         session,
         command,
         succeeded=succeeded,
@@ -317,6 +534,7 @@ def complete(
         cause=CAUSE_EVENT,
         now=now,
         settings=settings,
+        envelope=diagnostics,
     )
     return True
 
@@ -332,47 +550,88 @@ def finish_event(
     settings: EngineSettings,
 ) -> None:
     """``command``'s lifecycle event is over: record it and move its instance on."""
-    command.status = HostCommandStatus.SUCCEEDED if succeeded else HostCommandStatus.FAILED
-    command.completed_at = now
-    command.updated_at = now
-    event = session.get(LifecycleEventRecord, command.lifecycle_event_id)
-    target = session.get(DeploymentTarget, command.deployment_target_id)
-    deployment = session.get(Deployment, command.deployment_id)
-    session.execute(_DROP_TIMERS, {"b_command": command.id})
-    if event is None or target is None or deployment is None:
+    _finish(
+        session,
+        command,
+        succeeded=succeeded,
+        diagnostics=diagnostics,
+        cause=cause,
+        now=now,
+        settings=settings,
+    )
+
+
+def _finish(
+    session: Session,
+    command: Any,
+    *,
+    succeeded: bool,
+    diagnostics: EventDiagnostics,
+    cause: str,
+    now: float,
+    settings: EngineSettings,
+    envelope: dict[str, Any] | None = None,
+) -> None:
+    connection = session.connection()
+    command_id, event_id = command.id, command.lifecycle_event_id
+    target_id, deployment_id = command.deployment_target_id, command.deployment_id
+    status = HostCommandStatus.SUCCEEDED if succeeded else HostCommandStatus.FAILED
+    finished = {"b_command": command_id, "b_status": status, "b_now": now}
+    if envelope:
+        finished |= {"b_format": envelope.get("Format"), "b_payload": envelope.get("Payload")}
+    (_FINISHED_WITH_DIAGNOSTICS if envelope else _FINISHED).execute(connection, finished)
+    _expire(session, command)
+    _DROP_TIMERS.execute(connection, {"b_command": command_id})
+    event = _EVENT_ENDS.first(
+        connection,
+        {
+            "b_event": event_id,
+            "b_status": LifecycleEventStatus.SUCCEEDED if succeeded else LifecycleEventStatus.FAILED,
+            "b_now": now,
+            "b_error_code": diagnostics.error_code,
+            "b_script_name": diagnostics.script_name,
+            "b_message": diagnostics.message,
+            "b_log_tail": diagnostics.log_tail,
+        },
+    )
+    target = _TARGET_AND_DEPLOYMENT.first(connection, {"target_id": target_id})
+    if event is None or target is None:
         return
-    event.status = LifecycleEventStatus.SUCCEEDED if succeeded else LifecycleEventStatus.FAILED
-    event.start_time = event.start_time if event.start_time is not None else now
-    event.end_time = now
-    event.diagnostics_error_code = diagnostics.error_code
-    event.diagnostics_script_name = diagnostics.script_name
-    event.diagnostics_message = diagnostics.message
-    event.diagnostics_log_tail = diagnostics.log_tail
-    target.last_updated_at = now
     if target.status != TargetStatus.IN_PROGRESS:
+        _TOUCH_TARGET.execute(connection, {"b_target": target_id, "b_now": now})
         return
-    forgiven = event.name in STOP_EVENTS and deployment.ignore_application_stop_failures
+    forgiven = event.name in STOP_EVENTS and target.ignore_application_stop_failures
+    ends: tuple[str, str | None]
     if succeeded or forgiven:
-        following = session.scalar(_NEXT_EVENT, {"target_id": target.id, "position": event.position})
+        following = _NEXT_EVENT_ROW.first(connection, {"target_id": target_id, "position": event.position})
         if following is None:
-            target.status = TargetStatus.SUCCEEDED
-        elif deployment.stop_requested_at is None:
-            issue_commands(session, deployment, [(target, following)], now, settings)
+            ends = (TargetStatus.SUCCEEDED, None)
+        elif target.stop_requested_at is None:
+            _TOUCH_TARGET.execute(connection, {"b_target": target_id, "b_now": now})
+            host = target.target_arn or target.target_id
+            _issue(
+                session,
+                deployment_id,
+                [(target_id, host, following.id, following.name, following.position)],
+                now,
+                settings,
+            )
             return
         else:  # the deployment is being stopped: no new event starts (engine.stop)
-            target.status = TargetStatus.FAILED
-            target.failure_cause = CAUSE_STOPPED
-            skip_remaining_events(session, target.id, after=event.position)
+            ends = (TargetStatus.FAILED, CAUSE_STOPPED)
+            skip_remaining_events(session, target_id, after=event.position)
     else:
-        target.status = TargetStatus.FAILED
-        target.failure_cause = cause
-        skip_remaining_events(session, target.id, after=event.position)
-    deployment_changed(session, deployment.id, now)
+        ends = (TargetStatus.FAILED, cause)
+        skip_remaining_events(session, target_id, after=event.position)
+    _TARGET_ENDS.execute(
+        connection, {"b_target": target_id, "b_status": ends[0], "b_cause": ends[1], "b_now": now}
+    )
+    deployment_changed(session, deployment_id, now)
 
 
 def skip_remaining_events(session: Session, target_id: int, *, after: int = -1) -> None:
     """Mark the target's events after position ``after`` that have not started Skipped."""
-    session.execute(_SKIP_EVENTS, {"b_target": target_id, "b_position": after})
+    _SKIP_EVENTS.execute(session.connection(), {"b_target": target_id, "b_position": after})
 
 
 # --- timers ---------------------------------------------------------------------------------------------

@@ -6,12 +6,16 @@ transactions start with ``BEGIN IMMEDIATE`` so two writers queue on the busy tim
 failing when a reader upgrades to a writer. ``postgresql://`` URLs select psycopg 3.
 
 Use ``Database.transaction(write=...)`` for one unit of work: it commits on success and rolls back on
-any exception.
+any exception. On SQLite, write transactions of one process also queue on a lock in the process: a
+writer that finds the database locked would otherwise sleep in growing steps (up to 100 ms) inside
+SQLite's busy handler before trying again, and with many concurrent writers most time went to those
+sleeps. Other processes writing the same file still meet the busy timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,10 +96,16 @@ class Database:
         write_bind = self.engine.execution_options(sqlite_immediate=True) if self.sqlite else self.engine
         self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=write_bind, expire_on_commit=False)
+        # Re-entrant: a writer may look something up in a nested transaction of its own.
+        self.writer_lock = threading.RLock()
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """One transaction: committed when the block ends normally, rolled back if it raises."""
+        if write and self.sqlite:
+            with self.writer_lock, self._write_sessions() as session, session.begin():
+                yield session
+            return
         factory = self._write_sessions if write else self._read_sessions
         with factory() as session, session.begin():
             yield session

@@ -19,10 +19,12 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from opendeploy.api.errors import ApiError
+from opendeploy.api.sigv4 import JSON_ERRORS
 from opendeploy.domain.arns import instance_arn
 from opendeploy.settings import Settings
 from opendeploy.store.access_keys import StoredAccessKey
-from opendeploy.store.models import OnPremisesInstance
+from opendeploy.store.models import AccessKey, OnPremisesInstance
+from opendeploy.store.prepared import Prepared
 
 CLIENT_EXCEPTION = "ClientException"
 
@@ -36,16 +38,23 @@ class InstanceIdentity:
     host_identifiers: frozenset[str]  # what the agent may send as HostIdentifier
 
 
+# Prepared statements on the session's connection (``store.prepared``): this runs on every agent request.
 _REGISTERED = OnPremisesInstance.deregister_time.is_(None)
-_BY_NAME = select(OnPremisesInstance).where(OnPremisesInstance.name == bindparam("name"), _REGISTERED)
-_BY_PRINCIPAL = select(OnPremisesInstance).where(
-    _REGISTERED,
-    or_(
-        OnPremisesInstance.iam_user_arn == bindparam("arn"),
-        OnPremisesInstance.iam_session_arn == bindparam("arn"),
-    ),
+_COLUMNS = (OnPremisesInstance.name, OnPremisesInstance.iam_user_arn, OnPremisesInstance.iam_session_arn)
+_BY_NAME = Prepared(select(*_COLUMNS).where(OnPremisesInstance.name == bindparam("name"), _REGISTERED))
+_BY_PRINCIPAL = Prepared(
+    select(*_COLUMNS).where(
+        _REGISTERED,
+        or_(
+            OnPremisesInstance.iam_user_arn == bindparam("arn"),
+            OnPremisesInstance.iam_session_arn == bindparam("arn"),
+        ),
+    )
 )
-_REGISTERED_NAME = _BY_NAME.with_only_columns(OnPremisesInstance.name)
+_KEY_ACTIVE = Prepared(select(AccessKey.active).where(AccessKey.access_key_id == bindparam("key_id")))
+_REGISTERED_NAME = Prepared(
+    select(OnPremisesInstance.name).where(OnPremisesInstance.name == bindparam("name"), _REGISTERED)
+)
 
 
 def refused(message: str) -> ApiError:
@@ -53,16 +62,22 @@ def refused(message: str) -> ApiError:
 
 
 def signing_instance(session: Session, key: StoredAccessKey, settings: Settings) -> InstanceIdentity:
-    """The registered instance whose credentials signed the request, or a ClientException."""
+    """The registered instance whose credentials signed the request, or a ClientException; a key no
+    longer active (a caller may have verified the signature with a remembered secret) is refused as
+    an unknown one."""
     if key.is_admin:
         raise refused(
             f"The request was signed with an administrator key ({key.principal_arn}); agents sign with "
             "their instance's own credentials"
         )
+    connection = session.connection()
+    active = _KEY_ACTIVE.first(connection, {"key_id": key.access_key_id})
+    if active is None or not active.active:
+        raise ApiError(JSON_ERRORS.unknown_key, "The security token included in the request is invalid.")
     if key.instance_name:
-        instance = session.scalar(_BY_NAME, {"name": key.instance_name})
+        instance = _BY_NAME.first(connection, {"name": key.instance_name})
     else:
-        instance = session.scalar(_BY_PRINCIPAL, {"arn": key.principal_arn})
+        instance = _BY_PRINCIPAL.first(connection, {"arn": key.principal_arn})
     if instance is None:
         raise refused(
             f"The signing credentials ({key.principal_arn}) do not belong to a registered on-premises "
@@ -83,4 +98,4 @@ def check_host_identifier(identity: InstanceIdentity, host_identifier: str) -> N
 
 
 def still_registered(session: Session, identity: InstanceIdentity) -> bool:
-    return session.scalar(_REGISTERED_NAME, {"name": identity.name}) is not None
+    return _REGISTERED_NAME.first(session.connection(), {"name": identity.name}) is not None

@@ -40,6 +40,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from opendeploy.api import awsjson, sigv4
 from opendeploy.api.commands import deployment_specification as specification
@@ -57,7 +58,7 @@ from opendeploy.data import BOTOCORE_DATA
 from opendeploy.domain.statuses import HostCommandStatus
 from opendeploy.engine import host_commands
 from opendeploy.engine.pg_listener import PostgresListener
-from opendeploy.engine.transactions import in_transaction
+from opendeploy.engine.transactions import GroupCommit, in_transaction
 from opendeploy.engine.wakeups import WakeBus, install_bus
 from opendeploy.engine.worker import EngineWorker
 from opendeploy.store.access_keys import StoredAccessKey
@@ -71,7 +72,6 @@ SIGNING_NAME = "codedeploy-commands"
 MAX_BODY_BYTES = 64 * 1024  # the largest valid request carries two 8 KiB envelopes
 PAYLOAD_LIMIT = 8192
 SPECIFICATION_CACHE_SIZE = 1024
-KEY_CACHE_SECONDS = 5.0
 KEY_CACHE_SIZE = 100_000
 
 
@@ -133,12 +133,17 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     return params
 
 
-def _response(payload: dict[str, Any], request_id: str) -> Response:
-    return Response(
-        json.dumps(payload, separators=(",", ":")),
-        media_type=awsjson.CONTENT_TYPE,
-        headers={"x-amzn-RequestId": request_id},
-    )
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def _access_key_id(incoming: sigv4.IncomingRequest) -> str | None:
+    """The access key id an Authorization header names (the signature check reports anything wrong)."""
+    match = _CREDENTIAL.search(incoming.header("authorization") or "")
+    return match.group(1) if match else None
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 _TARGET = select(DeploymentTarget.id).where(
@@ -157,10 +162,13 @@ class CommandService:
         self.bus = WakeBus()
         self._specifications: OrderedDict[str, str] = OrderedDict()
         self._specifications_lock = threading.Lock()
-        self._keys: dict[str, tuple[float, StoredAccessKey]] = {}
+        self._building = threading.Lock()
+        self._keys: dict[str, StoredAccessKey] = {}
         self._keys_lock = threading.Lock()
         # SQLite has one writer at a time; PostgreSQL commits in parallel.
         self._limiter = anyio.CapacityLimiter(4 if state.database.sqlite else 8)
+        # SQLite: requests' steps share transactions (group commit); PostgreSQL: one each, in threads.
+        self._group = GroupCommit(state.database) if state.database.sqlite else None
         self._worker: EngineWorker | None = None
         self._listener: PostgresListener | None = None
 
@@ -170,6 +178,8 @@ class CommandService:
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:
         self.bus.attach(asyncio.get_running_loop())
         install_bus(self.bus)
+        if self._group is not None:
+            self._group.start(asyncio.get_running_loop())
         restore = self._release_polls_on_signals()
         if not self.state.database.sqlite:
             self._listener = PostgresListener(self.state.database.url, self.bus)
@@ -183,6 +193,8 @@ class CommandService:
             await self._worker.stop()
             if self._listener is not None:
                 await self._listener.stop()
+            if self._group is not None:
+                await anyio.to_thread.run_sync(self._group.stop)
             restore()
             install_bus(None)
 
@@ -214,18 +226,57 @@ class CommandService:
     # --- HTTP -----------------------------------------------------------------------------------------
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
-        """Run database work in a worker thread, a few at once: more threads would only queue for the
+        """Run blocking work in a worker thread, a few at once: more threads would only queue for the
         database and take turns with the interpreter lock, making every transaction (and the locks it
         holds) last longer."""
         return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
+
+    async def _step(self, step: Callable[[Session], T], *, write: bool = True) -> T:
+        """Run one request's database work as one step: on SQLite through group commit (answered once
+        its transaction has committed), otherwise in its own transaction in a worker thread."""
+        if self._group is not None:
+            return await self._group.run(step)
+        return await self._in_thread(lambda: in_transaction(self.state.database, step, write=write))
 
     async def certificate(self, _request: Request) -> Response:
         """The certificate deployment specifications are signed with, for agents to pin (PEM)."""
         return Response(self.signer.certificate_pem, media_type="application/x-pem-file")
 
     async def handle(self, request: Request, operation: str) -> Response:
-        request_id = str(uuid.uuid4())
+        """Serve one request routed through Starlette (``serve`` is the direct way)."""
         body = await request.body()
+        status, payload, request_id = await self._answer(request.scope, body, operation)
+        return Response(
+            payload,
+            status_code=status,
+            media_type=awsjson.CONTENT_TYPE,
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, operation: str) -> None:
+        """Serve one request as a plain ASGI application: agents make most of the server's requests, and
+        the web framework's routing, request and response objects cost as much as the work itself."""
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            if len(body) <= MAX_BODY_BYTES:  # beyond that the request is refused; stop keeping it
+                body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        status, payload, request_id = await self._answer(scope, bytes(body), operation)
+        headers = [
+            (b"content-type", awsjson.CONTENT_TYPE.encode()),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _answer(self, scope: Scope, body: bytes, operation: str) -> tuple[int, bytes, str]:
+        """(HTTP status, JSON body, request id) for one request."""
+        request_id = str(uuid.uuid4())
         try:
             if len(body) > MAX_BODY_BYTES:
                 raise ApiError(
@@ -234,58 +285,61 @@ class CommandService:
                     status=413,
                 )
             incoming = sigv4.IncomingRequest(
-                method=request.method,
-                raw_path=request.scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0],
-                raw_query=request.scope.get("query_string", b"").decode("latin-1"),
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+                method=scope["method"],
+                raw_path=scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0],
+                raw_query=scope.get("query_string", b"").decode("latin-1"),
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
                 body=body,
             )
+            key, params = await self._authenticate(incoming, operation, body)
             if operation == "PollHostCommand":
-                result = await self._poll(incoming, body)
+                result = await self._poll(key, params)
+            elif operation == "GetDeploymentSpecification":
+                result = await self._get_deployment_specification(key, params)
             else:
-                result = await self._in_thread(self._serve, operation, incoming, body)
+                result = await self._step(self._command_step(operation, key, params))
         except ApiError as error:
             log.info("%s.%s -> %s: %s", TARGET_PREFIX, operation, error.code, error.message)
-            return awsjson.error_response(error, request_id)
+            return error.status, _json({"__type": error.code, "message": error.message}), request_id
         except Exception:
             log.exception("%s.%s failed (request %s)", TARGET_PREFIX, operation, request_id)
-            return awsjson.error_response(
-                ApiError(
-                    "ServerException",
-                    f"The server failed to process the request (request id {request_id})",
-                    status=500,
-                ),
-                request_id,
-            )
-        return _response(result, request_id)
+            message = f"The server failed to process the request (request id {request_id})"
+            return 500, _json({"__type": "ServerException", "message": message}), request_id
+        return 200, _json(result), request_id
 
-    def _verify(
+    async def _authenticate(
         self, incoming: sigv4.IncomingRequest, operation: str, body: bytes
     ) -> tuple[StoredAccessKey, dict[str, Any]]:
-        """Verify the signature, then parse and validate the body."""
+        """Verify the signature, then parse and validate the body — in the event loop (a fraction of a
+        millisecond of computing), except for looking up a signing key not in the cache."""
+        key_id = _access_key_id(incoming)
+        key = self._cached_key(key_id) if key_id else None
+        if key_id and key is None:
+            key = await self._in_thread(self._find_key, key_id)
         verified = sigv4.verify(
-            incoming, signing_name=SIGNING_NAME, lookup=self._find_key, regions=[self.settings.region]
+            incoming, signing_name=SIGNING_NAME, lookup=lambda _: key, regions=[self.settings.region]
         )
         params = _parse_body(body)
         validate(operation, params)
         return verified.key, params
 
+    def _cached_key(self, access_key_id: str) -> StoredAccessKey | None:
+        return self._keys.get(access_key_id)
+
     def _find_key(self, access_key_id: str) -> StoredAccessKey | None:
-        """The signing key, remembered for ``KEY_CACHE_SECONDS``: every agent request is signed, and
-        looking the key up and decrypting its secret each time costs more than the request itself. A
-        deactivated key therefore stops working within that time (its instance's registration is
-        checked on every request)."""
-        now = time.monotonic()
-        with self._keys_lock:
-            cached = self._keys.get(access_key_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        """The signing key with its secret, remembered: every agent request is signed, and looking the
+        key up and decrypting its secret each time costs more than the request itself. An access key's
+        secret never changes; whether the key is still active is checked in every request's own
+        transaction (``signing_instance``), so a deactivated or deleted key stops working at once."""
+        key = self._cached_key(access_key_id)
+        if key is not None:
+            return key
         key = self.state.find_key(access_key_id)
         if key is not None:
             with self._keys_lock:
                 if len(self._keys) >= KEY_CACHE_SIZE:
                     self._keys.clear()
-                self._keys[access_key_id] = (now + KEY_CACHE_SECONDS, key)
+                self._keys[access_key_id] = key
         return key
 
     def _instance(
@@ -298,17 +352,37 @@ class CommandService:
 
     # --- PollHostCommand ------------------------------------------------------------------------------
 
-    async def _poll(self, incoming: sigv4.IncomingRequest, body: bytes) -> dict[str, Any]:
+    async def _poll(self, key: StoredAccessKey, params: dict[str, Any]) -> dict[str, Any]:
         """Hand out the host's next command, waiting up to the poll hold time for one; ``{}`` if none."""
         deadline = time.monotonic() + self.settings.engine.poll_hold
-        identity, params, generation, delivered = await self._in_thread(self._first_poll, incoming, body)
+        settings = self.settings.engine
+
+        def first(session: Session) -> tuple[InstanceIdentity, int, host_commands.DeliveredCommand | None]:
+            identity = self._instance(session, key, params["HostIdentifier"])
+            # Read the wake-up counter before looking: a command issued after the look wakes the wait.
+            generation = self.bus.host_generation(identity.host)
+            return (
+                identity,
+                generation,
+                host_commands.deliver_next(session, identity.host, time.time(), settings),
+            )
+
+        identity, generation, delivered = await self._step(first)
+
+        def again(session: Session) -> tuple[int, host_commands.DeliveredCommand | None]:
+            if not still_registered(session, identity):
+                raise refused(f"Instance {identity.name} is no longer registered")
+            generation = self.bus.host_generation(identity.host)
+            return generation, host_commands.deliver_next(session, identity.host, time.time(), settings)
+
         while delivered is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.bus.stopping:
                 return {}
             await self.bus.wait_for_host(identity.host, since=generation, timeout=remaining)
-            generation = self.bus.host_generation(identity.host)
-            delivered = await self._in_thread(self._try_deliver, identity)
+            if self.bus.stopping:
+                return {}
+            generation, delivered = await self._step(again)
         return {
             "HostCommand": {
                 "HostCommandIdentifier": delivered.host_command_identifier,
@@ -321,77 +395,24 @@ class CommandService:
             }
         }
 
-    def _first_poll(
-        self, incoming: sigv4.IncomingRequest, body: bytes
-    ) -> tuple[InstanceIdentity, dict[str, Any], int, host_commands.DeliveredCommand | None]:
-        key, params = self._verify(incoming, "PollHostCommand", body)
-        settings = self.settings.engine
-
-        def look(session: Session) -> tuple[InstanceIdentity, int, bool]:
-            identity = self._instance(session, key, params["HostIdentifier"])
-            # Read the wake-up counter before looking: a command issued after the look wakes the wait.
-            generation = self.bus.host_generation(identity.host)
-            return (
-                identity,
-                generation,
-                host_commands.has_deliverable(session, identity.host, time.time(), settings),
-            )
-
-        identity, generation, waiting = in_transaction(self.state.database, look, write=False)
-        return identity, params, generation, self._deliver(identity) if waiting else None
-
-    def _try_deliver(self, identity: InstanceIdentity) -> host_commands.DeliveredCommand | None:
-        settings = self.settings.engine
-
-        def look(session: Session) -> bool:
-            if not still_registered(session, identity):
-                raise refused(f"Instance {identity.name} is no longer registered")
-            return host_commands.has_deliverable(session, identity.host, time.time(), settings)
-
-        # A read first: most polls find nothing, and a write transaction would queue behind others.
-        return self._deliver(identity) if in_transaction(self.state.database, look, write=False) else None
-
-    def _deliver(self, identity: InstanceIdentity) -> host_commands.DeliveredCommand | None:
-        return in_transaction(
-            self.state.database,
-            lambda session: host_commands.deliver_next(
-                session, identity.host, time.time(), self.settings.engine
-            ),
-        )
-
     # --- the other four -------------------------------------------------------------------------------
 
-    def _serve(self, operation: str, incoming: sigv4.IncomingRequest, body: bytes) -> dict[str, Any]:
-        key, params = self._verify(incoming, operation, body)
-        if operation == "GetDeploymentSpecification":
-            return self._get_deployment_specification(key, params)
-        database, settings = self.state.database, self.settings.engine
-
-        def with_command(action: Callable[[Session, Any, float], dict[str, Any]]) -> dict[str, Any]:
-            def step(session: Session) -> dict[str, Any]:
-                identity = self._instance(session, key, None)
-                try:
-                    command = host_commands.command_for_host(
-                        session, params["HostCommandIdentifier"], identity.host, lock=True
-                    )
-                except host_commands.HostCommandNotFound as error:
-                    raise refused(str(error)) from None
-                return action(session, command, time.time())
-
-            return in_transaction(database, step)
-
+    def _command_step(
+        self, operation: str, key: StoredAccessKey, params: dict[str, Any]
+    ) -> Callable[[Session], dict[str, Any]]:
+        """The database step of an acknowledgement, a completion or an update of one host command."""
+        settings = self.settings.engine
         if operation == "PutHostCommandAcknowledgement":
-            return with_command(
-                lambda session, command, now: {
-                    "CommandStatus": host_commands.acknowledge(session, command, now, settings)
-                }
-            )
-        if operation == "PutHostCommandComplete":
+
+            def action(session: Session, command: Any, now: float) -> dict[str, Any]:
+                return {"CommandStatus": host_commands.acknowledge(session, command, now, settings)}
+
+        elif operation == "PutHostCommandComplete":
             status = params["CommandStatus"]
             if status not in (HostCommandStatus.SUCCEEDED, HostCommandStatus.FAILED):
                 raise refused(f"A host command completes as Succeeded or Failed, not {status}")
 
-            def record(session: Session, command: Any, now: float) -> dict[str, Any]:
+            def action(session: Session, command: Any, now: float) -> dict[str, Any]:
                 first = host_commands.complete(
                     session, command, status, params.get("Diagnostics"), now, settings
                 )
@@ -403,19 +424,34 @@ class CommandService:
                     )
                 return {}
 
-            return with_command(record)
-        if operation == "PostHostCommandUpdate":
+        elif operation == "PostHostCommandUpdate":
             estimate = params.get("EstimatedCompletionTime")
-            return with_command(
-                lambda session, command, now: {
+
+            def action(session: Session, command: Any, now: float) -> dict[str, Any]:
+                return {
                     "CommandStatus": host_commands.record_update(
                         session, command, float(estimate) if estimate is not None else None, now, settings
                     )
                 }
-            )
-        raise ApiError("UnknownOperationException", f"Unknown operation {TARGET_PREFIX}.{operation}")
 
-    def _get_deployment_specification(self, key: StoredAccessKey, params: dict[str, Any]) -> dict[str, Any]:
+        else:
+            raise ApiError("UnknownOperationException", f"Unknown operation {TARGET_PREFIX}.{operation}")
+
+        def step(session: Session) -> dict[str, Any]:
+            identity = self._instance(session, key, None)
+            try:
+                command = host_commands.find_command(
+                    session, params["HostCommandIdentifier"], identity.host, lock=True
+                )
+            except host_commands.HostCommandNotFound as error:
+                raise refused(str(error)) from None
+            return action(session, command, time.time())
+
+        return step
+
+    async def _get_deployment_specification(
+        self, key: StoredAccessKey, params: dict[str, Any]
+    ) -> dict[str, Any]:
         execution = params["DeploymentExecutionId"]
         deployment_id = specification.deployment_id_of(execution)
 
@@ -423,17 +459,30 @@ class CommandService:
             identity = self._instance(session, key, params["HostIdentifier"])
             if deployment_id is None:
                 raise refused(f"DeploymentExecutionId {execution!r} does not name a deployment")
-            target = session.scalar(_TARGET, {"deployment_id": deployment_id, "name": identity.name})
+            target = (
+                session.connection()
+                .execute(_TARGET, {"deployment_id": deployment_id, "name": identity.name})
+                .first()
+            )
             if target is None:
                 raise refused(f"Deployment {deployment_id} has no work for instance {identity.name}")
 
-        in_transaction(self.state.database, check, write=False)
+        await self._step(check, write=False)
         assert deployment_id is not None
-        payload = self._signed_specification(deployment_id)
+        payload = self._cached_specification(deployment_id)
+        if payload is None:
+            payload = await self._in_thread(self._signed_specification, deployment_id)
         return {
             "DeploymentSystem": specification.DEPLOYMENT_SYSTEM,
             "DeploymentSpecification": {"GenericEnvelope": {"Format": PKCS7_JSON, "Payload": payload}},
         }
+
+    def _cached_specification(self, deployment_id: str) -> str | None:
+        with self._specifications_lock:
+            cached = self._specifications.get(deployment_id)
+            if cached is not None:
+                self._specifications.move_to_end(deployment_id)
+            return cached
 
     def _signed_specification(self, deployment_id: str) -> str:
         def build(session: Session) -> dict[str, Any]:
@@ -445,23 +494,23 @@ class CommandService:
             except specification.SpecificationUnavailable as error:
                 raise refused(f"Deployment {deployment_id} cannot be described: {error}") from None
 
-        with self._specifications_lock:
-            cached = self._specifications.get(deployment_id)
+        # Every host of a deployment gets the same specification: build and sign it once, even when a
+        # thousand hosts ask at the same moment.
+        with self._building:
+            cached = self._cached_specification(deployment_id)
             if cached is not None:
-                self._specifications.move_to_end(deployment_id)
                 return cached
-        # Every host of a deployment gets the same specification: build and sign it once.
-        document = in_transaction(self.state.database, build, write=False)
-        signed = self.signer.sign(specification.encode(document))
-        if len(signed) > PAYLOAD_LIMIT:
-            raise ApiError(
-                "ServerException",
-                f"The signed specification of {deployment_id} is {len(signed)} characters, over the "
-                f"protocol's limit of {PAYLOAD_LIMIT}",
-                status=500,
-            )
-        with self._specifications_lock:
-            self._specifications[deployment_id] = signed
-            while len(self._specifications) > SPECIFICATION_CACHE_SIZE:
-                self._specifications.popitem(last=False)
-        return signed
+            document = in_transaction(self.state.database, build, write=False)
+            signed = self.signer.sign(specification.encode(document))
+            if len(signed) > PAYLOAD_LIMIT:
+                raise ApiError(
+                    "ServerException",
+                    f"The signed specification of {deployment_id} is {len(signed)} characters, over the "
+                    f"protocol's limit of {PAYLOAD_LIMIT}",
+                    status=500,
+                )
+            with self._specifications_lock:
+                self._specifications[deployment_id] = signed
+                while len(self._specifications) > SPECIFICATION_CACHE_SIZE:
+                    self._specifications.popitem(last=False)
+            return signed
