@@ -55,6 +55,23 @@ def request_stop(
     return False
 
 
+def lock_running_commands(session: Session, deployment_id: str) -> None:
+    """Lock the deployment's commands that agents are running (PostgreSQL; SQLite has one writer).
+
+    A completion locks its command before it looks at the deployment and issues the instance's next
+    event. Taking these locks before the deployment's own, a stop waits for completions in flight, so the
+    events they issue are visible to its cancellation, and later completions see the stop.
+    """
+    session.execute(
+        select(HostCommand.id)
+        .where(
+            HostCommand.deployment_id == deployment_id, HostCommand.status == HostCommandStatus.IN_PROGRESS
+        )
+        .order_by(HostCommand.id)
+        .with_for_update()
+    ).all()
+
+
 def cancel_waiting_work(session: Session, deployment_id: str, now: float) -> None:
     """Cancel the commands no agent has picked up, and skip the instances not started."""
     cancelled = session.execute(

@@ -47,7 +47,7 @@ from opendeploy.domain.statuses import (
     DeploymentStatus,
     StopStatus,
 )
-from opendeploy.engine.stop import request_stop
+from opendeploy.engine.stop import lock_running_commands, request_stop
 from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.store.models import (
     Application,
@@ -443,13 +443,18 @@ def stop_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
     on an agent the deployment is Stopped at once (and rolled back if asked): ``Succeeded``. Otherwise
     the running events finish first and the answer is ``Pending``; GetDeployment shows it Stopped once
     they have (a repeated StopDeployment then answers DeploymentAlreadyCompletedException)."""
-    deployment = deployment_by_id(ctx, params.get("deploymentId"), for_update=True)
+    deployment = deployment_by_id(ctx, params.get("deploymentId"))
     _check_not_completed(deployment)
     if deployment.creator in (DeploymentCreator.CLOUDFORMATION, DeploymentCreator.CLOUDFORMATION_ROLLBACK):
         raise ApiError(
             "UnsupportedActionForDeploymentTypeException",
             "A deployment started by CloudFormation is stopped by cancelling the stack update",
         )
+    # Locks in the order completions take them (their command, then the deployment): a completion in
+    # flight finishes first, so any next event it issued is seen here and cancelled.
+    lock_running_commands(ctx.session, deployment.id)
+    ctx.session.refresh(deployment, with_for_update=True)
+    _check_not_completed(deployment)
     if request_stop(ctx.session, deployment, params.get("autoRollbackEnabled"), ctx.now, ctx.settings):
         return {"status": str(StopStatus.SUCCEEDED), "statusMessage": f"Deployment {deployment.id} stopped"}
     return {
