@@ -217,6 +217,26 @@ def test_an_instance_that_joins_during_a_failed_deployment_gets_the_last_success
     assert list(_statuses(rules_server, launch["deploymentId"])) == [joined[0].name]
 
 
+def test_a_failed_deployment_to_a_new_instance_is_not_rolled_back(rules_server: ServerProcess) -> None:
+    """It deployed the group's own revision: a rollback would only repeat it across the group."""
+    fleet = create_fleet(rules_server)
+    rules_server.client("codedeploy").update_deployment_group(
+        applicationName=fleet.application,
+        currentDeploymentGroupName=fleet.group,
+        autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+    )
+    (agent,) = _instances(fleet, 1)
+    assert _run(rules_server, fleet.deploy(revision=_revision("v1")), [agent])["status"] == "Succeeded"
+    newcomer = fleet.add_instance()
+    launch = _deployments(fleet)[1]
+    assert launch["creator"] == "autoscaling"
+
+    failed = _run(rules_server, launch["deploymentId"], [newcomer], fail={newcomer.name: "Install"})
+    assert failed["status"] == "Failed"
+    assert "rollbackInfo" not in failed
+    assert len(_deployments(fleet)) == 2
+
+
 def test_a_group_without_a_successful_revision_deploys_nothing_to_a_new_instance(
     rules_server: ServerProcess,
 ) -> None:

@@ -4,7 +4,7 @@ successful revision as a new deployment (guide: "Redeploy and roll back", L19370
 - Whether to roll back: the deployment's ``autoRollbackConfiguration`` (its own override, or the group's
   when it was created) names ``DEPLOYMENT_FAILURE`` for a failure and ``DEPLOYMENT_STOP_ON_REQUEST`` for
   a stop; StopDeployment's ``autoRollbackEnabled``, when given, decides for that stop either way. A
-  rollback is never rolled back itself.
+  rollback is never rolled back itself, nor is a deployment of the group's revision to new instances.
 - What: a new deployment (creator ``codeDeployRollback``) of the revision of the group's last successful
   deployment, with that deployment's ``fileExistsBehavior`` (L19494–19496) and the failed deployment's
   configuration — never zone by zone (L15007–15011: the engine deploys a rollback without the zonal
@@ -30,6 +30,15 @@ from opendeploy.engine.automatic_deployments import create_deployment
 from opendeploy.store.models import Deployment, DeploymentGroup, DeploymentTarget, LifecycleEventRecord
 
 DEPLOYMENT_FAILURE = "DEPLOYMENT_FAILURE"
+# A failed rollback is not rolled back again; nor is a deployment of the group's own revision to new
+# instances (engine.new_instances), which a rollback would only repeat across the whole group.
+_NOT_ROLLED_BACK = frozenset(
+    {
+        DeploymentCreator.CODEDEPLOY_ROLLBACK,
+        DeploymentCreator.AUTOSCALING,
+        DeploymentCreator.CODEDEPLOY_AUTO_UPDATE,
+    }
+)
 DEPLOYMENT_STOP_ON_REQUEST = "DEPLOYMENT_STOP_ON_REQUEST"
 
 
@@ -40,8 +49,8 @@ def _configured(configuration: dict[str, Any] | None, event: str) -> bool:
 
 def rollback_wanted(deployment: Deployment) -> bool:
     """Whether ``deployment``, which has just ended, asks for an automatic rollback."""
-    if deployment.creator == DeploymentCreator.CODEDEPLOY_ROLLBACK:
-        return False  # a failed rollback is not rolled back again
+    if deployment.creator in _NOT_ROLLED_BACK:
+        return False
     if deployment.status == DeploymentStatus.FAILED:
         return _configured(deployment.auto_rollback_configuration, DEPLOYMENT_FAILURE)
     if deployment.status == DeploymentStatus.STOPPED and deployment.stop_requested_at is not None:
