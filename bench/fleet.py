@@ -318,8 +318,9 @@ def process_usage(pid: int) -> tuple[float, int]:
 
 
 class Profiler:
-    """py-spy (``pip install py-spy``; not a dependency) sampling the server during one deployment,
-    GIL-holding samples only (CPU, not waiting), written as collapsed stacks; ``top`` sums them."""
+    """py-spy (``pip install py-spy``; not a dependency) sampling the server during one deployment:
+    the thread holding the interpreter lock (where Python code spends CPU), as collapsed stacks;
+    ``top`` sums them."""
 
     def __init__(self, pid: int, output: Path) -> None:
         import shutil
@@ -351,6 +352,10 @@ class Profiler:
 
         self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=60)
+        if not self.output.exists():
+            raise SystemExit(
+                f"py-spy wrote no profile to {self.output} (exit status {self.process.returncode})"
+            )
 
     def top(self, count: int = 25) -> str:
         own: dict[str, int] = {}
@@ -486,7 +491,7 @@ async def run_scenario(
         )
         if info["status"] in FINISHED or counters.errors or time.monotonic() - started > SCENARIO_TIMEOUT:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     elapsed = time.monotonic() - started
     cpu_after, peak = process_usage(server.process.pid)
     if profiler is not None:
@@ -555,7 +560,13 @@ async def run_all(
         for run in range(repeat):
             where = profile.with_name(f"{profile.stem}-{config}-{hosts}-{run}.txt") if profile else None
             result = await run_scenario(
-                server, instances, config, hosts, run, spec_each=spec_each, profile=where
+                server,
+                instances,
+                config,
+                hosts,
+                run,
+                spec_each=spec_each,
+                profile=where,
             )
             print(result.line(), flush=True)
             for error in result.errors:
@@ -615,7 +626,13 @@ def main() -> None:
     try:
         server.start()
         results = asyncio.run(
-            run_all(server, scenarios, args.repeat, not args.cached_specification, args.profile)
+            run_all(
+                server,
+                scenarios,
+                args.repeat,
+                not args.cached_specification,
+                args.profile,
+            )
         )
     finally:
         server.stop()

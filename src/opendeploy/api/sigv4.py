@@ -25,7 +25,6 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from botocore.auth import EMPTY_SHA256_HASH, SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
@@ -86,11 +85,15 @@ class IncomingRequest:
     body: bytes | None  # None when the body is streamed and hashed elsewhere
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
+        """The first value of header ``name`` (any case), or None."""
+        return self._first_values.get(name.lower())
+
+    @functools.cached_property
+    def _first_values(self) -> dict[str, str]:
+        values: dict[str, str] = {}
         for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return None
+            values.setdefault(key.lower(), value)
+        return values
 
 
 @dataclass(frozen=True)
@@ -254,16 +257,16 @@ class _ExpectedSignature(SigV4Auth):
         self._normalize_path = normalize_path
         self._key = key
 
-    def headers_to_sign(self, request: AWSRequest) -> _SignedHeaders:  # type: ignore[override]
+    def headers_to_sign(self, request: Any) -> _SignedHeaders:  # type: ignore[override]
         return self._signed_headers
 
     def _normalize_url_path(self, path: str) -> str:
         return super()._normalize_url_path(path) if self._normalize_path else path
 
-    def payload(self, request: AWSRequest) -> str:
+    def payload(self, request: Any) -> str:
         return self._payload_hash
 
-    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
+    def signature(self, string_to_sign: str, request: Any) -> str:
         return hmac.new(self._key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
@@ -275,6 +278,18 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+@dataclass
+class _SigningView:
+    """What botocore's signer reads of a request: building a full AWSRequest for each verification
+    cost more than the signature arithmetic."""
+
+    method: str
+    url: str
+    headers: Any  # only x-amz-content-sha256 (case-insensitively), which the canonical request reads
+    params: list[tuple[str, str]]
+    context: dict[str, Any]
 
 
 def _parse_amz_date(value: str) -> datetime:
@@ -353,21 +368,24 @@ def verify(
     signed_names = {name.lower() for name in auth.signed_headers}
     signed = _SignedHeaders({name: [] for name in signed_names})
     # botocore's canonical request reads only the signed headers (and x-amz-content-sha256, if sent).
-    headers = HTTPHeaders()
+    headers: Any = {}
     for name, value in request.headers:
         lower = name.lower()
         if lower in signed_names:
             signed[lower].append(value)
         if lower == "x-amz-content-sha256":
+            if not headers:
+                headers = HTTPHeaders()
             headers[lower] = value
     for name in [name for name, values in signed.items() if not values]:
         del signed[name]  # listed as signed but not sent: botocore leaves it out as well
-    aws_request = AWSRequest(
-        method=request.method.upper(), url=f"http://signed{request.raw_path or '/'}", headers={}
+    aws_request = _SigningView(
+        method=request.method.upper(),
+        url=f"http://signed{request.raw_path or '/'}",
+        headers=headers,
+        params=query,
+        context={"timestamp": auth.timestamp},
     )
-    aws_request.headers = headers
-    aws_request.params = query
-    aws_request.context["timestamp"] = auth.timestamp
     key_bytes = signing_key(key.secret_access_key, auth.date, auth.region, auth.service)
     signer = _ExpectedSignature(
         Credentials(auth.access_key_id, key.secret_access_key),

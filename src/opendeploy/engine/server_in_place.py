@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import delete, distinct, func, insert, select, update
+from sqlalchemy import bindparam, delete, distinct, insert, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import IN_PLACE, LifecycleEvent, server_events
@@ -57,6 +57,7 @@ from opendeploy.store.models import (
     LifecycleEventRecord,
     Timer,
 )
+from opendeploy.store.prepared import Prepared
 
 _CHUNK = 500  # ids per IN (...) list
 _FINISHED = frozenset({TargetStatus.SUCCEEDED, TargetStatus.FAILED, TargetStatus.SKIPPED})
@@ -338,17 +339,26 @@ def dispatch(
     return decision
 
 
+# One index seek each (deployment_id, status): not a count over the fleet.
+_WITH_STATUS = Prepared(
+    select(DeploymentTarget.id)
+    .where(
+        DeploymentTarget.deployment_id == bindparam("deployment_id"),
+        DeploymentTarget.status == bindparam("status"),
+    )
+    .limit(1)
+)
+
+
 def _only_waiting(session: Session, deployment: Deployment) -> bool:
     """True when instances are running and none waits to start: then no decision is possible but to
     wait, and reading the whole fleet (as each of a thousand finishing instances would) is skipped."""
-    counts = dict(
-        session.execute(
-            select(DeploymentTarget.status, func.count())
-            .where(DeploymentTarget.deployment_id == deployment.id)
-            .group_by(DeploymentTarget.status)
-        ).all()
-    )
-    return counts.get(TargetStatus.PENDING, 0) == 0 and counts.get(TargetStatus.IN_PROGRESS, 0) > 0
+    connection = session.connection()
+
+    def any_with(status: TargetStatus) -> bool:
+        return _WITH_STATUS.first(connection, {"deployment_id": deployment.id, "status": status}) is not None
+
+    return not any_with(TargetStatus.PENDING) and any_with(TargetStatus.IN_PROGRESS)
 
 
 def _refined_failure(session: Session, deployment: Deployment) -> ErrorCode:
