@@ -148,10 +148,11 @@ def _create_groups(server: ServerProcess, application: str, names: Sequence[str]
 
 
 def run_backend(backend: str, server: ServerProcess, requests: int) -> list[Result]:
-    application = f"bench-{backend}-{int(time.time())}"
-    server.client("codedeploy").create_application(applicationName=application)
     results: list[Result] = []
     for clients in CONCURRENCY:
+        # An application per client count: an application holds at most 1,000 deployment groups.
+        application = f"bench-{backend}-{clients}-{int(time.time())}"
+        server.client("codedeploy").create_application(applicationName=application)
         groups = [f"g{clients}-{n}" for n in range(requests)]
         _create_groups(server, application, groups)
         created, ids = _measure(server, backend, "create_deployment", application, clients, groups)
