@@ -10,9 +10,7 @@ import re
 
 from opendeploy.appspec.aws_shapes import enum_values, integer_range
 from opendeploy.appspec.checks import Checker, describe, item
-from opendeploy.appspec.document import Mapping, Node, Scalar, is_null, parse_yaml_or_json
-from opendeploy.appspec.errors import AppSpecError
-from opendeploy.appspec.hook_functions import check_hook_functions
+from opendeploy.appspec.document import Node, Scalar
 from opendeploy.appspec.lifecycle_events import ECS_ALL_EVENTS, ECS_HOOK_EVENTS
 from opendeploy.appspec.model import (
     AwsVpcConfiguration,
@@ -21,8 +19,8 @@ from opendeploy.appspec.model import (
     EcsServiceResource,
 )
 from opendeploy.appspec.resources import check_single_resource, key_path, present
+from opendeploy.appspec.serverless_appspec import load_top_level
 
-TOP_LEVEL_KEYS = ("version", "Resources", "Hooks")
 RESOURCE_KEYS = ("Type", "Properties")
 PROPERTY_KEYS = (
     "TaskDefinition",
@@ -51,40 +49,17 @@ CONTAINER_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 def load_ecs_appspec(text: str, source_name: str = "appspec.yml") -> EcsAppSpec:
     """Parse and check an Amazon ECS AppSpec (YAML or JSON). Raises AppSpecError naming every problem."""
-    checker = Checker(source_name)
-    root = parse_yaml_or_json(text, source_name)
-    if is_null(root):
-        raise AppSpecError.single(
-            source_name, "", None, "the AppSpec is empty; it must define at least 'version' and 'Resources'"
-        )
-    mapping = checker.mapping(root, "", "a mapping with the keys version, Resources and Hooks")
-    checker.raise_if_any()
-    assert isinstance(mapping, Mapping)
-    fields = checker.fields(
-        mapping,
-        "",
-        TOP_LEVEL_KEYS,
-        required=("version", "Resources"),
-        case_insensitive=True,
-        where="at the top level of an Amazon ECS AppSpec",
-    )
-    version = None
-    if (node := present(fields, "version")) is not None:
-        version = checker.version(node, key_path("", fields, "version"))
-    service = None
-    if (node := present(fields, "Resources")) is not None:
-        service = _check_service(checker, node, key_path("", fields, "Resources"))
-    hooks = check_hook_functions(
-        checker,
-        present(fields, "Hooks"),
-        key_path("", fields, "Hooks"),
+    top = load_top_level(
+        text,
+        source_name,
         platform="Amazon ECS",
+        check_resources=_check_service,
         all_events=ECS_ALL_EVENTS,
         hook_events=ECS_HOOK_EVENTS,
     )
-    checker.raise_if_any()
-    assert version is not None and service is not None
-    return EcsAppSpec(version=version, target_service=service, hooks=hooks, source_name=source_name)
+    return EcsAppSpec(
+        version=top.version, target_service=top.resource, hooks=top.hooks, source_name=source_name
+    )
 
 
 def _check_service(checker: Checker, node: Node, path: str) -> EcsServiceResource | None:

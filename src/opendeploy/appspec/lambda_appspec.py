@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from opendeploy.appspec.aws_shapes import lambda_alias, lambda_function_name
 from opendeploy.appspec.checks import Checker
-from opendeploy.appspec.document import Mapping, Node, is_null, parse_yaml_or_json
-from opendeploy.appspec.errors import AppSpecError
-from opendeploy.appspec.hook_functions import check_hook_functions
+from opendeploy.appspec.document import Node
 from opendeploy.appspec.lifecycle_events import LAMBDA_ALL_EVENTS, LAMBDA_HOOK_EVENTS
 from opendeploy.appspec.model import LambdaAppSpec, LambdaFunctionResource
 from opendeploy.appspec.resources import check_single_resource, key_path, present
+from opendeploy.appspec.serverless_appspec import load_top_level
 
-TOP_LEVEL_KEYS = ("version", "Resources", "Hooks")
 RESOURCE_KEYS = ("Type", "Properties")
 PROPERTY_KEYS = ("Name", "Alias", "CurrentVersion", "TargetVersion")
 LAMBDA_FUNCTION_TYPE = "AWS::Lambda::Function"
@@ -24,40 +22,15 @@ LAMBDA_FUNCTION_TYPE = "AWS::Lambda::Function"
 
 def load_lambda_appspec(text: str, source_name: str = "appspec.yml") -> LambdaAppSpec:
     """Parse and check an AWS Lambda AppSpec (YAML or JSON). Raises AppSpecError naming every problem."""
-    checker = Checker(source_name)
-    root = parse_yaml_or_json(text, source_name)
-    if is_null(root):
-        raise AppSpecError.single(
-            source_name, "", None, "the AppSpec is empty; it must define at least 'version' and 'Resources'"
-        )
-    mapping = checker.mapping(root, "", "a mapping with the keys version, Resources and Hooks")
-    checker.raise_if_any()
-    assert isinstance(mapping, Mapping)
-    fields = checker.fields(
-        mapping,
-        "",
-        TOP_LEVEL_KEYS,
-        required=("version", "Resources"),
-        case_insensitive=True,
-        where="at the top level of an AWS Lambda AppSpec",
-    )
-    version = None
-    if (node := present(fields, "version")) is not None:
-        version = checker.version(node, key_path("", fields, "version"))
-    function = None
-    if (node := present(fields, "Resources")) is not None:
-        function = _check_function(checker, node, key_path("", fields, "Resources"))
-    hooks = check_hook_functions(
-        checker,
-        present(fields, "Hooks"),
-        key_path("", fields, "Hooks"),
+    top = load_top_level(
+        text,
+        source_name,
         platform="AWS Lambda",
+        check_resources=_check_function,
         all_events=LAMBDA_ALL_EVENTS,
         hook_events=LAMBDA_HOOK_EVENTS,
     )
-    checker.raise_if_any()
-    assert version is not None and function is not None
-    return LambdaAppSpec(version=version, function=function, hooks=hooks, source_name=source_name)
+    return LambdaAppSpec(version=top.version, function=top.resource, hooks=top.hooks, source_name=source_name)
 
 
 def _check_function(checker: Checker, node: Node, path: str) -> LambdaFunctionResource | None:
