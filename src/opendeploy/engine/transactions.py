@@ -4,8 +4,8 @@ Engine steps from different requests and replicas touch the same rows; PostgreSQ
 of them (deadlock, serialization failure) and SQLite may report the database as locked past its busy
 timeout. Such a step did nothing (it was rolled back), so running it again is safe.
 
-On SQLite, the command service runs its requests' steps through ``GroupCommit``: many steps, one
-transaction, one commit.
+The command service runs its requests' steps through ``GroupCommit``: many steps, one transaction, one
+commit.
 """
 
 from __future__ import annotations
@@ -55,38 +55,46 @@ def in_transaction(database: Database, step: Callable[[Session], T], *, write: b
 
 
 class GroupCommit:
-    """Group commit for SQLite: steps from many requests run one after another in one transaction.
+    """Group commit: steps from many requests run one after another in one transaction.
 
-    SQLite has one writer at a time, and each commit costs a sync of the write-ahead log and, through
-    SQLAlchemy, far more CPU than a short step's statements. Request handlers therefore hand their steps
-    to one thread, which takes every step waiting (up to ``max_steps``), runs them in one transaction and
-    commits once; each handler is answered only after that commit, so an acknowledged step survives a
-    crash exactly as if it had committed alone. Steps see each other's writes in order (a second
+    Each commit costs a sync of the write-ahead log and, through SQLAlchemy (and psycopg), far more CPU
+    than a short step's statements. Request handlers therefore hand their steps to a thread, which takes
+    every step waiting (up to ``max_steps``), runs them in one transaction and commits once. SQLite has
+    one writer, so one thread; on PostgreSQL a few (``threads``) overlap their round trips to the
+    database, and a deadlock between their groups aborts one, which then runs as a failed group below.
+
+    Each handler is answered only after its group's commit, so an acknowledged step survives a crash
+    exactly as if it had committed alone. Steps of a group see each other's writes in order (a second
     completion of a command sees the first). If a step raises, the whole transaction is rolled back and
     every step of it runs again on its own (in its own transaction), so a refused request fails alone and
     the others are unaffected; steps are database work only, so running one again is safe.
     """
 
-    def __init__(self, database: Database, *, max_steps: int = 128) -> None:
+    def __init__(self, database: Database, *, max_steps: int = 128, threads: int = 1) -> None:
         self.database = database
         self.max_steps = max_steps
+        self.threads = threads
         self._queue: queue.SimpleQueue[tuple[Callable[[Session], Any], asyncio.Future[Any]] | None] = (
             queue.SimpleQueue()
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._thread = threading.Thread(target=self._serve, name="opendeploy-group-commit", daemon=True)
-        self._thread.start()
+        for index in range(self.threads):
+            name = f"opendeploy-group-commit-{index}"
+            thread = threading.Thread(target=self._serve, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         """Finish the steps already queued, then end the thread."""
-        if self._thread is not None:
+        for _ in self._threads:
             self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     async def run(self, step: Callable[[Session], T]) -> T:
         """Run ``step`` in a group transaction; its result once that transaction has committed."""

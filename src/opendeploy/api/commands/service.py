@@ -167,8 +167,9 @@ class CommandService:
         self._keys_lock = threading.Lock()
         # SQLite has one writer at a time; PostgreSQL commits in parallel.
         self._limiter = anyio.CapacityLimiter(4 if state.database.sqlite else 8)
-        # SQLite: requests' steps share transactions (group commit); PostgreSQL: one each, in threads.
-        self._group = GroupCommit(state.database) if state.database.sqlite else None
+        # Requests' steps share transactions (group commit). SQLite has one writer; on PostgreSQL a few
+        # groups in flight overlap their round trips to the database.
+        self._group = GroupCommit(state.database, threads=1 if state.database.sqlite else 4)
         self._worker: EngineWorker | None = None
         self._listener: PostgresListener | None = None
 
@@ -178,8 +179,7 @@ class CommandService:
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:
         self.bus.attach(asyncio.get_running_loop())
         install_bus(self.bus)
-        if self._group is not None:
-            self._group.start(asyncio.get_running_loop())
+        self._group.start(asyncio.get_running_loop())
         restore = self._release_polls_on_signals()
         if not self.state.database.sqlite:
             self._listener = PostgresListener(self.state.database.url, self.bus)
@@ -193,8 +193,7 @@ class CommandService:
             await self._worker.stop()
             if self._listener is not None:
                 await self._listener.stop()
-            if self._group is not None:
-                await anyio.to_thread.run_sync(self._group.stop)
+            await anyio.to_thread.run_sync(self._group.stop)
             restore()
             install_bus(None)
 
@@ -231,12 +230,10 @@ class CommandService:
         holds) last longer."""
         return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
-    async def _step(self, step: Callable[[Session], T], *, write: bool = True) -> T:
-        """Run one request's database work as one step: on SQLite through group commit (answered once
-        its transaction has committed), otherwise in its own transaction in a worker thread."""
-        if self._group is not None:
-            return await self._group.run(step)
-        return await self._in_thread(lambda: in_transaction(self.state.database, step, write=write))
+    async def _step(self, step: Callable[[Session], T]) -> T:
+        """Run one request's database work as one step of a group transaction; answered once that
+        transaction has committed."""
+        return await self._group.run(step)
 
     async def certificate(self, _request: Request) -> Response:
         """The certificate deployment specifications are signed with, for agents to pin (PEM)."""
@@ -467,7 +464,7 @@ class CommandService:
             if target is None:
                 raise refused(f"Deployment {deployment_id} has no work for instance {identity.name}")
 
-        await self._step(check, write=False)
+        await self._step(check)
         assert deployment_id is not None
         payload = self._cached_specification(deployment_id)
         if payload is None:
