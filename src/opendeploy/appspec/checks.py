@@ -90,6 +90,31 @@ class Checker:
         self.report(path, node, f"must be {what}, got {describe(node)}")
         return None
 
+    def top_level(
+        self,
+        root: Node | None,
+        known: Iterable[str],
+        *,
+        required: tuple[str, ...],
+        document: str,
+        where: str,
+        case_insensitive: bool = False,
+    ) -> dict[str, tuple[Scalar, Node]]:
+        """The top-level entries of an AppSpec ``document`` (e.g. "the AppSpec file"); an empty document or
+        one that is not a mapping is refused at once, as nothing else in it can be checked."""
+        wanted = " and ".join(f"'{key}'" for key in required)
+        if is_null(root):
+            raise AppSpecError.single(
+                self.source_name, "", None, f"{document} is empty; it must define at least {wanted}"
+            )
+        keys = list(known)
+        mapping = self.mapping(root, "", f"a mapping with the keys {', '.join(keys[:-1])} and {keys[-1]}")
+        self.raise_if_any()
+        assert isinstance(mapping, Mapping)
+        return self.fields(
+            mapping, "", keys, required=required, case_insensitive=case_insensitive, where=where
+        )
+
     def fields(
         self,
         mapping: Mapping,

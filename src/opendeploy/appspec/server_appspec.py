@@ -9,8 +9,7 @@ import re
 from collections.abc import Iterable
 
 from opendeploy.appspec.checks import Checker, child, item, suggestion
-from opendeploy.appspec.document import Mapping, Node, is_null, parse_yaml
-from opendeploy.appspec.errors import AppSpecError
+from opendeploy.appspec.document import Node, is_null, parse_yaml
 from opendeploy.appspec.lifecycle_events import (
     SERVER_ALL_EVENTS,
     SERVER_RESERVED_EVENTS,
@@ -45,19 +44,11 @@ def load_server_appspec(
     Raises AppSpecError naming every problem.
     """
     checker = Checker(source_name)
-    root = parse_yaml(text, source_name)
-    if is_null(root):
-        raise AppSpecError.single(
-            source_name, "", None, "the AppSpec file is empty; it must define at least 'version' and 'os'"
-        )
-    mapping = checker.mapping(root, "", "a mapping with the keys version, os, files, permissions and hooks")
-    checker.raise_if_any()
-    assert isinstance(mapping, Mapping)
-    fields = checker.fields(
-        mapping,
-        "",
+    fields = checker.top_level(
+        parse_yaml(text, source_name),
         TOP_LEVEL_KEYS,
         required=("version", "os"),
+        document="the AppSpec file",
         where="at the top level of an EC2/On-Premises AppSpec",
     )
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from opendeploy.appspec.checks import Checker
-from opendeploy.appspec.document import Mapping, Node, is_null, parse_yaml_or_json
-from opendeploy.appspec.errors import AppSpecError
+from opendeploy.appspec.document import Node, parse_yaml_or_json
 from opendeploy.appspec.hook_functions import check_hook_functions
 from opendeploy.appspec.resources import key_path, present
 
@@ -37,21 +36,13 @@ def load_top_level(
 ) -> TopLevel[ResourceT]:
     """Parse ``text`` and check its three sections. Raises AppSpecError naming every problem."""
     checker = Checker(source_name)
-    root = parse_yaml_or_json(text, source_name)
-    if is_null(root):
-        raise AppSpecError.single(
-            source_name, "", None, "the AppSpec is empty; it must define at least 'version' and 'Resources'"
-        )
-    mapping = checker.mapping(root, "", "a mapping with the keys version, Resources and Hooks")
-    checker.raise_if_any()
-    assert isinstance(mapping, Mapping)
-    fields = checker.fields(
-        mapping,
-        "",
+    fields = checker.top_level(
+        parse_yaml_or_json(text, source_name),
         TOP_LEVEL_KEYS,
         required=("version", "Resources"),
-        case_insensitive=True,
+        document="the AppSpec",
         where=f"at the top level of an {platform} AppSpec",
+        case_insensitive=True,
     )
     version = None
     if (node := present(fields, "version")) is not None:
