@@ -89,7 +89,7 @@ class GroupCommit:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Finish the steps already queued, then end the thread."""
+        """Finish the steps already queued, then end the threads."""
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
