@@ -26,10 +26,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from opendeploy.settings import Settings
-from opendeploy.store.access_keys import create_access_key
-from opendeploy.store.db import Database
-from opendeploy.store.secrets import SecretBox
 from support.postgres import Databases, unreachable_reason
 from support.server import ServerProcess, clean_environment
 
@@ -74,29 +70,10 @@ def hooks_alone(workdir: Path, runs: int) -> float:
     return statistics.median(times)
 
 
-def instance_key(server: ServerProcess, user_arn: str, name: str) -> tuple[str, str]:
-    """An access key for the instance, stored by the server (as its IAM API would)."""
-    database = Database(
-        Settings(data_dir=server.data_dir, database_url=server.database_url).effective_database_url
-    )
-    try:
-        with database.transaction() as session:
-            key = create_access_key(
-                session,
-                SecretBox.load_or_create(server.data_dir),
-                principal_arn=user_arn,
-                instance_name=name,
-                now=time.time(),
-            )
-    finally:
-        database.dispose()
-    return key.access_key_id, key.secret_access_key
-
-
 def start_agent(server: ServerProcess, workdir: Path) -> subprocess.Popen[bytes]:
     name = "bench-host"
     user_arn = f"arn:aws:iam::{server.account_id}:user/{name}"
-    key_id, secret = instance_key(server, user_arn, name)
+    key_id, secret = server.store_access_key(user_arn, name)
     conf = workdir / "conf"
     register = subprocess.run(
         [

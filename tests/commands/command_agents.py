@@ -21,9 +21,7 @@ import botocore.config
 import botocore.session
 
 from opendeploy.data import BOTOCORE_DATA
-from opendeploy.store.access_keys import create_access_key
 from opendeploy.store.db import Database
-from opendeploy.store.secrets import SecretBox
 from support.names import unique
 from support.server import ServerProcess
 
@@ -56,18 +54,7 @@ def server_database(server: ServerProcess) -> Database:
 
 def create_key(server: ServerProcess, principal_arn: str) -> tuple[str, str]:
     """An access key for ``principal_arn`` in the server's store: (access key id, secret)."""
-    database = server_database(server)
-    try:
-        with database.transaction() as session:
-            key = create_access_key(
-                session,
-                SecretBox.load_or_create(server.data_dir),
-                principal_arn=principal_arn,
-                now=time.time(),
-            )
-    finally:
-        database.dispose()
-    return key.access_key_id, key.secret_access_key
+    return server.store_access_key(principal_arn)
 
 
 def commands_client(server: ServerProcess, access_key: str, secret_key: str, **config: Any) -> Any:

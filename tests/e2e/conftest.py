@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,25 +53,6 @@ def instance_key() -> Callable[..., tuple[str, str]]:
     server itself."""
 
     def create(server: ServerProcess, user_arn: str, instance_name: str | None = None) -> tuple[str, str]:
-        from opendeploy.settings import Settings
-        from opendeploy.store.access_keys import create_access_key
-        from opendeploy.store.db import Database
-        from opendeploy.store.secrets import SecretBox
-
-        settings = Settings(data_dir=server.data_dir, database_url=server.database_url)
-        database = Database(settings.effective_database_url)
-        try:
-            with database.transaction() as session:
-                key = create_access_key(
-                    session,
-                    SecretBox.load_or_create(server.data_dir),
-                    principal_arn=user_arn,
-                    instance_name=instance_name,
-                    now=time.time(),
-                    description="instance key made by a test",
-                )
-        finally:
-            database.dispose()
-        return key.access_key_id, key.secret_access_key
+        return server.store_access_key(user_arn, instance_name, "instance key made by a test")
 
     return create

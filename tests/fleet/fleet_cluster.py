@@ -81,26 +81,7 @@ FLEET_ENGINE = [
 
 def instance_key(server: ServerProcess, user_arn: str, instance_name: str | None = None) -> tuple[str, str]:
     """An access key for ``user_arn`` (identifying ``instance_name``), made in the server's store."""
-    from opendeploy.settings import Settings
-    from opendeploy.store.access_keys import create_access_key
-    from opendeploy.store.db import Database
-    from opendeploy.store.secrets import SecretBox
-
-    settings = Settings(data_dir=server.data_dir, database_url=server.database_url)
-    database = Database(settings.effective_database_url)
-    try:
-        with database.transaction() as session:
-            key = create_access_key(
-                session,
-                SecretBox.load_or_create(server.data_dir),
-                principal_arn=user_arn,
-                instance_name=instance_name,
-                now=time.time(),
-                description="instance key made by a fleet test",
-            )
-    finally:
-        database.dispose()
-    return key.access_key_id, key.secret_access_key
+    return server.store_access_key(user_arn, instance_name, "instance key made by a fleet test")
 
 
 def boot_host(server: ServerProcess, workdir: Path, name: str, tag: str) -> Host:

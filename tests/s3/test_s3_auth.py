@@ -35,26 +35,7 @@ def _client(server: ServerProcess, key_id: str, secret: str, **config: Any) -> A
 
 def _stored_key(server: ServerProcess, principal_arn: str) -> tuple[str, str]:
     """A non-administrator key stored the way instance keys are (as the IAM user of an instance)."""
-    from opendeploy.settings import Settings
-    from opendeploy.store.access_keys import create_access_key
-    from opendeploy.store.db import Database
-    from opendeploy.store.secrets import SecretBox
-
-    database = Database(
-        Settings(data_dir=server.data_dir, database_url=server.database_url).effective_database_url
-    )
-    try:
-        with database.transaction() as session:
-            key = create_access_key(
-                session,
-                SecretBox.load_or_create(server.data_dir),
-                principal_arn=principal_arn,
-                now=time.time(),
-                description="S3 test instance key",
-            )
-    finally:
-        database.dispose()
-    return key.access_key_id, key.secret_access_key
+    return server.store_access_key(principal_arn, description="S3 test instance key")
 
 
 def test_wrong_secret_is_signature_does_not_match(s3_server, s3, bucket):

@@ -271,6 +271,34 @@ class ServerProcess:
             )
         return self._clients[key]
 
+    def store_access_key(
+        self, principal_arn: str, instance_name: str | None = None, description: str = ""
+    ) -> tuple[str, str]:
+        """A non-administrator access key for ``principal_arn`` (identifying the on-premises instance
+        ``instance_name``), written straight into the server's store as its IAM API would: (id, secret).
+        """
+        from opendeploy.settings import Settings
+        from opendeploy.store.access_keys import create_access_key
+        from opendeploy.store.db import Database
+        from opendeploy.store.secrets import SecretBox
+
+        database = Database(
+            Settings(data_dir=self.data_dir, database_url=self.database_url).effective_database_url
+        )
+        try:
+            with database.transaction() as session:
+                key = create_access_key(
+                    session,
+                    SecretBox.load_or_create(self.data_dir),
+                    principal_arn=principal_arn,
+                    instance_name=instance_name,
+                    now=time.time(),
+                    description=description,
+                )
+        finally:
+            database.dispose()
+        return key.access_key_id, key.secret_access_key
+
     def credentials(self) -> tuple[str, str]:
         creds = self.session().get_credentials()
         return creds.access_key, creds.secret_key
