@@ -95,6 +95,8 @@ def test_concurrent_completions_of_one_command_keep_exactly_one(command_server: 
         assert event["diagnostics"]["errorCode"] == "Success"
         following = agent.poll_until_command()
         assert following["CommandName"] == "DownloadBundle"
+        # Acknowledged as an agent does at once, so the held poll below cannot see it redelivered.
+        assert agent.acknowledge(following) == "InProgress"
         assert agent.poll() is None  # the next event was issued once, not once per completion
     else:
         assert event["status"] == "Failed"
