@@ -90,6 +90,7 @@ class CommandServiceDouble:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.ack_status = "InProgress"
         self.ack_delay = 0.0
+        self.polls_held = 0  # long polls waiting for a command right now
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
@@ -160,7 +161,11 @@ class CommandServiceDouble:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return 200, {}
-                    self._changed.wait(remaining)
+                    self.polls_held += 1
+                    try:
+                        self._changed.wait(remaining)
+                    finally:
+                        self.polls_held -= 1
                 command.deliveries += 1
                 return 200, {
                     "HostCommand": {

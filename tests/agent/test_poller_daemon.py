@@ -36,7 +36,7 @@ def wait_until(condition: Callable[[], object], timeout: float = 20.0, message: 
 class AgentFiles:
     """The files ``opendeploy register`` writes, in a temporary directory."""
 
-    def __init__(self, base: Path, service: CommandServiceDouble) -> None:
+    def __init__(self, base: Path, service: CommandServiceDouble, *, read_timeout: int = 10) -> None:
         self.base = base
         conf = base / "conf"
         conf.mkdir(parents=True)
@@ -59,7 +59,7 @@ class AgentFiles:
                 :deploy_control_endpoint: {service.endpoint}
                 :wait_between_runs: 0
                 :wait_after_error: 1
-                :http_read_timeout: 10
+                :http_read_timeout: {read_timeout}
                 :kill_agent_max_wait_time_seconds: 30
                 """
             )
@@ -128,11 +128,53 @@ def test_sigterm_lets_the_running_hook_finish_and_report_then_exits(
 
     after_install = commands[2]
     assert after_install.completion is not None and after_install.completion[0] == "Succeeded"
-    assert commands[3].completion is None and commands[3].deliveries == 0  # no new work after SIGTERM
+    # No new work after SIGTERM (a poll in flight may still have brought ApplicationStart back: kept).
+    assert commands[3].completion is None and not commands[3].acked
     lines = files.log_text().splitlines()
     assert lines and all(AGENT_LOG_LINE.match(line) for line in lines), lines[:5]
     assert "opendeploy agent stopped" in lines[-1]
     assert not (tmp_path / "root" / "ongoing-deployment" / "d-DAEMON001").exists()
+
+
+def test_a_command_a_held_poll_brings_back_while_stopping_runs_first_at_the_next_start(
+    tmp_path: Path, processes: list
+) -> None:
+    # The poll hold is long, so the agent's poll in flight when SIGTERM comes is still open when the
+    # running hook finishes and the double hands out the next event on it.
+    with CommandServiceDouble(HOST, KEY_ID, hold_seconds=45) as service:
+        files = AgentFiles(tmp_path, service, read_timeout=60)
+        release, started = tmp_path / "release", tmp_path / "started"
+        bundle = write_bundle(
+            tmp_path / "bundle", tmp_path / "dest", {"AfterInstall": waiting_hook(release, started)}
+        )
+        commands = service.add_deployment(
+            spec_for("d-DAEMON003", bundle), ["DownloadBundle", "Install", "AfterInstall", "ApplicationStart"]
+        )
+        agent = files.start()
+        processes.append(agent)
+        wait_until(started.exists, message="the AfterInstall hook to start")
+
+        wait_until(
+            lambda: commands[2].acked and service.polls_held > 0,
+            message="a poll held open while AfterInstall runs",
+        )
+        agent.send_signal(signal.SIGTERM)
+        wait_until(lambda: "waiting up to 30 s for AfterInstall" in files.log_text(), message="the wait")
+        release.touch()
+        assert agent.wait(20) == 0
+        assert commands[3].deliveries == 1 and not commands[3].acked  # handed out, not started
+        assert "ApplicationStart kept to run when the agent starts again" in files.log_text()
+        assert len(list((tmp_path / "root" / "received-commands").iterdir())) == 1
+
+        restarted = files.start()
+        processes.append(restarted)
+        service.wait_for(lambda: commands[3].completion is not None, message="ApplicationStart to complete")
+        assert commands[3].completion is not None and commands[3].completion[0] == "Succeeded"
+        assert commands[3].completions == 1
+        assert "running ApplicationStart, received before the agent last stopped" in files.log_text()
+        wait_until(lambda: not list((tmp_path / "root" / "received-commands").iterdir()), message="forget")
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(20) == 0
 
 
 def test_kill_9_during_a_hook_is_reported_as_failed_after_restart(

@@ -8,7 +8,8 @@
   (``2024-05-01 12:00:00 INFO  [codedeploy-agent(1234)]: …``), rotated daily, seven days kept;
 - holds ``<pid_dir>/codedeploy-agent.pid`` locked, so a second agent on the same files refuses to start;
 - on SIGTERM or SIGINT stops polling, lets running lifecycle events finish and be reported for up to
-  ``:kill_agent_max_wait_time_seconds:``, then exits (0 if nothing was cut short, 1 otherwise).
+  ``:kill_agent_max_wait_time_seconds:``, then exits (0 if nothing was cut short, 1 otherwise); a command
+  a poll still brings back meanwhile is kept in ``<root_dir>/received-commands`` and run at the next start.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from opendeploy.agent.onpremises_config import (
     load_onpremises_config,
 )
 from opendeploy.agent.poller import CommandPoller
+from opendeploy.agent.received_commands import DIRECTORY_NAME, ReceivedCommands
 from opendeploy.agent.s3_bundle_source import S3BundleSource, create_s3_client
 from opendeploy.agent.specification_envelope import SpecificationEnvelopeError, load_signer_certificate
 
@@ -49,6 +51,7 @@ log = logging.getLogger("opendeploy.agent")
 
 AGENT_LOG = "codedeploy-agent.log"
 LOG_DAYS_KEPT = 7
+NEXT_COMMAND_GRACE_SECONDS = 2.0  # at stop, how long a held poll may take to bring back the next event
 
 
 class AgentStartError(Exception):
@@ -160,6 +163,7 @@ def build_poller(config: AgentConfig) -> CommandPoller:
         config=config,
         certificate=certificate,
         ongoing=ongoing,
+        received=ReceivedCommands(config.root_dir.absolute() / DIRECTORY_NAME),
     )
 
 
@@ -185,7 +189,8 @@ def run_agent(config: AgentConfig, *, log_stream: TextIO | None = None) -> int:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         log.info("opendeploy agent started (pid %d, log %s)", os.getpid(), log_path)
-        threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True).start()
+        polling = threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True)
+        polling.start()
         while not stop.wait(3600):
             pass
         running = poller.running
@@ -196,6 +201,10 @@ def run_agent(config: AgentConfig, *, log_stream: TextIO | None = None) -> int:
                 ", ".join(c.command_name for c in running),
             )
         finished = poller.wait_until_idle(config.kill_agent_max_wait_time_seconds)
+        if running:
+            # A finished command's completion lets the server issue the next event to the poll still
+            # held open; give that answer a moment to arrive and be kept for the next start.
+            polling.join(NEXT_COMMAND_GRACE_SECONDS)
         if finished:
             log.info("opendeploy agent stopped")
         else:

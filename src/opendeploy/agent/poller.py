@@ -15,6 +15,9 @@ per deployment group at a time — the command executor's group lock sees to tha
 Polling goes on while commands run. Errors (server down, throttling, a refused request) back off
 exponentially, with jitter, up to ``:wait_after_error:`` seconds, and the loop recovers by itself once
 the server answers again. At start, markers left by a killed agent are reported as Failed (error code 7).
+
+Once told to stop, the loop starts no new work: a command that a poll in flight still brings back is kept
+(``received_commands``) and run first when the agent starts again.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from opendeploy.agent.deployment_specification import (
 )
 from opendeploy.agent.diagnostics import Diagnostics, ErrorCode
 from opendeploy.agent.ongoing_deployments import InterruptedCommand, OngoingDeployments
+from opendeploy.agent.received_commands import ReceivedCommands
 from opendeploy.agent.specification_envelope import SpecificationEnvelopeError, open_envelope
 
 log = logging.getLogger("opendeploy.agent.poller")
@@ -112,6 +116,7 @@ class CommandPoller:
         config: AgentConfig,
         certificate: x509.Certificate,
         ongoing: OngoingDeployments,
+        received: ReceivedCommands | None = None,
         execute: Executor = execute_command,
         is_noop: NoopCheck = is_command_noop,
         max_concurrent: int = MAX_CONCURRENT_COMMANDS,
@@ -120,6 +125,7 @@ class CommandPoller:
         self.config = config
         self.certificate = certificate
         self.ongoing = ongoing
+        self.received = received
         self._execute = execute
         self._is_noop = is_noop
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="host-command")
@@ -137,12 +143,16 @@ class CommandPoller:
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set; never raises for a failed request (it backs off and tries again)."""
         to_recover: list[InterruptedCommand] | None = None
+        kept_run = False
         while not stop.is_set():
             try:
                 if to_recover is None:
                     to_recover = self.ongoing.interrupted()
                 if to_recover:
                     self._report_interrupted(to_recover)
+                if not kept_run:
+                    kept_run = True
+                    self._run_kept(stop)
                 command = self._poll_when_there_is_room(stop)
             except Exception as error:
                 self.consecutive_errors += 1
@@ -162,17 +172,43 @@ class CommandPoller:
                 stop.wait(self.config.wait_between_runs)
                 continue
             if stop.is_set():
-                # Not acknowledged, so the server hands it out again once an agent polls.
-                log.info("stopping: leaving %s for the server to hand out again", command.command_name)
+                self._keep(command)
                 self._capacity.release()
                 return
             if not self._dispatch(command):
                 stop.wait(_REDELIVERY_PAUSE)
 
-    def _poll_when_there_is_room(self, stop: threading.Event) -> HostCommand | None:
+    def _keep(self, command: HostCommand) -> None:
+        """A command received while stopping: kept to run at the next start (never acknowledged now)."""
+        if self.received is not None:
+            try:
+                self.received.keep(command)
+                log.info("stopping: %s kept to run when the agent starts again", command.command_name)
+                return
+            except OSError as error:
+                log.error("cannot keep %s: %s", command.command_name, error)
+        log.info("stopping: leaving %s for the server to hand out again", command.command_name)
+
+    def _run_kept(self, stop: threading.Event) -> None:
+        """Run the commands the previous run of the agent received while stopping."""
+        if self.received is None:
+            return
+        for command in self.received.kept():
+            if not self._wait_for_room(stop):
+                return
+            log.info("running %s, received before the agent last stopped", command.command_name)
+            if not self._dispatch(command):
+                self.received.forget(command.host_command_identifier)
+
+    def _wait_for_room(self, stop: threading.Event) -> bool:
         while not self._capacity.acquire(timeout=1.0):
             if stop.is_set():
-                return None
+                return False
+        return True
+
+    def _poll_when_there_is_room(self, stop: threading.Event) -> HostCommand | None:
+        if not self._wait_for_room(stop):
+            return None
         try:
             command = self.service.poll()
         except BaseException:
@@ -219,6 +255,8 @@ class CommandPoller:
         except Exception:
             log.exception("command %s failed unexpectedly", command.command_name)
         finally:
+            if self.received is not None:
+                self.received.forget(command.host_command_identifier)
             with self._lock:
                 self._running.pop(command.host_command_identifier, None)
                 self._idle.notify_all()
