@@ -124,7 +124,7 @@ def test_timeout_ends_the_whole_process_group(hooks: Hooks) -> None:
     name = hooks.script("slow.sh", f"sleep 300 & echo $! > {pids}; echo started; sleep 300")
     started = time.monotonic()
     diagnostics = hooks.run(HookScript(name, timeout=1))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # ended at the timeout, not after the script's 300 s
     assert diagnostics.error_code == ErrorCode.SCRIPT_TIMED_OUT
     assert diagnostics.message == "Script at specified location: slow.sh failed to complete in 1 seconds"
     assert "[stdout]started" in diagnostics.log
@@ -137,7 +137,7 @@ def test_timeout_kills_a_script_that_ignores_sigterm(hooks: Hooks) -> None:
     started = time.monotonic()
     diagnostics = hooks.run(HookScript(name, timeout=1), grace=0.5)
     assert diagnostics.error_code == ErrorCode.SCRIPT_TIMED_OUT
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15
 
 
 def test_background_process_holding_stdout_does_not_hang_the_event(hooks: Hooks) -> None:
@@ -148,7 +148,7 @@ def test_background_process_holding_stdout_does_not_hang_the_event(hooks: Hooks)
     try:
         diagnostics = hooks.run(HookScript(name, timeout=2))
         elapsed = time.monotonic() - started
-        assert 1.5 < elapsed < 5
+        assert 1.5 < elapsed < 15
         assert diagnostics.error_code == ErrorCode.OUTPUTS_LEFT_OPEN
         assert diagnostics.message == "Script at specified location: daemon.sh failed to close STDOUT"
         assert diagnostics.api_error_code == "UnknownError"
@@ -164,7 +164,7 @@ def test_background_process_with_its_own_outputs_is_fine(hooks: Hooks) -> None:
     try:
         diagnostics = hooks.run(HookScript(name, timeout=30))
         assert diagnostics.succeeded
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 15  # not held until the 30 s timeout by the background child
     finally:
         os.kill(int(pids.read_text()), signal.SIGKILL)
 

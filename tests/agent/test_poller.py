@@ -108,7 +108,7 @@ def test_a_deployment_runs_event_by_event_with_acknowledgements_and_diagnostics(
         tmp_path / "dest",
         {"BeforeInstall": hook, "AfterInstall": hook, "ApplicationStart": hook, "ValidateService": hook},
     )
-    service.ack_delay = 0.3  # the agent polls again meanwhile and is handed the same command
+    service.ack_delay = 0.6  # the agent polls again meanwhile and is handed the same command
     commands = service.add_deployment(spec_for("d-POLLER001", bundle), EVENTS)
 
     with make_agent(tmp_path, service):

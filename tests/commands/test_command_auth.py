@@ -66,7 +66,8 @@ def test_an_instance_cannot_touch_another_instances_commands(command_server: Ser
 def test_the_agent_may_name_itself_by_user_arn_instance_arn_or_name(command_server: ServerProcess) -> None:
     fleet = create_fleet(command_server)
     agent = fleet.add_instance()
-    fleet.deploy()
+    # InProgress comes with the first commands issued (one transaction): the first poll gets one.
+    wait_for_status(command_server, fleet.deploy(), {"InProgress"})
     for host in (agent.instance_arn, agent.name):
         command = agent.client.poll_host_command(HostIdentifier=host).get("HostCommand")
         if command:

@@ -15,8 +15,9 @@ from command_agents import create_fleet, wait_for_status
 
 from support.server import ServerProcess
 
-START_TIMEOUT = 1.5
-RUN_TIMEOUT = 2.0
+# Short, but long enough that a working agent on a loaded 2-core machine always makes them.
+START_TIMEOUT = 3.0
+RUN_TIMEOUT = 4.0
 SHORT_DEADLINES = [
     "--event-start-timeout",
     str(START_TIMEOUT),
@@ -60,7 +61,7 @@ def test_an_event_no_agent_picks_up_fails_the_instance(deadline_server: ServerPr
     assert [e["status"] for e in events] == ["Failed"] + ["Skipped"] * 6
     assert events[0]["diagnostics"]["errorCode"] == "UnknownError"
     assert (
-        "did not pick up the ApplicationStop lifecycle event within 1.5 seconds"
+        "did not pick up the ApplicationStop lifecycle event within 3 seconds"
         in (events[0]["diagnostics"]["message"])
     )
     # An agent that turns up late gets nothing to do.
@@ -77,14 +78,14 @@ def test_an_event_that_runs_too_long_fails_and_a_late_completion_is_ignored(
     command = agent.poll_until_command()
     agent.specification(command)
     assert agent.acknowledge(command) == "InProgress"
-    running_since = time.monotonic()
     info = wait_for_status(server, deployment_id, {"Succeeded", "Failed"}, timeout=RUN_TIMEOUT + 10)
-    assert time.monotonic() - running_since >= RUN_TIMEOUT * 0.8
     assert info["status"] == "Failed"
     assert info["errorInformation"]["code"] == "TIMEOUT"
     event = _instance(server, deployment_id, agent.name)["lifecycleEvents"][0]
     assert event["status"] == "Failed"
-    assert "did not complete within 2 seconds" in event["diagnostics"]["message"]
+    # The run deadline counts from the hand-out, when the event started.
+    assert (event["endTime"] - event["startTime"]).total_seconds() >= RUN_TIMEOUT
+    assert "did not complete within 4 seconds" in event["diagnostics"]["message"]
     agent.complete(command)  # too late: accepted, changes nothing
     assert _instance(server, deployment_id, agent.name)["lifecycleEvents"][0]["status"] == "Failed"
     assert agent.acknowledge(command) == "Failed"  # an agent asking again is told not to run it
@@ -101,7 +102,7 @@ def test_an_estimated_completion_time_extends_the_deadline(deadline_server: Serv
         HostCommandIdentifier=command["HostCommandIdentifier"],
         EstimatedCompletionTime=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30),
     )
-    # Well past the 2-second event timeout, the event still runs (its deadline is the estimate + grace).
+    # Well past the 4-second event timeout, the event still runs (its deadline is the estimate + grace).
     deadline = time.monotonic() + RUN_TIMEOUT + 2
     while time.monotonic() < deadline:
         assert _instance(server, deployment_id, agent.name)["lifecycleEvents"][0]["status"] == "InProgress"

@@ -392,7 +392,7 @@ def test_a_zonal_monitor_duration_survives_a_server_kill(
     server = server_factory("sqlite", extra_args=FAST_ENGINE)
     codedeploy = server.client("codedeploy")
     config = unique("zonal")
-    monitor = 10
+    monitor = 30  # longer than a kill -9 and restart take on a loaded machine
     codedeploy.create_deployment_config(
         deploymentConfigName=config,
         minimumHealthyHosts={"type": "HOST_COUNT", "value": 0},

@@ -92,7 +92,7 @@ def test_server_route_names_cannot_be_buckets(s3, s3_server, reserved):
         s3.create_bucket(Bucket=reserved)
     assert _code(error) in ("InvalidBucketName", "405")
     assert reserved not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
-    assert httpx.get(f"{s3_server.endpoint}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{s3_server.endpoint}/health").json()["status"] == "ok"
 
 
 def test_location_constraint_must_be_the_server_region(s3):

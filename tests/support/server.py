@@ -201,6 +201,14 @@ class ServerProcess:
 
         wait_for(ready, timeout=timeout, interval=0.1, message=f"server on {self.endpoint}")
 
+    def wait_for_polls_waiting(self, count: int, timeout: float = 20.0) -> None:
+        """Wait until at least ``count`` agents' long polls are held by the server (its ``/health``)."""
+
+        def held() -> bool:
+            return httpx.get(f"{self.endpoint}/health", timeout=5.0).json()["agentPollsWaiting"] >= count
+
+        wait_for(held, timeout=timeout, interval=0.05, message=f"{count} long poll(s) waiting")
+
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

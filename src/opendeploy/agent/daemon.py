@@ -51,7 +51,7 @@ log = logging.getLogger("opendeploy.agent")
 
 AGENT_LOG = "codedeploy-agent.log"
 LOG_DAYS_KEPT = 7
-NEXT_COMMAND_GRACE_SECONDS = 2.0  # at stop, how long a held poll may take to bring back the next event
+NEXT_COMMAND_GRACE_SECONDS = 3.0  # at stop, how long a held poll may take to bring back the next event
 
 
 class AgentStartError(Exception):

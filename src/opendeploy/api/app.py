@@ -109,7 +109,8 @@ def create_app(state: ServerState) -> Starlette:
         return await awsjson.handle(request, service, state, operation, codec)
 
     async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        # How many agents' long polls are waiting for work now: a quick view of the connected fleet.
+        return JSONResponse({"status": "ok", "agentPollsWaiting": commands.bus.waiting_hosts})
 
     blob_store = blob_store_for(state.settings.data_dir)
     blob_store.recover()  # before serving: drop what writes interrupted by a crash left behind
