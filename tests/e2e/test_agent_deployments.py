@@ -9,7 +9,9 @@ import io
 import json
 import os
 import re
+import signal
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -245,6 +247,53 @@ def test_kill_9_of_the_agent_during_a_long_hook_fails_the_event_after_restart(
     )
     assert after_install["diagnostics"]["errorCode"] == "UnknownError"
     assert event_statuses(target)["ApplicationStart"] == "Skipped"
+
+
+def test_an_agent_stopped_during_a_hook_finishes_it_and_carries_on_at_once_when_started_again(
+    server: ServerProcess,
+    hosts: Callable[..., Host],
+    instance_key: Callable[..., tuple[str, str]],
+    tmp_path: Path,
+) -> None:
+    """SIGTERM (a `systemctl restart`, say) mid-deployment: the running hook finishes and is reported, the
+    next event that the agent's open long poll still receives is kept, and the restarted agent runs it at
+    once — not after the server's five-minute redelivery of a command never acknowledged."""
+    host, tag = one_host(server, hosts, instance_key)
+    release = tmp_path / "release"
+    revision = write_revision(
+        tmp_path / "revision",
+        "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n"
+        "    - location: scripts/long.sh\n      timeout: 120\n",
+        {"scripts/long.sh": WAIT_FOR_RELEASE.format(release=release)},
+        executable=["scripts/long.sh"],
+    )
+    location = upload(server, bundle_bytes(revision, "tar"), "app/stopped.tar")
+    application = unique("app")
+    deployment_id = deploy(
+        server,
+        application,
+        create_group(server, application, tag),
+        {"revisionType": "S3", "s3Location": location},
+    )
+    try:
+        wait_until(lambda: host.path("/tmp/CodeDeployExample/hook-started").exists(), message="the long hook")
+        server.wait_for_polls_waiting(1)  # the agent's next poll is held open while the hook runs
+        assert host.agent is not None
+        host.agent.send_signal(signal.SIGTERM)
+        host.wait_for_log(r"waiting up to \d+ s for AfterInstall")
+    finally:
+        release.touch()
+    assert host.agent.wait(60) == 0
+    assert "ApplicationStart kept to run when the agent starts again" in host.log_text()
+
+    restarted = time.monotonic()
+    host.start_agent()
+    info = wait_for_deployment(server, deployment_id)
+    assert info["status"] == "Succeeded"
+    assert time.monotonic() - restarted < 120  # far less than the 300 s redelivery
+    assert "running ApplicationStart, received before the agent last stopped" in host.log_text()
+    target = instance_targets(server, deployment_id)[host.name]
+    assert set(event_statuses(target).values()) == {"Succeeded"}
 
 
 def test_a_hostile_bundle_is_refused_with_diagnostics(
