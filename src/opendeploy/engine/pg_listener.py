@@ -53,6 +53,7 @@ class PostgresListener:
                     await connection.execute(f"LISTEN {ENGINE_CHANNEL}")
                     self.connected.set()
                     if not first:  # notifications sent while disconnected are lost: re-check everything
+                        log.info("database notification channel back")
                         self.bus.wake_all_hosts()
                         self.bus.wake_engine()
                     first = False
