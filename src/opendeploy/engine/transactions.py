@@ -2,7 +2,9 @@
 
 Engine steps from different requests and replicas touch the same rows; PostgreSQL may then abort one
 of them (deadlock, serialization failure) and SQLite may report the database as locked past its busy
-timeout. Such a step did nothing (it was rolled back), so running it again is safe.
+timeout. Such a step did nothing (it was rolled back), so running it again is safe. So did a step whose
+database connection was lost (a PostgreSQL restart) before it asked for the commit; a connection lost
+during the commit leaves its outcome unknown, so that one is not run again.
 
 The command service runs its requests' steps through ``GroupCommit``: many steps, one transaction, one
 commit.
@@ -43,11 +45,15 @@ def retryable(error: DBAPIError) -> bool:
 def in_transaction(database: Database, step: Callable[[Session], T], *, write: bool = True) -> T:
     """Run ``step`` in one transaction (committed when it returns), retrying transient aborts."""
     for attempt in range(1, ATTEMPTS + 1):
+        committing = False
         try:
             with database.transaction(write=write) as session:
-                return step(session)
+                result = step(session)
+                committing = True
+            return result
         except DBAPIError as error:
-            if attempt == ATTEMPTS or not retryable(error):
+            lost_before_commit = error.connection_invalidated and not committing
+            if attempt == ATTEMPTS or not (retryable(error) or lost_before_commit):
                 raise
             log.info("transaction aborted (%s); retrying (attempt %d)", error.orig, attempt + 1)
             time.sleep(random.uniform(0.005, 0.02) * attempt)
