@@ -370,11 +370,29 @@ def _start(session: Session, command: Any, now: float, settings: EngineSettings)
     connection = session.connection()
     _EVENT_STARTS.execute(connection, {"b_event": command.lifecycle_event_id, "b_now": now})
     _TOUCH_TARGET.execute(connection, {"b_target": command.deployment_target_id, "b_now": now})
-    timeouts = _EVENT_TIMEOUTS.first(connection, {"deployment_id": command.deployment_id})
-    allowed = _allowed(timeouts.event_timeouts, command.command_name, settings) if timeouts else 0
+    allowed = _allowed(_event_timeouts(connection, command.deployment_id), command.command_name, settings)
     _RUN_DEADLINE.execute(
         connection, {"b_command": command.id, "b_due": now + allowed, "b_payload": {"allowed": allowed}}
     )
+
+
+# A deployment's event timeouts, once known, never change (``reconciler`` sets them once from its
+# revision): remembered, so that handing out each event does not read them again.
+_KNOWN_EVENT_TIMEOUTS: dict[str, dict[str, Any]] = {}
+_EVENT_TIMEOUTS_KEPT = 4096
+
+
+def _event_timeouts(connection: Any, deployment_id: str) -> dict[str, Any] | None:
+    known = _KNOWN_EVENT_TIMEOUTS.get(deployment_id)
+    if known is not None:
+        return known
+    row = _EVENT_TIMEOUTS.first(connection, {"deployment_id": deployment_id})
+    timeouts = row.event_timeouts if row is not None else None
+    if timeouts is not None:
+        if len(_KNOWN_EVENT_TIMEOUTS) >= _EVENT_TIMEOUTS_KEPT:
+            _KNOWN_EVENT_TIMEOUTS.clear()
+        _KNOWN_EVENT_TIMEOUTS[deployment_id] = timeouts
+    return timeouts
 
 
 def _expire(session: Session, command: Any) -> None:

@@ -5,8 +5,10 @@ Two kinds of waiter live in a server process's event loop: agents holding a Poll
 changes a deployment calls ``wake_host_on_commit`` / ``wake_engine_on_commit``; once it commits, the
 process's ``WakeBus`` wakes the local waiters, and on PostgreSQL a ``NOTIFY`` (sent inside the
 transaction, so delivered exactly when it commits) reaches every other server replica, whose listener
-(``pg_listener``) wakes theirs. Nothing depends on a wake-up arriving: the engine sweeps the database
-periodically and long polls re-check when they wake, so a lost wake-up only costs latency.
+(``pg_listener``) wakes theirs. The hosts' NOTIFYs are sent together just before the commit: a group
+commit (``transactions.GroupCommit``) issues the next events of many hosts in one transaction.
+Nothing depends on a wake-up arriving: the engine sweeps the database periodically and long polls
+re-check when they wake, so a lost wake-up only costs latency.
 
 The bus is process-wide (``install_bus``) because request handlers and the engine reach it from worker
 threads, where only the session is at hand.
@@ -163,15 +165,16 @@ def _pending(session: Session) -> dict[str, Any]:
 def wake_host_on_commit(session: Session, hosts: Iterable[str]) -> None:
     """Once this transaction commits, wake the long polls of ``hosts`` (here and on every replica)."""
     hosts = [host for host in hosts if host]
-    if not hosts:
-        return
-    _pending(session)["hosts"].update(hosts)
-    if _is_postgresql(session):
-        for start in range(0, len(hosts), _NOTIFY_BATCH):
-            session.execute(
-                text("SELECT pg_notify(:channel, host) FROM unnest(CAST(:hosts AS text[])) AS host"),
-                {"channel": HOST_CHANNEL, "hosts": hosts[start : start + _NOTIFY_BATCH]},
-            )
+    if hosts:
+        _pending(session)["hosts"].update(hosts)
+
+
+def _notify_hosts(session: Session, hosts: list[str]) -> None:
+    for start in range(0, len(hosts), _NOTIFY_BATCH):
+        session.execute(
+            text("SELECT pg_notify(:channel, host) FROM unnest(CAST(:hosts AS text[])) AS host"),
+            {"channel": HOST_CHANNEL, "hosts": hosts[start : start + _NOTIFY_BATCH]},
+        )
 
 
 def wake_engine_on_commit(session: Session) -> None:
@@ -200,6 +203,13 @@ def deployment_changed(session: Session, deployment_id: str, now: float) -> None
 
 def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    pending = session.info.get(_INFO_KEY)
+    if pending is not None and pending["hosts"] and _is_postgresql(session):
+        _notify_hosts(session, sorted(pending["hosts"]))
 
 
 @event.listens_for(Session, "after_commit")

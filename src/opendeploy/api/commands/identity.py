@@ -14,6 +14,7 @@ of them must be the signing instance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -41,16 +42,21 @@ class InstanceIdentity:
 # Prepared statements on the session's connection (``store.prepared``): this runs on every agent request.
 _REGISTERED = OnPremisesInstance.deregister_time.is_(None)
 _COLUMNS = (OnPremisesInstance.name, OnPremisesInstance.iam_user_arn, OnPremisesInstance.iam_session_arn)
-_BY_NAME = Prepared(select(*_COLUMNS).where(OnPremisesInstance.name == bindparam("name"), _REGISTERED))
-# One index search each (SQLite scans a whole index for the two joined with OR): an IAM user ARN or
-# an IAM session ARN, which never look alike.
-_BY_USER_ARN = Prepared(
-    select(*_COLUMNS).where(_REGISTERED, OnPremisesInstance.iam_user_arn == bindparam("arn"))
+_KEY_ACTIVE_STATEMENT = select(AccessKey.active).where(AccessKey.access_key_id == bindparam("key_id"))
+_KEY_ACTIVE = Prepared(_KEY_ACTIVE_STATEMENT)
+_WITH_KEY_ACTIVE = (_KEY_ACTIVE_STATEMENT.scalar_subquery().label("key_active"), *_COLUMNS)
+# The usual case in one round trip: the key's instance by its name or its IAM user ARN, with whether the
+# key is still active. One index search each (SQLite scans a whole index for conditions joined with OR);
+# an IAM session ARN, which never looks like a user ARN, is looked up only when the user ARN finds none.
+_KEY_AND_INSTANCE_BY_NAME = Prepared(
+    select(*_WITH_KEY_ACTIVE).where(OnPremisesInstance.name == bindparam("name"), _REGISTERED)
+)
+_KEY_AND_INSTANCE_BY_USER_ARN = Prepared(
+    select(*_WITH_KEY_ACTIVE).where(_REGISTERED, OnPremisesInstance.iam_user_arn == bindparam("arn"))
 )
 _BY_SESSION_ARN = Prepared(
     select(*_COLUMNS).where(_REGISTERED, OnPremisesInstance.iam_session_arn == bindparam("arn"))
 )
-_KEY_ACTIVE = Prepared(select(AccessKey.active).where(AccessKey.access_key_id == bindparam("key_id")))
 _REGISTERED_NAME = Prepared(
     select(OnPremisesInstance.name).where(OnPremisesInstance.name == bindparam("name"), _REGISTERED)
 )
@@ -70,19 +76,34 @@ def signing_instance(session: Session, key: StoredAccessKey, settings: Settings)
             "their instance's own credentials"
         )
     connection = session.connection()
-    active = _KEY_ACTIVE.first(connection, {"key_id": key.access_key_id})
-    if active is None or not active.active:
-        raise ApiError(JSON_ERRORS.unknown_key, "The security token included in the request is invalid.")
     if key.instance_name:
-        instance = _BY_NAME.first(connection, {"name": key.instance_name})
+        found = _KEY_AND_INSTANCE_BY_NAME.first(
+            connection, {"key_id": key.access_key_id, "name": key.instance_name}
+        )
     else:
-        principal = {"arn": key.principal_arn}
-        instance = _BY_USER_ARN.first(connection, principal) or _BY_SESSION_ARN.first(connection, principal)
+        found = _KEY_AND_INSTANCE_BY_USER_ARN.first(
+            connection, {"key_id": key.access_key_id, "arn": key.principal_arn}
+        )
+    if found is not None and found.key_active:
+        return _identity(found, settings)
+    if not (found.key_active if found is not None else _key_active(connection, key)):
+        raise ApiError(JSON_ERRORS.unknown_key, "The security token included in the request is invalid.")
+    # An active key whose instance has neither that name nor that user ARN: an IAM session's, or none.
+    instance = None if key.instance_name else _BY_SESSION_ARN.first(connection, {"arn": key.principal_arn})
     if instance is None:
         raise refused(
             f"The signing credentials ({key.principal_arn}) do not belong to a registered on-premises "
             "instance"
         )
+    return _identity(instance, settings)
+
+
+def _key_active(connection: Any, key: StoredAccessKey) -> bool:
+    row = _KEY_ACTIVE.first(connection, {"key_id": key.access_key_id})
+    return row is not None and bool(row.active)
+
+
+def _identity(instance: Any, settings: Settings) -> InstanceIdentity:
     arn = instance_arn(settings.region, settings.account_id, instance.name)
     names = {instance.name, arn, instance.iam_user_arn, instance.iam_session_arn}
     return InstanceIdentity(instance.name, arn, frozenset(name for name in names if name))

@@ -63,6 +63,7 @@ from opendeploy.engine.wakeups import WakeBus, install_bus
 from opendeploy.engine.worker import EngineWorker
 from opendeploy.store.access_keys import StoredAccessKey
 from opendeploy.store.models import Deployment, DeploymentTarget
+from opendeploy.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -146,9 +147,11 @@ def _json(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-_TARGET = select(DeploymentTarget.id).where(
-    DeploymentTarget.deployment_id == bindparam("deployment_id"),
-    DeploymentTarget.target_id == bindparam("name"),
+_TARGET = Prepared(
+    select(DeploymentTarget.id).where(
+        DeploymentTarget.deployment_id == bindparam("deployment_id"),
+        DeploymentTarget.target_id == bindparam("name"),
+    )
 )
 
 
@@ -456,10 +459,8 @@ class CommandService:
             identity = self._instance(session, key, params["HostIdentifier"])
             if deployment_id is None:
                 raise refused(f"DeploymentExecutionId {execution!r} does not name a deployment")
-            target = (
-                session.connection()
-                .execute(_TARGET, {"deployment_id": deployment_id, "name": identity.name})
-                .first()
+            target = _TARGET.first(
+                session.connection(), {"deployment_id": deployment_id, "name": identity.name}
             )
             if target is None:
                 raise refused(f"Deployment {deployment_id} has no work for instance {identity.name}")
