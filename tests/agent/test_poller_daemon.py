@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from command_service_double import HOST, KEY_ID, CommandServiceDouble, spec_for, write_bundle
+from command_service_double import HOST, KEY_ID, Command, CommandServiceDouble, spec_for, write_bundle
 
 from opendeploy.agent.agent_config import AgentConfig
 
@@ -38,6 +38,7 @@ class AgentFiles:
 
     def __init__(self, base: Path, service: CommandServiceDouble, *, read_timeout: int = 10) -> None:
         self.base = base
+        self.service = service
         conf = base / "conf"
         conf.mkdir(parents=True)
         self.certificate = service.write_certificate(conf / "server.pem")
@@ -105,20 +106,28 @@ def waiting_hook(release: Path, started: Path) -> str:
     )
 
 
-def test_sigterm_lets_the_running_hook_finish_and_report_then_exits(
-    tmp_path: Path, service: CommandServiceDouble, processes: list
-) -> None:
-    files = AgentFiles(tmp_path, service)
-    release, started = tmp_path / "release", tmp_path / "started"
-    bundle = write_bundle(
-        tmp_path / "bundle", tmp_path / "dest", {"AfterInstall": waiting_hook(release, started)}
-    )
-    commands = service.add_deployment(
-        spec_for("d-DAEMON001", bundle), ["DownloadBundle", "Install", "AfterInstall", "ApplicationStart"]
+def start_in_a_waiting_after_install(
+    files: AgentFiles, deployment_id: str, processes: list
+) -> tuple[list[Command], Path, subprocess.Popen[str]]:
+    """Start the agent on a deployment (DownloadBundle, Install, AfterInstall, ApplicationStart) whose
+    AfterInstall hook waits for the returned release file; return once that hook runs."""
+    base = files.base
+    release, started = base / "release", base / "started"
+    bundle = write_bundle(base / "bundle", base / "dest", {"AfterInstall": waiting_hook(release, started)})
+    commands = files.service.add_deployment(
+        spec_for(deployment_id, bundle), ["DownloadBundle", "Install", "AfterInstall", "ApplicationStart"]
     )
     agent = files.start()
     processes.append(agent)
     wait_until(started.exists, message="the AfterInstall hook to start")
+    return commands, release, agent
+
+
+def test_sigterm_lets_the_running_hook_finish_and_report_then_exits(
+    tmp_path: Path, service: CommandServiceDouble, processes: list
+) -> None:
+    files = AgentFiles(tmp_path, service)
+    commands, release, agent = start_in_a_waiting_after_install(files, "d-DAEMON001", processes)
 
     agent.send_signal(signal.SIGTERM)
     wait_until(lambda: "waiting up to 30 s for AfterInstall" in files.log_text(), message="the agent to wait")
@@ -143,16 +152,7 @@ def test_a_command_a_held_poll_brings_back_while_stopping_runs_first_at_the_next
     # running hook finishes and the double hands out the next event on it.
     with CommandServiceDouble(HOST, KEY_ID, hold_seconds=45) as service:
         files = AgentFiles(tmp_path, service, read_timeout=60)
-        release, started = tmp_path / "release", tmp_path / "started"
-        bundle = write_bundle(
-            tmp_path / "bundle", tmp_path / "dest", {"AfterInstall": waiting_hook(release, started)}
-        )
-        commands = service.add_deployment(
-            spec_for("d-DAEMON003", bundle), ["DownloadBundle", "Install", "AfterInstall", "ApplicationStart"]
-        )
-        agent = files.start()
-        processes.append(agent)
-        wait_until(started.exists, message="the AfterInstall hook to start")
+        commands, release, agent = start_in_a_waiting_after_install(files, "d-DAEMON003", processes)
 
         wait_until(
             lambda: commands[2].acked and service.polls_held > 0,

@@ -206,13 +206,9 @@ def test_a_failing_hook_fails_the_deployment_with_its_diagnostics_and_hooks_see_
     assert "[stderr]port 8080 is already in use" in scripts_log.read_text()
 
 
-def test_kill_9_of_the_agent_during_a_long_hook_fails_the_event_after_restart(
-    server: ServerProcess,
-    hosts: Callable[..., Host],
-    instance_key: Callable[..., tuple[str, str]],
-    tmp_path: Path,
-) -> None:
-    host, tag = one_host(server, hosts, instance_key)
+def deploy_a_waiting_after_install(server: ServerProcess, tag: str, tmp_path: Path) -> tuple[str, Path]:
+    """Deploy, to the group of instances tagged ``tag``, a revision whose AfterInstall hook touches
+    /tmp/CodeDeployExample/hook-started and waits for the returned release file; the deployment's id."""
     release = tmp_path / "release"
     revision = write_revision(
         tmp_path / "revision",
@@ -229,6 +225,17 @@ def test_kill_9_of_the_agent_during_a_long_hook_fails_the_event_after_restart(
         create_group(server, application, tag),
         {"revisionType": "S3", "s3Location": location},
     )
+    return deployment_id, release
+
+
+def test_kill_9_of_the_agent_during_a_long_hook_fails_the_event_after_restart(
+    server: ServerProcess,
+    hosts: Callable[..., Host],
+    instance_key: Callable[..., tuple[str, str]],
+    tmp_path: Path,
+) -> None:
+    host, tag = one_host(server, hosts, instance_key)
+    deployment_id, release = deploy_a_waiting_after_install(server, tag, tmp_path)
     try:
         wait_until(lambda: host.path("/tmp/CodeDeployExample/hook-started").exists(), message="the long hook")
         host.kill_agent()
@@ -259,22 +266,7 @@ def test_an_agent_stopped_during_a_hook_finishes_it_and_carries_on_at_once_when_
     next event that the agent's open long poll still receives is kept, and the restarted agent runs it at
     once — not after the server's five-minute redelivery of a command never acknowledged."""
     host, tag = one_host(server, hosts, instance_key)
-    release = tmp_path / "release"
-    revision = write_revision(
-        tmp_path / "revision",
-        "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n"
-        "    - location: scripts/long.sh\n      timeout: 120\n",
-        {"scripts/long.sh": WAIT_FOR_RELEASE.format(release=release)},
-        executable=["scripts/long.sh"],
-    )
-    location = upload(server, bundle_bytes(revision, "tar"), "app/stopped.tar")
-    application = unique("app")
-    deployment_id = deploy(
-        server,
-        application,
-        create_group(server, application, tag),
-        {"revisionType": "S3", "s3Location": location},
-    )
+    deployment_id, release = deploy_a_waiting_after_install(server, tag, tmp_path)
     try:
         wait_until(lambda: host.path("/tmp/CodeDeployExample/hook-started").exists(), message="the long hook")
         server.wait_for_polls_waiting(1)  # the agent's next poll is held open while the hook runs
