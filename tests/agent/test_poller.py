@@ -31,7 +31,8 @@ from opendeploy.agent.command_client import CommandServiceClient, create_botocor
 from opendeploy.agent.diagnostics import Diagnostics, ErrorCode
 from opendeploy.agent.ongoing_deployments import OngoingDeployments
 from opendeploy.agent.onpremises_config import InstanceIdentity
-from opendeploy.agent.poller import CommandPoller, backoff_delay
+from opendeploy.agent.poller import CommandPoller
+from opendeploy.agent.retries import backoff_delay
 
 EVENTS = [
     "ApplicationStop",

@@ -23,7 +23,6 @@ Once told to stop, the loop starts no new work: a command that a poll in flight 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +30,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from botocore.exceptions import ClientError
 from cryptography import x509
 
 from opendeploy.agent.agent_config import AgentConfig
@@ -45,6 +43,7 @@ from opendeploy.agent.deployment_specification import (
 from opendeploy.agent.diagnostics import Diagnostics, ErrorCode
 from opendeploy.agent.ongoing_deployments import InterruptedCommand, OngoingDeployments
 from opendeploy.agent.received_commands import ReceivedCommands
+from opendeploy.agent.retries import backoff_delay, describe_error, is_transient
 from opendeploy.agent.specification_envelope import SpecificationEnvelopeError, open_envelope
 
 log = logging.getLogger("opendeploy.agent.poller")
@@ -52,9 +51,6 @@ log = logging.getLogger("opendeploy.agent.poller")
 DEPLOYMENT_SYSTEM = "CodeDeploy"
 MAX_CONCURRENT_COMMANDS = 16
 FAILED_AFTER_RESTART_MESSAGE = "Failed: Failing in-progress lifecycle event after an agent restart."
-_THROTTLING = frozenset(
-    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
-)
 SPECIFICATIONS_KEPT = 64  # verified specifications remembered (one per recent deployment)
 _REDELIVERY_PAUSE = 0.1  # seconds before polling again when the server re-sent a command already running
 
@@ -79,31 +75,6 @@ NoopCheck = Callable[[str, DeploymentSpecification, AgentConfig], bool]
 
 class CommandRefused(Exception):
     """The command cannot be run (bad specification, wrong signature …): it is completed as Failed."""
-
-
-def backoff_delay(consecutive_errors: int, cap: float, rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait after ``consecutive_errors`` failures in a row: 1 s doubling each time, at most
-    ``cap``; jittered to between half and all of that, so a fleet does not return in lockstep."""
-    if consecutive_errors <= 0:
-        return 0.0
-    ceiling = min(float(cap), 2.0 ** (consecutive_errors - 1))
-    return ceiling * (0.5 + 0.5 * rand())
-
-
-def is_retryable(error: Exception) -> bool:
-    """Whether trying the same call again later may succeed: network trouble, throttling, server faults."""
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        code = error.response.get("Error", {}).get("Code", "")
-        return status >= 500 or status == 429 or code in _THROTTLING or code == "ServerException"
-    return True  # connection refused/reset, timeouts: the server is (for now) out of reach
-
-
-def describe_error(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".rstrip(": ")
-    return f"{type(error).__name__}: {error}"
 
 
 class CommandPoller:
@@ -299,7 +270,7 @@ class CommandPoller:
             is_noop = self._is_noop(command.command_name, spec, self.config)
             status = self.service.acknowledge(command, is_noop=is_noop)
         except Exception as error:
-            if not isinstance(error, CommandRefused) and is_retryable(error):
+            if not isinstance(error, CommandRefused) and is_transient(error):
                 # Not acknowledged: the server hands the command out again when it is reachable.
                 log.warning(
                     "%s: %s; the server will hand it out again", command.command_name, describe_error(error)
@@ -345,7 +316,7 @@ class CommandPoller:
                 self.service.complete(host_command_identifier, status, diagnostics)
                 return True
             except Exception as error:
-                if not is_retryable(error):
+                if not is_transient(error):
                     log.error(
                         "the server refused the completion of %s: %s",
                         host_command_identifier,
@@ -379,7 +350,7 @@ class CommandPoller:
             try:
                 self.service.complete(command.host_command_identifier, "Failed", failed)
             except Exception as error:
-                if is_retryable(error):
+                if is_transient(error):
                     raise
                 log.error("the server refused the report: %s", describe_error(error))
             self.ongoing.finish(command.deployment_id)
