@@ -73,6 +73,10 @@ class AgentConfig:
     # signed with it), and the GitHub-compatible archive API for gitHubLocation revisions.
     deployment_signer_certificate: Path | None = None
     github_endpoint_override: str | None = None
+    # opendeploy's own: a PEM bundle of certificate authorities to trust for the server's HTTPS endpoints
+    # (command service and bundle store), instead of the system's; ``opendeploy register`` writes it for a
+    # server with a self-signed certificate.
+    ca_bundle: Path | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -101,7 +105,14 @@ _KNOWN_UNUSED_KEYS = frozenset(
     }
 )
 
-_PATH_KEYS = {"root_dir", "log_dir", "pid_dir", "on_premises_config_file", "deployment_signer_certificate"}
+_PATH_KEYS = {
+    "root_dir",
+    "log_dir",
+    "pid_dir",
+    "on_premises_config_file",
+    "deployment_signer_certificate",
+    "ca_bundle",
+}
 _BOOL_KEYS = {
     "verbose",
     "enable_auth_policy",

@@ -59,9 +59,11 @@ def create_botocore_client(
     read_timeout: float,
     connect_timeout: float = 10.0,
     proxy_uri: str | None = None,
+    ca_bundle: str | None = None,
 ) -> Any:
     """A botocore ``codedeploy-commands`` client signing with the instance's key; it never retries on
-    its own (the agent's poll loop backs off instead)."""
+    its own (the agent retries, within each call's time budget). ``ca_bundle``: the certificate
+    authorities to trust for an HTTPS endpoint (default: botocore's, i.e. ``AWS_CA_BUNDLE`` or certifi)."""
     session = botocore.session.Session()
     loader = session.get_component("data_loader")
     if str(BOTOCORE_DATA) not in loader.search_paths:
@@ -81,6 +83,7 @@ def create_botocore_client(
         aws_secret_access_key=identity.secret_access_key,
         aws_session_token=identity.session_token,
         config=config,
+        verify=ca_bundle,
     )
 
     def add_version(request: Any, **_: Any) -> None:

@@ -117,6 +117,10 @@ def pid_file(config: AgentConfig) -> Iterator[Path]:
             handle.close()
 
 
+def _ca_bundle(config: AgentConfig) -> str | None:
+    return str(config.ca_bundle.absolute()) if config.ca_bundle is not None else None
+
+
 def install_bundle_sources(config: AgentConfig, identity: InstanceIdentity) -> None:
     """Let DownloadBundle fetch S3 and GitHub revisions with this host's settings and credentials."""
     s3 = create_s3_client(
@@ -124,6 +128,7 @@ def install_bundle_sources(config: AgentConfig, identity: InstanceIdentity) -> N
         config.s3_endpoint_override,
         read_timeout=config.http_read_timeout,
         proxy_uri=config.proxy_uri,
+        ca_bundle=_ca_bundle(config),
     )
     register_fetcher(RevisionType.S3, S3BundleSource(s3).fetch)
     github = GitHubBundleSource(
@@ -154,6 +159,7 @@ def build_poller(config: AgentConfig) -> CommandPoller:
         # The server holds a poll open for a while when it has nothing: wait longer than that.
         read_timeout=config.http_read_timeout,
         proxy_uri=config.proxy_uri,
+        ca_bundle=_ca_bundle(config),
     )
     install_bundle_sources(config, identity)
     ongoing = OngoingDeployments(config.root_dir.absolute() / config.ongoing_deployment_tracking)

@@ -35,6 +35,7 @@ def create_s3_client(
     *,
     read_timeout: float = 80.0,
     proxy_uri: str | None = None,
+    ca_bundle: str | None = None,
 ) -> Any:
     config = Config(
         s3={"addressing_style": "path"} if endpoint else {},
@@ -51,6 +52,7 @@ def create_s3_client(
         aws_secret_access_key=identity.secret_access_key,
         aws_session_token=identity.session_token,
         config=config,
+        verify=ca_bundle,
     )
 
 
