@@ -8,7 +8,7 @@ Entry points: ``load_server_appspec`` (EC2/On-Premises, YAML), ``load_lambda_app
 from opendeploy.appspec.ecs_appspec import load_ecs_appspec
 from opendeploy.appspec.errors import AppSpecError, AppSpecProblem
 from opendeploy.appspec.lambda_appspec import load_lambda_appspec
-from opendeploy.appspec.load import COMPUTE_PLATFORMS, AppSpec, load_appspec
+from opendeploy.appspec.load import APPSPEC_SIZE_LIMIT, COMPUTE_PLATFORMS, AppSpec, load_appspec
 from opendeploy.appspec.model import (
     APPSPEC_VERSION,
     DEFAULT_SCRIPT_TIMEOUT,
@@ -29,6 +29,7 @@ from opendeploy.appspec.model import (
 from opendeploy.appspec.server_appspec import load_server_appspec
 
 __all__ = [
+    "APPSPEC_SIZE_LIMIT",
     "APPSPEC_VERSION",
     "COMPUTE_PLATFORMS",
     "DEFAULT_SCRIPT_TIMEOUT",

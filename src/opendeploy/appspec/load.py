@@ -12,6 +12,10 @@ from opendeploy.appspec.server_appspec import load_server_appspec
 
 COMPUTE_PLATFORMS = ("Server", "Lambda", "ECS")
 
+APPSPEC_SIZE_LIMIT = 1024 * 1024
+"""The largest AppSpec file read, in bytes (1 MiB): the server does not read a bigger one from a bundle, and
+the agent refuses one by default. A real AppSpec is a few kilobytes; parsing a huge one is slow."""
+
 AppSpec = ServerAppSpec | LambdaAppSpec | EcsAppSpec
 
 

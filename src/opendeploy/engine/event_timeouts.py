@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
+from opendeploy.appspec import APPSPEC_SIZE_LIMIT as APPSPEC_LIMIT  # an AppSpec larger than this is not read
 from opendeploy.appspec import AppSpecError, ServerAppSpec, load_server_appspec
 from opendeploy.appspec.lifecycle_events import AppSpecSource, LifecycleEvent
 from opendeploy.store.blob_store import BlobStore, BlobStoreError
@@ -29,7 +30,6 @@ from opendeploy.store.blob_store import BlobStore, BlobStoreError
 log = logging.getLogger(__name__)
 
 APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
-APPSPEC_LIMIT = 1024 * 1024  # an AppSpec larger than this is not read
 TAR_SCAN_LIMIT = 64 * 1024 * 1024  # compressed bytes of a tar/tgz bundle scanned for its AppSpec
 
 
