@@ -378,12 +378,15 @@ def batch_get_deployments(ctx: OperationContext, params: dict[str, Any]) -> dict
 
 @operation("ListDeployments")
 def list_deployments(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Newest first. An application alone lists all its deployments (decision: the model's docs ask for
-    both names or neither; the guide's list-deployments takes either filter, L19148–19175)."""
+    """Newest first. Both names or neither, as botocore's model documents both members: an application
+    without a deployment group is ``DeploymentGroupNameRequiredException``, a deployment group without
+    an application ``ApplicationNameRequiredException``."""
     stmt: Select[Any] = select(Deployment.id, Deployment.create_time)
     application_name, group_name = params.get("applicationName"), params.get("deploymentGroupName")
     if group_name and not application_name:
         raise ApiError("ApplicationNameRequiredException", "deploymentGroupName needs applicationName")
+    if application_name and not group_name:
+        raise ApiError("DeploymentGroupNameRequiredException", "applicationName needs deploymentGroupName")
     if application_name:
         application = application_by_name(ctx, application_name)
         stmt = stmt.where(Deployment.application_id == application.id)
