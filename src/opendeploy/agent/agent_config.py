@@ -8,17 +8,29 @@ Unknown keys are reported as warnings and ignored, as agent v2 does, so one file
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from opendeploy.appspec import APPSPEC_SIZE_LIMIT
+
 DEFAULT_CONFIG_FILE = Path("/etc/codedeploy-agent/conf/codedeployagent.yml")
 DEFAULT_ROOT_DIR = Path("/opt/codedeploy-agent/deployment-root")
 DEFAULT_LOG_DIR = Path("/var/log/aws/codedeploy-agent")
 DEFAULT_RETAINED_REVISIONS = 5
 """Archived revisions kept per deployment group, besides the current one, when ``max_revisions`` is unset."""
+GIB = 1024**3
+MIB = 1024**2
+DEFAULT_ARCHIVE_MAX_EXTRACTION_SIZE = 4 * GIB
+"""A bundle may unpack to at most this much: far above any real revision, far below a zip bomb's 10 GiB+."""
+DEFAULT_EXTRACTION_FREE_SPACE_RESERVE = 256 * MIB
+"""Unpacking stops rather than leave less than this free on the filesystem of the deployment root."""
+DEFAULT_DOWNLOAD_RETRY_SECONDS = 300
+"""How long a bundle download keeps retrying transient failures: long enough for a server restart or a
+store fail-over, well inside the hour the server allows DownloadBundle."""
 
 
 class AgentConfigError(ValueError):
@@ -77,6 +89,20 @@ class AgentConfig:
     # (command service and bundle store), instead of the system's; ``opendeploy register`` writes it for a
     # server with a self-signed certificate.
     ca_bundle: Path | None = None
+    # Agent v2's key: the most a bundle may unpack to, in bytes (in the file an integer or a size such as
+    # "4GB", "500MB" (powers of 1000) or "1GiB" (powers of 1024)). Enforced on the bytes actually written,
+    # so archive headers that lie do not get past it. opendeploy's default (agent v2 has none) is 4 GiB.
+    archive_max_extraction_size: int = DEFAULT_ARCHIVE_MAX_EXTRACTION_SIZE
+    # opendeploy's own: a bundle is not unpacked if that would leave less than this free on the filesystem
+    # holding root_dir (checked before each file is written; for a zip, first against its declared size).
+    # A size like archive_max_extraction_size; 0 turns the check off.
+    extraction_free_space_reserve: int = DEFAULT_EXTRACTION_FREE_SPACE_RESERVE
+    # opendeploy's own: the largest AppSpec file the agent reads (a size; 1 MiB, as the server reads).
+    appspec_max_size: int = APPSPEC_SIZE_LIMIT
+    # opendeploy's own: seconds a bundle download (S3, GitHub) keeps retrying connection failures, timeouts,
+    # 5xx and throttling answers, and bodies that break off, before DownloadBundle fails; 0: no retries.
+    # The waits between tries double from 1 s up to wait_after_error.
+    download_retry_seconds: int = DEFAULT_DOWNLOAD_RETRY_SECONDS
     warnings: tuple[str, ...] = ()
 
     @property
@@ -98,7 +124,6 @@ _KNOWN_UNUSED_KEYS = frozenset(
         "max_runs_per_worker",
         "enable_command_port",
         "disable_core_dumps",
-        "archive_max_extraction_size",
         "wait_between_spawning_children",
         "shared_dir",
         "ssl_verify_peer",
@@ -120,7 +145,15 @@ _BOOL_KEYS = {
     "disable_imds_v1",
     "log_aws_wire",
 }
-_INT_KEYS = {"wait_between_runs", "wait_after_error", "http_read_timeout", "kill_agent_max_wait_time_seconds"}
+_INT_KEYS = {
+    "wait_between_runs",
+    "wait_after_error",
+    "http_read_timeout",
+    "kill_agent_max_wait_time_seconds",
+    "download_retry_seconds",
+}
+# Sizes in bytes, and the least each may be.
+_SIZE_KEYS = {"archive_max_extraction_size": 1, "extraction_free_space_reserve": 0, "appspec_max_size": 1}
 _OPTIONAL_STR_KEYS = {
     "proxy_uri",
     "deploy_control_endpoint",
@@ -149,6 +182,46 @@ def _as_int(key: str, value: Any, source: str, *, minimum: int) -> int:
         number = int(value)
     except ValueError:
         raise AgentConfigError(f"{source}: {key} must be an integer, got {value!r}") from None
+    if number < minimum:
+        raise AgentConfigError(f"{source}: {key} must be at least {minimum}, got {number}")
+    return number
+
+
+_SIZE = re.compile(r"^(\d+)\s*([kmgt]i?b|b)?$", re.IGNORECASE)
+_UNIT_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an integer or a size string: "500MB", "4GB" (powers of 1000), "1GiB" (powers of 1024)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value).strip())
+    if match is None:
+        raise ValueError(f"not a size: {value!r}")
+    number, unit = int(match.group(1)), (match.group(2) or "b").lower()
+    if unit == "b":
+        return number
+    base = 1024 if unit.endswith("ib") else 1000
+    return number * base ** _UNIT_POWERS[unit[0]]
+
+
+def format_size(size: int) -> str:
+    """A size for people, exact enough to compare with a configured limit: "1.5 MiB (1572864 bytes)"."""
+    for unit, power in (("TiB", 4), ("GiB", 3), ("MiB", 2), ("KiB", 1)):
+        if size >= 1024**power:
+            return f"{size / 1024**power:.1f} {unit} ({size} bytes)"
+    return f"{size} bytes"
+
+
+def _as_size(key: str, value: Any, source: str, *, minimum: int) -> int:
+    try:
+        number = parse_size(value)
+    except ValueError:
+        raise AgentConfigError(
+            f'{source}: {key} must be a number of bytes or a size such as "500MB" or "4GiB", got {value!r}'
+        ) from None
     if number < minimum:
         raise AgentConfigError(f"{source}: {key} must be at least {minimum}, got {number}")
     return number
@@ -185,6 +258,8 @@ def parse_agent_config(text: str, source: str = "codedeployagent.yml") -> AgentC
             values[key] = _as_bool(key, value, source)
         elif key in _INT_KEYS:
             values[key] = _as_int(key, value, source, minimum=0)
+        elif key in _SIZE_KEYS:
+            values[key] = _as_size(key, value, source, minimum=_SIZE_KEYS[key])
         elif key == "max_revisions":
             values[key] = _as_int(key, value, source, minimum=1)
         elif key == "hook_kill_grace_seconds":

@@ -13,7 +13,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from opendeploy.agent.bundle_extraction import BundleError, copy_directory, extract_tar, extract_zip
+from opendeploy.agent.bundle_extraction import (
+    BundleError,
+    ExtractionLimits,
+    copy_directory,
+    extract_tar,
+    extract_zip,
+)
 from opendeploy.agent.deployment_root import ARCHIVE, BUNDLE
 from opendeploy.agent.deployment_specification import (
     BundleType,
@@ -102,18 +108,20 @@ def _hoist_single_directory(archive: Path, appspec_filename: str) -> None:
     os.rename(temporary, archive)
 
 
-def download_bundle(spec: DeploymentSpecification, deployment_dir: Path) -> Path:
+def download_bundle(
+    spec: DeploymentSpecification, deployment_dir: Path, *, limits: ExtractionLimits | None = None
+) -> Path:
     """Fetch and unpack the revision into ``<deployment-dir>/deployment-archive``; returns that directory.
 
-    Fails, leaving no archive behind, if the bundle is hostile, unreadable, or has no AppSpec file at
-    its root.
+    Fails, leaving no archive behind, if the bundle is hostile, unreadable, too big for ``limits`` (the
+    agent configuration's; the defaults without them), or has no AppSpec file at its root.
     """
     archive = deployment_dir / ARCHIVE
     bundle_type = bundle_type_of(spec)
     label = f"bundle ({bundle_type.value})"
     if spec.revision_type == RevisionType.LOCAL_DIRECTORY:
         assert isinstance(spec.revision, LocalRevision)
-        copy_directory(Path(spec.revision.location), archive, label)
+        copy_directory(Path(spec.revision.location), archive, label, limits=limits)
     else:
         fetcher = _FETCHERS.get(spec.revision_type)
         if fetcher is None:
@@ -126,9 +134,9 @@ def download_bundle(spec: DeploymentSpecification, deployment_dir: Path) -> Path
         where = spec.revision.location if isinstance(spec.revision, LocalRevision) else bundle
         label = f"{where} ({bundle_type})"
         if bundle_type == BundleType.ZIP:
-            extract_zip(bundle, archive, label)
+            extract_zip(bundle, archive, label, limits=limits)
         elif bundle_type in (BundleType.TAR, BundleType.TGZ):
-            extract_tar(bundle, archive, label)
+            extract_tar(bundle, archive, label, limits=limits)
         else:
             raise BundleError(f"a {bundle_type.value} bundle must be a directory, not a file")
     _hoist_single_directory(archive, spec.appspec_filename)

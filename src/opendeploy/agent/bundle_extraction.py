@@ -10,6 +10,15 @@ hostile one with an error naming the entry and what is wrong:
 - device files, FIFOs and sockets;
 - entries that would be written through a symbolic link.
 
+A bundle may also be hostile by its size (a 10 MB zip of zeros that unpacks to 10 GiB). Unpacking stops
+with an error naming the bundle, the size found, the limit and the ``codedeployagent.yml`` key to change:
+
+- once it would write more than ``:archive_max_extraction_size:`` — counted on the bytes actually written,
+  since zip and tar headers can lie and a gzip stream says nothing of its size (a zip's central
+  directory is also checked first, so a zip that declares too much is refused before any write);
+- before writing a file that would leave less than ``:extraction_free_space_reserve:`` free on the
+  filesystem (again a zip's whole declared size first).
+
 On any error the partly unpacked directory is removed, so a failed download leaves nothing behind.
 File modes are kept (permission bits only: setuid, setgid and sticky bits are dropped) and modification
 times are kept; owners recorded in the archive are not restored — files belong to the agent's user, and
@@ -29,16 +38,102 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from opendeploy.agent.agent_config import (
+    DEFAULT_ARCHIVE_MAX_EXTRACTION_SIZE,
+    DEFAULT_EXTRACTION_FREE_SPACE_RESERVE,
+    format_size,
+)
 from opendeploy.agent.file_copy import COPY_BUFFER, copy_file_data
 
 PERMISSION_BITS = 0o777
+CONFIG_FILE = "codedeployagent.yml"
 
 
 class BundleError(Exception):
     """The bundle cannot be fetched or unpacked; the message names the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """How much a bundle may unpack to, and how much free space unpacking must leave (bytes)."""
+
+    max_size: int = DEFAULT_ARCHIVE_MAX_EXTRACTION_SIZE
+    free_space_reserve: int = DEFAULT_EXTRACTION_FREE_SPACE_RESERVE
+
+
+class _SpaceBudget:
+    """Counts what an unpacking writes and refuses what would pass the size limit or the free-space reserve.
+
+    The free space is asked of the filesystem at the start and again whenever the running estimate says
+    the next file may not fit, or after every ``_RESTAT_BYTES`` written (other processes use the disk too).
+    """
+
+    _RESTAT_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, limits: ExtractionLimits, directory: Path, label: str) -> None:
+        self.limits = limits
+        self.directory = directory
+        self.label = label
+        self.written = 0
+        self._free = self._statvfs()
+        self._since_stat = 0
+
+    def _statvfs(self) -> int:
+        st = os.statvfs(self.directory)
+        return st.f_bavail * st.f_frsize  # what an unprivileged writer may still use
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limits.max_size - self.written, 0)
+
+    def _too_big(self, found: str) -> BundleError:
+        return BundleError(
+            f"{self.label}: refusing to unpack the bundle: {found}, more than the limit of "
+            f"{format_size(self.limits.max_size)}; raise :archive_max_extraction_size: in {CONFIG_FILE} "
+            f"if the revision really is that big"
+        )
+
+    def _check_space(self, size: int, what: str) -> None:
+        reserve = self.limits.free_space_reserve
+        if reserve <= 0:
+            return
+        if self._since_stat >= self._RESTAT_BYTES or self._free - size < reserve:
+            self._free, self._since_stat = self._statvfs(), 0
+        if self._free - size < reserve:
+            raise BundleError(
+                f"{self.label}: refusing to unpack the bundle: {what} {format_size(size)}, which would leave "
+                f"{format_size(max(self._free - size, 0))} free on the filesystem holding {self.directory} "
+                f"({format_size(self._free)} free now), less than the reserve of {format_size(reserve)}; "
+                f"free some disk space, or lower :extraction_free_space_reserve: in {CONFIG_FILE}"
+            )
+
+    def declared(self, total: int) -> None:
+        """Check an archive's declared unpacked size (a zip's central directory) before any write."""
+        if total > self.limits.max_size:
+            raise self._too_big(f"its entries declare {format_size(total)} unpacked")
+        self._check_space(total, "its entries declare")
+
+    def entry(self, name: str, size: int) -> None:
+        """Check a file entry's declared size before it is written."""
+        if self.written + size > self.limits.max_size:
+            total = format_size(self.written + size)
+            raise self._too_big(f"with entry {name!r} ({format_size(size)}) it unpacks to at least {total}")
+        self._check_space(size, f"entry {name!r} needs")
+
+    def wrote(self, name: str, count: int) -> None:
+        """Count ``count`` bytes of entry ``name`` (call before writing them): refused once past the limit."""
+        self.written += count
+        self._free -= count
+        self._since_stat += count
+        if self.written > self.limits.max_size:
+            raise self._too_big(
+                f"while writing entry {name!r} it had unpacked more than {format_size(self.written - count)} "
+                f"and was still going"
+            )
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -147,9 +242,10 @@ class _GunzipReader:
 class _ArchiveWriter:
     """Writes entries below ``root`` after checking each one; never follows a link while writing."""
 
-    def __init__(self, root: Path, label: str) -> None:
+    def __init__(self, root: Path, label: str, limits: ExtractionLimits) -> None:
         self.root = root
         self.label = label
+        self.budget = _SpaceBudget(limits, root, label)
         self._real_root = os.path.realpath(root)
         # What this writer has put under root: rel path -> "dir" | "file" | "link". The directory starts
         # empty and nothing else writes to it, so this says what is on disk without asking it.
@@ -232,6 +328,9 @@ class _ArchiveWriter:
             raise self._refuse(name, "a file entry has no name")
         self._ensure_parents(rel, name)
         path = self._clear(rel, name)
+        budget = self.budget
+        if size is not None:
+            budget.entry(name, size)
         # O_EXCL | O_NOFOLLOW: the new file is ours, never an existing one or a link's target.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         self._entries[rel] = "file"
@@ -239,11 +338,14 @@ class _ArchiveWriter:
             if isinstance(source, str):
                 source_fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
                 try:
-                    copy_file_data(source_fd, fd)
+                    budget.entry(name, os.fstat(source_fd).st_size)
+                    # One byte past the limit at most: enough to tell that a growing file went past it.
+                    budget.wrote(name, copy_file_data(source_fd, fd, budget.remaining + 1))
                 finally:
                     os.close(source_fd)
             elif size is None:
                 while chunk := source.read(COPY_BUFFER):
+                    budget.wrote(name, len(chunk))
                     _write_all(fd, chunk)
             else:
                 remaining = size
@@ -251,6 +353,7 @@ class _ArchiveWriter:
                     chunk = source.read(min(remaining, COPY_BUFFER))
                     if not chunk:
                         raise EOFError(f"the archive ends inside the data of {name!r} (truncated)")
+                    budget.wrote(name, len(chunk))
                     _write_all(fd, chunk)
                     remaining -= len(chunk)
             os.fchmod(fd, mode & PERMISSION_BITS)
@@ -328,10 +431,12 @@ def _prepare(destination: Path) -> None:
     destination.mkdir(parents=True)
 
 
-def _guarded(destination: Path, label: str, unpack: Callable[[_ArchiveWriter], None]) -> None:
+def _guarded(
+    destination: Path, label: str, limits: ExtractionLimits | None, unpack: Callable[[_ArchiveWriter], None]
+) -> None:
     _prepare(destination)
-    writer = _ArchiveWriter(destination, label)
     try:
+        writer = _ArchiveWriter(destination, label, limits or ExtractionLimits())
         unpack(writer)
         writer.finish()
     except BundleError:
@@ -371,7 +476,9 @@ def _unpack_tar_members(archive: tarfile.TarFile, writer: _ArchiveWriter) -> Non
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def extract_tar(bundle: Path, destination: Path, label: str = "bundle") -> None:
+def extract_tar(
+    bundle: Path, destination: Path, label: str = "bundle", *, limits: ExtractionLimits | None = None
+) -> None:
     """Unpack a tar archive (plain or compressed; the compression is detected) into ``destination``."""
     with open(bundle, "rb") as handle:
         gzipped = handle.read(2) == GZIP_MAGIC
@@ -390,7 +497,7 @@ def extract_tar(bundle: Path, destination: Path, label: str = "bundle") -> None:
         finally:
             reader.close()
 
-    _guarded(destination, label, unpack)
+    _guarded(destination, label, limits, unpack)
 
 
 def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
@@ -400,11 +507,16 @@ def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
         return None
 
 
-def extract_zip(bundle: Path, destination: Path, label: str = "bundle") -> None:
+def extract_zip(
+    bundle: Path, destination: Path, label: str = "bundle", *, limits: ExtractionLimits | None = None
+) -> None:
     """Unpack a zip archive into ``destination``; backslash separators are read as directory separators."""
 
     def unpack(writer: _ArchiveWriter) -> None:
         with zipfile.ZipFile(bundle) as archive:
+            # The central directory says what the entries unpack to: refuse a bundle that admits it is too
+            # big before writing anything. What is written is still counted, in case it lies.
+            writer.budget.declared(sum(info.file_size for info in archive.infolist() if not info.is_dir()))
             for info in archive.infolist():
                 unix_mode = (info.external_attr >> 16) & 0xFFFF
                 file_type = stat.S_IFMT(unix_mode) if info.create_system == 3 else 0
@@ -422,13 +534,16 @@ def extract_zip(bundle: Path, destination: Path, label: str = "bundle") -> None:
                     writer.special(name, "socket")
                 else:
                     writer.relative_name(name)  # refuse a hostile name before opening its data
+                    writer.budget.entry(name, info.file_size)
                     with archive.open(info) as source:
                         writer.regular_file(name, source, unix_mode & PERMISSION_BITS or 0o644, mtime)
 
-    _guarded(destination, label, unpack)
+    _guarded(destination, label, limits, unpack)
 
 
-def copy_directory(source: Path, destination: Path, label: str = "bundle") -> None:
+def copy_directory(
+    source: Path, destination: Path, label: str = "bundle", *, limits: ExtractionLimits | None = None
+) -> None:
     """Copy a directory bundle into ``destination`` with the same checks as an archive's entries."""
     if not source.is_dir():
         raise BundleError(f"{label}: {source} is not a directory")
@@ -455,4 +570,4 @@ def copy_directory(source: Path, destination: Path, label: str = "bundle") -> No
                 else:
                     writer.special(rel, "device file")
 
-    _guarded(destination, label, unpack)
+    _guarded(destination, label, limits, unpack)

@@ -4,25 +4,34 @@
 BeforeInstall, …) for the deployment the specification describes and returns the event's diagnostics.
 The agent daemon calls it once per host command; ``opendeploy local`` calls it once per event of its
 list. Both get exactly the same behaviour.
+
+A deployment's AppSpec is read at nearly every event (and again for each acknowledgement's no-op check),
+so the parsed AppSpec is kept in a small cache keyed by the file's identity (path, inode, size,
+modification time) and the deployment's custom events: each file is parsed once, and a changed file is
+read again. An AppSpec bigger than ``:appspec_max_size:`` is refused before it is read.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from opendeploy.agent.agent_config import AgentConfig
+from opendeploy.agent.agent_config import AgentConfig, format_size
 from opendeploy.agent.bundle import appspec_not_found_message, download_bundle, find_appspec
-from opendeploy.agent.bundle_extraction import BundleError
+from opendeploy.agent.bundle_extraction import CONFIG_FILE, BundleError, ExtractionLimits
 from opendeploy.agent.deployment_root import ARCHIVE, SCRIPTS_LOG, DeploymentRoot
 from opendeploy.agent.deployment_specification import DeploymentSpecification
 from opendeploy.agent.diagnostics import Diagnostics
 from opendeploy.agent.hook_runner import HookContext, run_hook
 from opendeploy.agent.installer import InstallError, install
+from opendeploy.agent.retries import Abandoned
 from opendeploy.agent.script_log import EventLog
-from opendeploy.appspec import AppSpecError, ServerAppSpec, load_server_appspec
+from opendeploy.appspec import APPSPEC_SIZE_LIMIT, AppSpecError, ServerAppSpec, load_server_appspec
 from opendeploy.appspec.lifecycle_events import (
     AFTER_BLOCK_TRAFFIC,
     APPLICATION_STOP,
@@ -67,13 +76,59 @@ def _custom_events(spec: DeploymentSpecification) -> frozenset[str]:
     return frozenset(spec.all_possible_lifecycle_events) - set(SERVER_ORDERED_EVENTS)
 
 
-def load_appspec(archive: Path, spec: DeploymentSpecification) -> ServerAppSpec:
-    """The AppSpec of an unpacked revision, parsed and checked; it must be for Linux."""
+_AppSpecKey = tuple[str, int, int, int, int, frozenset[str]]
+_PARSED_KEPT = 32  # AppSpecs of this many recent revisions stay parsed; each is a few kilobytes
+_parsed: OrderedDict[_AppSpecKey, ServerAppSpec] = OrderedDict()
+_parsed_lock = threading.Lock()  # several deployment groups' commands run at once
+
+
+def _too_big_message(path: Path, size: str, limit: int) -> str:
+    return (
+        f"The AppSpec file {path} is {size}, more than the limit of {format_size(limit)}; an AppSpec file is "
+        f"normally a few kilobytes. Raise :appspec_max_size: in {CONFIG_FILE} if it really must be this big"
+    )
+
+
+def _check_appspec_size(path: Path, limit: int) -> None:
+    size = path.stat().st_size
+    if size > limit:
+        raise CommandError(_too_big_message(path, format_size(size), limit))
+
+
+def _parse_appspec(path: Path, custom_events: frozenset[str], limit: int) -> ServerAppSpec:
+    """The AppSpec at ``path``, parsed once for each version of the file (see the module's docstring)."""
+    with open(path, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if st.st_size > limit:
+            raise CommandError(_too_big_message(path, format_size(st.st_size), limit))
+        key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, custom_events)
+        with _parsed_lock:
+            cached = _parsed.get(key)
+            if cached is not None:
+                _parsed.move_to_end(key)
+                return cached
+        data = handle.read(limit + 1)  # the file may have grown since fstat
+    if len(data) > limit:
+        raise CommandError(_too_big_message(path, f"more than {format_size(limit)}", limit))
+    appspec = load_server_appspec(
+        data.decode("utf-8", errors="replace"), path.name, custom_events=custom_events
+    )
+    with _parsed_lock:
+        _parsed[key] = appspec
+        while len(_parsed) > _PARSED_KEPT:
+            _parsed.popitem(last=False)
+    return appspec
+
+
+def load_appspec(
+    archive: Path, spec: DeploymentSpecification, *, max_size: int = APPSPEC_SIZE_LIMIT
+) -> ServerAppSpec:
+    """The AppSpec of an unpacked revision, parsed and checked; it must be for Linux and at most
+    ``max_size`` bytes."""
     path = find_appspec(archive, spec.appspec_filename)
     if path is None:
         raise CommandError(appspec_not_found_message(archive, spec.appspec_filename))
-    text = path.read_text(encoding="utf-8", errors="replace")
-    appspec = load_server_appspec(text, path.name, custom_events=_custom_events(spec))
+    appspec = _parse_appspec(path, _custom_events(spec), max_size)
     if appspec.os != "linux":
         raise CommandError(
             f"{path.name}: os is {appspec.os!r}, but this instance runs Linux; "
@@ -127,7 +182,7 @@ def _run_hook_event(
     source = _hook_source(command_name, spec, root)
     if source is None:
         return Diagnostics.success(noop=True)
-    appspec = load_appspec(source.archive, spec)
+    appspec = load_appspec(source.archive, spec, max_size=config.appspec_max_size)
     scripts = appspec.scripts_for(command_name)
     if not scripts:
         return Diagnostics.success(noop=True)
@@ -153,17 +208,29 @@ def _run_hook_event(
 def _download_bundle(spec: DeploymentSpecification, config: AgentConfig, root: DeploymentRoot) -> Diagnostics:
     deployment_dir = root.deployment_dir(spec.deployment_group_id, spec.deployment_id)
     root.prune_revisions(spec.deployment_group_id, spec.deployment_id, config.retained_revisions)
-    download_bundle(spec, deployment_dir)
+    limits = ExtractionLimits(config.archive_max_extraction_size, config.extraction_free_space_reserve)
+    archive = download_bundle(spec, deployment_dir, limits=limits)
+    appspec = find_appspec(archive, spec.appspec_filename)
+    try:
+        if appspec is not None:
+            # Refused here, not at the first event that reads it: a revision that can never install
+            # fails at once, and leaves no archive for later deployments' stop scripts to run from.
+            _check_appspec_size(appspec, config.appspec_max_size)
+    except CommandError:
+        shutil.rmtree(archive, ignore_errors=True)
+        raise
     root.mark_most_recent_install(spec.deployment_group_id, deployment_dir)
     return Diagnostics.success()
 
 
-def _install(spec: DeploymentSpecification, root: DeploymentRoot, observer: Observer | None) -> Diagnostics:
+def _install(
+    spec: DeploymentSpecification, config: AgentConfig, root: DeploymentRoot, observer: Observer | None
+) -> Diagnostics:
     deployment_dir = root.deployment_dir(spec.deployment_group_id, spec.deployment_id)
     archive = deployment_dir / ARCHIVE
     if not archive.is_dir():
         raise CommandError(f"there is no deployment archive at {archive}: DownloadBundle has not run")
-    appspec = load_appspec(archive, spec)
+    appspec = load_appspec(archive, spec, max_size=config.appspec_max_size)
     undefined = sorted(_custom_events(spec) - set(appspec.hooks))
     if undefined:
         # A custom event (codedeploy-local --events) that the AppSpec does not define is most likely a typo.
@@ -185,7 +252,12 @@ def execute_command(
     observer: Observer | None = None,
 ) -> Diagnostics:
     """Run lifecycle event ``command_name`` of the deployment ``spec`` describes; never raises for a
-    failure of the event itself, which is reported in the returned diagnostics."""
+    failure of the event itself, which is reported in the returned diagnostics.
+
+    Raises ``retries.Abandoned`` when the agent is stopping and a download that kept failing was given
+    up: the event did not fail, it did not finish (a restarted agent reports it, as for any interrupted
+    event).
+    """
     root = _deployment_root(config)
     try:
         _check_command(command_name, spec)
@@ -195,8 +267,10 @@ def execute_command(
             if command_name == DOWNLOAD_BUNDLE:
                 return _download_bundle(spec, config, root)
             if command_name == INSTALL:
-                return _install(spec, root, observer)
+                return _install(spec, config, root, observer)
             return _run_hook_event(command_name, spec, config, root, observer)
+    except Abandoned:
+        raise
     except (CommandError, BundleError, InstallError, AppSpecError) as exc:
         return Diagnostics.unknown_error(str(exc))
     except OSError as exc:
@@ -219,6 +293,7 @@ def is_command_noop(command_name: str, spec: DeploymentSpecification, config: Ag
     if source is None:
         return True
     try:
-        return not load_appspec(source.archive, spec).scripts_for(command_name)
+        appspec = load_appspec(source.archive, spec, max_size=config.appspec_max_size)
     except (CommandError, AppSpecError, OSError):
         return False  # let execution report the problem
+    return not appspec.scripts_for(command_name)

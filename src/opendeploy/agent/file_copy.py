@@ -7,16 +7,21 @@ import os
 COPY_BUFFER = 1024 * 1024
 
 
-def copy_file_data(source_fd: int, target_fd: int) -> None:
-    """Copy everything from ``source_fd`` (a regular file, read from its start) to ``target_fd``."""
+def copy_file_data(source_fd: int, target_fd: int, limit: int | None = None) -> int:
+    """Copy everything from ``source_fd`` (a regular file, read from its start) to ``target_fd``, or only
+    its first ``limit`` bytes; returns how many were copied."""
     size = os.fstat(source_fd).st_size
     offset = 0
-    while True:
+    while limit is None or offset < limit:
         # Ask for at least what is left; a file that grows while copied is still copied to its end.
-        sent = os.sendfile(target_fd, source_fd, offset, max(size - offset, COPY_BUFFER))
+        count = max(size - offset, COPY_BUFFER)
+        if limit is not None:
+            count = min(count, limit - offset)
+        sent = os.sendfile(target_fd, source_fd, offset, count)
         if sent == 0:
-            return
+            break
         offset += sent
+    return offset
 
 
 def copy_file(source: str, destination: str) -> None:
