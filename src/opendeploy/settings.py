@@ -40,10 +40,12 @@ class EngineSettings:
     event_timeout: float = 3600.0  # an event running longer than this fails (when its scripts' are unknown)
     event_timeout_grace: float = 60.0  # added to the sum of an event's script timeouts, when known
     poll_hold: float = 40.0  # how long PollHostCommand waits for a command before answering {}
-    # A command handed out but never acknowledged (the poll's answer was lost) is handed out again. An
-    # agent acknowledges before it runs a command, but may queue it behind busy threads first: waiting
-    # as long as an event may take to be picked up keeps a queued command from being run twice.
-    redelivery_after: float = 300.0
+    # A command handed out but never acknowledged (the poll's answer was lost: the server died, the
+    # agent restarted) is handed out again at the host's next poll after this long. An agent
+    # acknowledges a command within moments of receiving it (AWS's after fetching the specification,
+    # opendeploy's only when it has a thread free to run it); handing it out sooner could make an agent
+    # that does not recognise a repeat run it twice.
+    redelivery_after: float = 10.0
     sweep_interval: float = 5.0  # the engine looks for due work at least this often, woken or not
     # Fleet orchestration (issue 5). An instance's zone, for zonal configurations, is the value of this
     # instance tag: on-premises instances have no EC2 Availability Zone, so users tag them with one.

@@ -65,7 +65,7 @@ class RunningAgent:
 
     def __exit__(self, *_: object) -> None:
         self.stop.set()
-        assert self.poller.wait_until_idle(30), "commands still running at the end of the test"
+        assert self.poller.stop_within(30), "commands still running at the end of the test"
 
 
 @pytest.fixture

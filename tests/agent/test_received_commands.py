@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from opendeploy.agent.command_client import HostCommand
-from opendeploy.agent.received_commands import STALE_AFTER_SECONDS, ReceivedCommands
+from opendeploy.agent.kept_records import STALE_AFTER_SECONDS
+from opendeploy.agent.received_commands import ReceivedCommands
 
 
 def _command(identifier: str, name: str = "ApplicationStart") -> HostCommand:

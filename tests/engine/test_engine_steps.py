@@ -147,7 +147,7 @@ def test_ec2_and_on_premises_tag_filters_both_select_registered_instances(databa
 def _run_events(database: Database, settings: Settings, host: str, count: int) -> None:
     for _ in range(count):
         with database.transaction() as session:
-            delivered = host_commands.deliver_next(session, host, time.time(), settings.engine)
+            delivered = host_commands.deliver_next(session, host, time.time(), settings.engine).command
             assert delivered is not None
         with database.transaction() as session:
             command = host_commands.command_for_host(

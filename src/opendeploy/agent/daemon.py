@@ -8,8 +8,11 @@
   (``2024-05-01 12:00:00 INFO  [codedeploy-agent(1234)]: …``), rotated daily, seven days kept;
 - holds ``<pid_dir>/codedeploy-agent.pid`` locked, so a second agent on the same files refuses to start;
 - on SIGTERM or SIGINT stops polling, lets running lifecycle events finish and be reported for up to
-  ``:kill_agent_max_wait_time_seconds:``, then exits (0 if nothing was cut short, 1 otherwise); a command
-  a poll still brings back meanwhile is kept in ``<root_dir>/received-commands`` and run at the next start.
+  ``:kill_agent_max_wait_time_seconds:``, then ends the scripts still running (SIGTERM, SIGKILL after
+  ``:hook_kill_grace_seconds:``) and exits (0 if nothing was cut short, 1 otherwise). Nothing is lost: a
+  command a poll still brings back meanwhile is kept in ``<root_dir>/received-commands`` and run at the
+  next start; an outcome the server could not be told is kept in ``<root_dir>/unreported-completions``
+  and reported at the next start.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from opendeploy.agent.command_client import (
 )
 from opendeploy.agent.deployment_specification import RevisionType
 from opendeploy.agent.github_bundle_source import GitHubBundleSource
+from opendeploy.agent.hook_runner import stop_running_scripts
 from opendeploy.agent.ongoing_deployments import OngoingDeployments
 from opendeploy.agent.onpremises_config import (
     InstanceIdentity,
@@ -43,15 +47,19 @@ from opendeploy.agent.onpremises_config import (
     load_onpremises_config,
 )
 from opendeploy.agent.poller import CommandPoller
-from opendeploy.agent.received_commands import DIRECTORY_NAME, ReceivedCommands
+from opendeploy.agent.received_commands import DIRECTORY_NAME as RECEIVED_DIRECTORY
+from opendeploy.agent.received_commands import ReceivedCommands
 from opendeploy.agent.s3_bundle_source import S3BundleSource, create_s3_client
 from opendeploy.agent.specification_envelope import SpecificationEnvelopeError, load_signer_certificate
+from opendeploy.agent.unreported_completions import DIRECTORY_NAME as UNREPORTED_DIRECTORY
+from opendeploy.agent.unreported_completions import UnreportedCompletions
 
 log = logging.getLogger("opendeploy.agent")
 
 AGENT_LOG = "codedeploy-agent.log"
 LOG_DAYS_KEPT = 7
 NEXT_COMMAND_GRACE_SECONDS = 3.0  # at stop, how long a held poll may take to bring back the next event
+ABANDONED_WAIT_SECONDS = 5.0  # at the stop deadline, how long ended scripts' events take to be kept
 
 
 class AgentStartError(Exception):
@@ -169,7 +177,8 @@ def build_poller(config: AgentConfig) -> CommandPoller:
         config=config,
         certificate=certificate,
         ongoing=ongoing,
-        received=ReceivedCommands(config.root_dir.absolute() / DIRECTORY_NAME),
+        received=ReceivedCommands(config.root_dir.absolute() / RECEIVED_DIRECTORY),
+        completions=UnreportedCompletions(config.root_dir.absolute() / UNREPORTED_DIRECTORY),
     )
 
 
@@ -199,24 +208,36 @@ def run_agent(config: AgentConfig, *, log_stream: TextIO | None = None) -> int:
         polling.start()
         while not stop.wait(3600):
             pass
-        running = poller.running
-        if running:
-            log.info(
-                "waiting up to %d s for %s to finish",
-                config.kill_agent_max_wait_time_seconds,
-                ", ".join(c.command_name for c in running),
-            )
-        finished = poller.wait_until_idle(config.kill_agent_max_wait_time_seconds)
+        finished = _stop(poller, polling, config)
+    logging.shutdown()
+    return 0 if finished else 1
+
+
+def _stop(poller: CommandPoller, polling: threading.Thread, config: AgentConfig) -> bool:
+    """Stop within ``:kill_agent_max_wait_time_seconds:`` (plus the hook kill grace): running events may
+    finish and be reported until then; scripts still running at the deadline are ended, and every
+    outcome the server does not have yet is kept for the next start. True if nothing was cut short."""
+    running = poller.running
+    if running:
+        log.info(
+            "waiting up to %d s for %s to finish",
+            config.kill_agent_max_wait_time_seconds,
+            ", ".join(c.command_name for c in running),
+        )
+    finished = poller.stop_within(config.kill_agent_max_wait_time_seconds)
+    if finished:
         if running:
             # A finished command's completion lets the server issue the next event to the poll still
             # held open; give that answer a moment to arrive and be kept for the next start.
             polling.join(NEXT_COMMAND_GRACE_SECONDS)
-        if finished:
-            log.info("opendeploy agent stopped")
-        else:
-            log.error(
-                "stopping with %s still running; a restarted agent reports it as failed",
-                ", ".join(c.command_name for c in poller.running),
-            )
-    logging.shutdown()
-    return 0 if finished else 1
+        log.info("opendeploy agent stopped")
+        return True
+    names = ", ".join(c.command_name for c in poller.running)
+    stopped = stop_running_scripts(config.hook_kill_grace_seconds)
+    log.error(
+        "stopping with %s unfinished or unreported%s; the outcome is reported when the agent starts again",
+        names,
+        f" ({stopped} script(s) ended)" if stopped else "",
+    )
+    poller.wait_for_abandoned(ABANDONED_WAIT_SECONDS)
+    return False

@@ -11,6 +11,9 @@ Scripts run in AppSpec order from the deployment archive; each must exit 0 befor
   grace, and the event fails with ScriptTimedOut. A script that exits but leaves a background process
   holding its stdout or stderr does not hold the event beyond its timeout either: it fails then as
   "outputs left open" (agent v2's error code 6), and the background process is left running.
+
+When the agent must stop before a script is done (``stop_running_scripts``), the script's process group
+gets SIGTERM, then SIGKILL after the grace, and the event fails saying the agent stopped it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import selectors
 import shlex
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +36,9 @@ from opendeploy.agent.script_log import EventLog
 from opendeploy.appspec.model import HookScript
 
 _READ_SIZE = 65536
+_running: set[_Process] = set()
+_running_lock = threading.Lock()
+_shutting_down = threading.Event()
 _MAX_LINE = 65536  # a longer run of output without a newline is logged in pieces
 
 
@@ -214,8 +221,27 @@ class _Process:
         self.proc.stderr.close()
 
 
+def stop_running_scripts(grace: float) -> int:
+    """The agent is shutting down: end every running script (its process group gets SIGTERM, then
+    SIGKILL after ``grace`` seconds); their events fail saying so. Returns how many were running."""
+    _shutting_down.set()
+    with _running_lock:
+        processes = list(_running)
+    for process in processes:
+        process.signal_group(signal.SIGTERM)
+    if processes:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(p.proc.poll() is None for p in processes):
+            time.sleep(0.05)
+        for process in processes:
+            process.signal_group(signal.SIGKILL)
+    return len(processes)
+
+
 def _run(argv: list[str], env: Mapping[str, str], timeout: float, grace: float, log: EventLog) -> _Outcome:
     process = _Process(argv, env, lambda stream, line: log.entry(f"[{stream}]{line}"))
+    with _running_lock:
+        _running.add(process)
     try:
         deadline = time.monotonic() + timeout
         process.pump(deadline, stop_on_exit=True)
@@ -237,6 +263,8 @@ def _run(argv: list[str], env: Mapping[str, str], timeout: float, grace: float, 
         process.pump(time.monotonic() + 0.2)
         return _Outcome(process.proc.returncode, True, ())
     finally:
+        with _running_lock:
+            _running.discard(process)
         if process.proc.poll() is None:
             # Interrupted (the agent itself is stopping): take the script down with us.
             process.signal_group(signal.SIGKILL)
@@ -277,6 +305,12 @@ def run_hook(scripts: Sequence[HookScript], context: HookContext, log: EventLog)
                     ErrorCode.SCRIPT_TIMED_OUT,
                     f"Script at specified location: {script.location} failed to complete in "
                     f"{script.timeout} seconds",
+                )
+            if outcome.returncode and _shutting_down.is_set():
+                raise _ScriptProblem(
+                    ErrorCode.SCRIPT_FAILED,
+                    f"Script at specified location: {script.location} was stopped: the agent was shutting "
+                    f"down and could not wait for it any longer",
                 )
             if outcome.returncode:
                 raise _ScriptProblem(ErrorCode.SCRIPT_FAILED, _failure_message(script, outcome.returncode))

@@ -9,26 +9,33 @@ per deployment group at a time — the command executor's group lock sees to tha
 2. PutHostCommandAcknowledgement with ``{"IsCommandNoop": …}``; a command the server already considers
    done (Succeeded/Failed) is not run again;
 3. write the ongoing-deployment marker, run the event with the command executor (DownloadBundle, Install,
-   a hook event), and PutHostCommandComplete with its diagnostics — retried until the server has it, so a
-   server restarted mid-deployment still gets every result; then remove the marker.
+   a hook event), keep its outcome on disk (``unreported_completions``), and PutHostCommandComplete with
+   its diagnostics; the kept outcome is removed once the server has it.
 
-Polling goes on while commands run. Errors (server down, throttling, a refused request) back off
+Every call to the server is retried after a transient failure (``retries``): an acknowledgement or a
+completion whose answer was lost is simply sent again — both are idempotent on the server — so a server
+killed at any moment loses nothing. Polling goes on while commands run; a command the server hands out
+again while it runs here (its acknowledgement had not landed) is not run twice. Errors back off
 exponentially, with jitter, up to ``:wait_after_error:`` seconds, and the loop recovers by itself once
-the server answers again. At start, markers left by a killed agent are reported as Failed (error code 7).
+the server answers again. At start, completions a previous run could not report are reported, then
+markers left by a killed agent are reported as Failed (error code 7).
 
-Once told to stop, the loop starts no new work: a command that a poll in flight still brings back is kept
-(``received_commands``) and run first when the agent starts again.
+Once told to stop, the loop starts no new work: a command that a poll in flight still brings back, or
+whose acknowledgement cannot reach the server, is kept (``received_commands``) and run first when the
+agent starts again. ``stop_within`` bounds the rest: running events may finish and be reported until
+the deadline; then what is still unreported stays kept for the next start.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from cryptography import x509
 
@@ -41,10 +48,11 @@ from opendeploy.agent.deployment_specification import (
     parse_deployment_specification,
 )
 from opendeploy.agent.diagnostics import Diagnostics, ErrorCode
-from opendeploy.agent.ongoing_deployments import InterruptedCommand, OngoingDeployments
+from opendeploy.agent.ongoing_deployments import OngoingDeployments
 from opendeploy.agent.received_commands import ReceivedCommands
-from opendeploy.agent.retries import backoff_delay, describe_error, is_transient
+from opendeploy.agent.retries import Abandoned, backoff_delay, describe_error, is_transient, with_retries
 from opendeploy.agent.specification_envelope import SpecificationEnvelopeError, open_envelope
+from opendeploy.agent.unreported_completions import Completion, UnreportedCompletions
 
 log = logging.getLogger("opendeploy.agent.poller")
 
@@ -52,6 +60,11 @@ DEPLOYMENT_SYSTEM = "CodeDeploy"
 MAX_CONCURRENT_COMMANDS = 16
 FAILED_AFTER_RESTART_MESSAGE = "Failed: Failing in-progress lifecycle event after an agent restart."
 SPECIFICATIONS_KEPT = 64  # verified specifications remembered (one per recent deployment)
+# How long a command's specification and acknowledgement are retried while the server is out of reach:
+# as long as the server lets an event run by default. Given up sooner, the command would wait on the
+# server until its deadline if the server had recorded the acknowledgement (its answer lost).
+HANDOFF_RETRY_SECONDS = 3600.0
+T = TypeVar("T")
 _REDELIVERY_PAUSE = 0.1  # seconds before polling again when the server re-sent a command already running
 
 
@@ -88,6 +101,7 @@ class CommandPoller:
         certificate: x509.Certificate,
         ongoing: OngoingDeployments,
         received: ReceivedCommands | None = None,
+        completions: UnreportedCompletions | None = None,
         execute: Executor = execute_command,
         is_noop: NoopCheck = is_command_noop,
         max_concurrent: int = MAX_CONCURRENT_COMMANDS,
@@ -97,6 +111,7 @@ class CommandPoller:
         self.certificate = certificate
         self.ongoing = ongoing
         self.received = received
+        self.completions = completions
         self._execute = execute
         self._is_noop = is_noop
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="host-command")
@@ -104,7 +119,8 @@ class CommandPoller:
         self._lock = threading.Lock()
         self._running: dict[str, HostCommand] = {}
         self._idle = threading.Condition(self._lock)
-        self._give_up_at: float | None = None  # set at shutdown: the last moment to retry a completion
+        self._stopping = threading.Event()  # the event ``run`` was given: set when told to stop
+        self._abandon = threading.Event()  # set at the stop deadline: stop retrying what is left
         # Verified specifications by DeploymentExecutionId: every event of a deployment has the same one.
         self._specifications: OrderedDict[str, DeploymentSpecification] = OrderedDict()
         self.consecutive_errors = 0
@@ -113,17 +129,14 @@ class CommandPoller:
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set; never raises for a failed request (it backs off and tries again)."""
-        to_recover: list[InterruptedCommand] | None = None
-        kept_run = False
+        self._stopping = stop
+        recovered = False
         while not stop.is_set():
             try:
-                if to_recover is None:
-                    to_recover = self.ongoing.interrupted()
-                if to_recover:
-                    self._report_interrupted(to_recover)
-                if not kept_run:
-                    kept_run = True
+                if not recovered:
+                    self._recover(stop)
                     self._run_kept(stop)
+                    recovered = True
                 command = self._poll_when_there_is_room(stop)
             except Exception as error:
                 self.consecutive_errors += 1
@@ -150,7 +163,8 @@ class CommandPoller:
                 stop.wait(_REDELIVERY_PAUSE)
 
     def _keep(self, command: HostCommand) -> None:
-        """A command received while stopping: kept to run at the next start (never acknowledged now)."""
+        """A command received, or not yet acknowledged, when the agent is told to stop: kept to run at the
+        next start."""
         if self.received is not None:
             try:
                 self.received.keep(command)
@@ -226,8 +240,6 @@ class CommandPoller:
         except Exception:
             log.exception("command %s failed unexpectedly", command.command_name)
         finally:
-            if self.received is not None:
-                self.received.forget(command.host_command_identifier)
             with self._lock:
                 self._running.pop(command.host_command_identifier, None)
                 self._idle.notify_all()
@@ -265,96 +277,140 @@ class CommandPoller:
 
     def process(self, command: HostCommand) -> None:
         """Specification, acknowledgement, execution and completion of one command."""
+        if not self._process(command) and self.received is not None:
+            self.received.forget(command.host_command_identifier)
+
+    def _process(self, command: HostCommand) -> bool:
+        """``process``; True if the command was kept to run at the next start."""
+        name = command.command_name
         try:
-            spec = self._specification(command)
-            is_noop = self._is_noop(command.command_name, spec, self.config)
-            status = self.service.acknowledge(command, is_noop=is_noop)
+            spec = self._handoff(
+                lambda: self._specification(command), f"fetching the specification of {name}"
+            )
+            is_noop = self._is_noop(name, spec, self.config)
+            status = self._handoff(
+                lambda: self.service.acknowledge(command, is_noop=is_noop), f"acknowledging {name}"
+            )
+        except Abandoned:
+            self._keep(command)
+            return True
         except Exception as error:
             if not isinstance(error, CommandRefused) and is_transient(error):
-                # Not acknowledged: the server hands the command out again when it is reachable.
-                log.warning(
-                    "%s: %s; the server will hand it out again", command.command_name, describe_error(error)
-                )
-                return
+                # Out of retries: if the server never recorded the acknowledgement, it hands the command
+                # out again.
+                log.warning("%s: %s; the server will hand it out again", name, describe_error(error))
+                return False
             message = str(error) if isinstance(error, CommandRefused) else describe_error(error)
-            log.error("refusing command %s: %s", command.command_name, message)
+            log.error("refusing command %s: %s", name, message)
             self._complete(command.host_command_identifier, "Failed", Diagnostics.unknown_error(message))
-            return
+            return False
         if status == "Failed" and is_noop:
             self._complete(command.host_command_identifier, "Succeeded", Diagnostics.success(noop=True))
-            return
+            return False
         if status in ("Succeeded", "Failed"):
-            log.info("%s is already %s on the server; not running it again", command.command_name, status)
-            return
+            log.info("%s is already %s on the server; not running it again", name, status)
+            return False
         try:
             self.ongoing.start(spec.deployment_id, command.host_command_identifier)
         except OSError as error:
             message = f"cannot record the ongoing deployment in {self.ongoing.directory}: {error.strerror}"
-            log.error("%s: %s", command.command_name, message)
+            log.error("%s: %s", name, message)
             self._complete(command.host_command_identifier, "Failed", Diagnostics.unknown_error(message))
-            return
+            return False
         started = time.monotonic()
-        diagnostics = self._execute(command.command_name, spec, self.config)
+        diagnostics = self._execute(name, spec, self.config)
         log.info(
             "%s of %s %s in %.2f s%s",
-            command.command_name,
+            name,
             spec.deployment_id,
             "succeeded" if diagnostics.succeeded else f"failed ({diagnostics.display_name})",
             time.monotonic() - started,
             "" if diagnostics.succeeded else f": {diagnostics.message}",
         )
         status = "Succeeded" if diagnostics.succeeded else "Failed"
-        if self._complete(command.host_command_identifier, status, diagnostics):
-            self.ongoing.finish(spec.deployment_id)
+        self._complete(command.host_command_identifier, status, diagnostics, deployment_id=spec.deployment_id)
+        return False
 
-    def _complete(self, host_command_identifier: str, status: str, diagnostics: Diagnostics) -> bool:
-        """PutHostCommandComplete, retried while the server is unreachable; False if it never got there
-        (the marker then stays, and a restarted agent reports the event as failed)."""
-        errors = 0
-        while True:
+    def _handoff(self, call: Callable[[], T], what: str) -> T:
+        """A call that hands a command over (specification, acknowledgement), retried while the server is
+        out of reach; given up (``Abandoned``) once the agent is told to stop: the command has not
+        started, and is kept to run at the next start."""
+        return with_retries(
+            call,
+            what=what,
+            budget=HANDOFF_RETRY_SECONDS,
+            cap=self.config.wait_after_error,
+            stopping=self._stopping,
+        )
+
+    def _complete(
+        self, identifier: str, status: str, diagnostics: Diagnostics, *, deployment_id: str | None = None
+    ) -> None:
+        """Keep the command's outcome on disk (which supersedes its ongoing-deployment marker), then
+        report it; it stays kept for the next start if the agent must stop before the server has it."""
+        completion = Completion(identifier, status, diagnostics)
+        kept = False
+        if self.completions is not None:
             try:
-                self.service.complete(host_command_identifier, status, diagnostics)
-                return True
-            except Exception as error:
-                if not is_transient(error):
-                    log.error(
-                        "the server refused the completion of %s: %s",
-                        host_command_identifier,
-                        describe_error(error),
-                    )
-                    return True  # nothing more to report for it
-                errors += 1
-                delay = backoff_delay(errors, self.config.wait_after_error)
-                give_up_at = self._give_up_at
-                if give_up_at is not None and time.monotonic() + delay > give_up_at:
-                    log.error("giving up reporting %s: %s", host_command_identifier, describe_error(error))
-                    return False
-                log.warning(
-                    "cannot report %s yet (%s); retrying in %.1f s",
-                    host_command_identifier,
-                    describe_error(error),
-                    delay,
-                )
-                time.sleep(delay)
+                self.completions.keep(completion)
+                kept = True
+            except OSError as error:
+                log.error("cannot keep the outcome of %s on disk: %s", identifier, error)
+        if kept and deployment_id is not None:
+            self.ongoing.finish(deployment_id)
+        if self._report(completion, giving_up=self._abandon) and deployment_id is not None:
+            self.ongoing.finish(deployment_id)
 
-    def _report_interrupted(self, interrupted: list[InterruptedCommand]) -> None:
-        """Report each interrupted command as Failed; each leaves ``interrupted`` once the server has it."""
-        failed = Diagnostics(ErrorCode.FAILED_AFTER_RESTART, "", FAILED_AFTER_RESTART_MESSAGE, "")
-        while interrupted:
-            command = interrupted[0]
-            log.warning(
-                "the agent restarted while running %s of %s: reporting it as failed",
-                command.host_command_identifier,
-                command.deployment_id,
+    def _report(self, completion: Completion, *, giving_up: threading.Event) -> bool:
+        """PutHostCommandComplete, retried until the server has it (or refuses it for good); False if
+        ``giving_up`` was set first (the completion then stays kept, if it could be)."""
+        identifier = completion.host_command_identifier
+        try:
+            with_retries(
+                lambda: self.service.complete(identifier, completion.status, completion.diagnostics),
+                what=f"reporting {identifier}",
+                budget=math.inf,
+                cap=self.config.wait_after_error,
+                stopping=giving_up,
             )
-            try:
-                self.service.complete(command.host_command_identifier, "Failed", failed)
-            except Exception as error:
-                if is_transient(error):
-                    raise
-                log.error("the server refused the report: %s", describe_error(error))
+        except Abandoned:
+            log.error(
+                "stopping before the server has the outcome of %s: it is reported at the next start",
+                identifier,
+            )
+            return False
+        except Exception as error:
+            log.error("the server refused the completion of %s: %s", identifier, describe_error(error))
+        if self.completions is not None:
+            self.completions.forget(identifier)
+        return True
+
+    def _recover(self, stop: threading.Event) -> None:
+        """Report what a previous run of the agent left unreported: its kept completions, then the events
+        it was running when it died (as Failed). Each leaves the disk once the server has it."""
+        interrupted = self.ongoing.interrupted()
+        reported: set[str] = set()
+        for completion in self.completions.kept() if self.completions is not None else []:
+            log.info(
+                "reporting the outcome of %s, kept since the agent last ran",
+                completion.host_command_identifier,
+            )
+            if not self._report(completion, giving_up=stop):
+                return
+            reported.add(completion.host_command_identifier)
+        failed = Diagnostics(ErrorCode.FAILED_AFTER_RESTART, "", FAILED_AFTER_RESTART_MESSAGE, "")
+        for command in interrupted:
+            if command.host_command_identifier not in reported:
+                log.warning(
+                    "the agent restarted while running %s of %s: reporting it as failed",
+                    command.host_command_identifier,
+                    command.deployment_id,
+                )
+                if not self._report(
+                    Completion(command.host_command_identifier, "Failed", failed), giving_up=stop
+                ):
+                    return
             self.ongoing.finish(command.deployment_id)
-            interrupted.pop(0)
 
     # --- stopping ----------------------------------------------------------------------------------
 
@@ -363,11 +419,27 @@ class CommandPoller:
         with self._lock:
             return list(self._running.values())
 
-    def wait_until_idle(self, timeout: float) -> bool:
-        """Wait for running commands to finish (and be reported); False if some still run at the deadline."""
+    def stop_within(self, timeout: float) -> bool:
+        """Once told to stop: wait up to ``timeout`` seconds for running commands to finish and be
+        reported; at the deadline give up reporting (what is unreported stays kept for the next start).
+        False if commands were still running or unreported then."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            self._give_up_at = deadline
+            while self._running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._idle.wait(remaining)
+            idle = not self._running
+        if not idle:
+            self._abandon.set()
+        return idle
+
+    def wait_for_abandoned(self, timeout: float) -> bool:
+        """After ``stop_within`` gave up: wait up to ``timeout`` for the commands still running to end
+        (their outcomes kept for the next start). True if none is left."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
             while self._running:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -89,8 +89,6 @@ def create_app(state: ServerState) -> Starlette:
             return await iam.handle(request)
         target = request.headers.get("x-amz-target", "")
         prefix, _, operation = target.partition(".")
-        if prefix == COMMANDS_TARGET_PREFIX and operation:
-            return await commands.handle(request, operation)
         service = services.get(prefix)
         if service is None or not operation:
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")

@@ -7,8 +7,8 @@ The agent protocol's flow (agent wire protocol §1.5) as state transitions, each
   event must be picked up within ``event_start_timeout`` (the guide's 5 minutes) or the instance fails.
 - **deliver** (PollHostCommand): the oldest deliverable command goes to the agent; it becomes
   ``InProgress``, its event starts, and the timer becomes the event's run deadline. A command handed
-  out but never acknowledged (the answer may have been lost) is handed out again after
-  ``redelivery_after``.
+  out but never acknowledged (the answer may have been lost) is handed out again at the host's next
+  poll once ``redelivery_after`` (seconds) has passed, or at once if its poll had lost its client.
 - **acknowledge**: answers the command's status, so an agent never runs a command that has finished.
 - **complete**: the first completion wins; a duplicate is accepted and changes nothing. A success
   issues the instance's next event (or finishes the instance); a failure fails the instance and skips
@@ -253,24 +253,26 @@ _COMMAND_COLUMNS = (
     HostCommand.nonce,
     HostCommand.acknowledged_at,
 )
-_DELIVERABLE = (
-    select(*_COMMAND_COLUMNS)
+# The host's next command: a Pending one (oldest first), or else one handed out but never acknowledged
+# (its answer may have been lost) — oldest hand-out first, a lost one (no hand-out time) before all.
+_NEXT_FOR_HOST = Prepared(
+    select(*_COMMAND_COLUMNS, HostCommand.delivered_at)
     .where(
         HostCommand.host_identifier == bindparam("host"),
         or_(
             HostCommand.status == HostCommandStatus.PENDING,
-            and_(
-                HostCommand.status == HostCommandStatus.IN_PROGRESS,
-                HostCommand.acknowledged_at.is_(None),
-                HostCommand.delivered_at < bindparam("redeliver_before"),
-            ),
+            and_(HostCommand.status == HostCommandStatus.IN_PROGRESS, HostCommand.acknowledged_at.is_(None)),
         ),
     )
-    .order_by(HostCommand.id)
+    .order_by(
+        HostCommand.status != HostCommandStatus.PENDING,
+        HostCommand.delivered_at.is_not(None),
+        HostCommand.delivered_at,
+        HostCommand.id,
+    )
     .limit(1)
+    .with_for_update(skip_locked=True)
 )
-_DELIVERABLE_ID = _DELIVERABLE.with_only_columns(HostCommand.id)
-_DELIVERABLE_LOCKED = Prepared(_DELIVERABLE.with_for_update(skip_locked=True))
 _BY_IDENTIFIER = select(HostCommand).where(HostCommand.host_command_identifier == bindparam("identifier"))
 _BY_IDENTIFIER_LOCKED = _BY_IDENTIFIER.with_for_update()
 _ROW_BY_IDENTIFIER = select(*_COMMAND_COLUMNS).where(
@@ -338,30 +340,57 @@ _SKIP_EVENTS = Prepared(
 )
 
 
-def _deliverable_params(host: str, now: float, settings: EngineSettings) -> dict[str, Any]:
-    return {"host": host, "redeliver_before": now - settings.redelivery_after}
+@dataclass(frozen=True)
+class Delivery:
+    """What a poll finds for a host: a command to hand out now, or when one handed out before (whose
+    acknowledgement has not come) may be handed out again, or neither."""
+
+    command: DeliveredCommand | None = None
+    redeliver_at: float | None = None
 
 
-def has_deliverable(session: Session, host: str, now: float, settings: EngineSettings) -> bool:
-    """Whether a command is waiting for ``host`` (a read; deliver with ``deliver_next``)."""
-    params = _deliverable_params(host, now, settings)
-    return session.connection().execute(_DELIVERABLE_ID, params).first() is not None
+def deliver_next(session: Session, host: str, now: float, settings: EngineSettings) -> Delivery:
+    """Hand ``host`` its oldest waiting command, if any (other replicas skip a command being handed out).
 
-
-def deliver_next(
-    session: Session, host: str, now: float, settings: EngineSettings
-) -> DeliveredCommand | None:
-    """Hand ``host`` its oldest waiting command, if any (other replicas skip a command being handed out)."""
+    A command handed out but not acknowledged is handed out again once ``redelivery_after`` has passed
+    since (the answer may have been lost: the server died, or the poll's client went away), or at once
+    when its poll is known to have been lost (``delivery_lost``). Sooner, the agent that has it is most
+    likely about to acknowledge it: an agent that got it twice would run it twice."""
     connection = session.connection()
-    command = _DELIVERABLE_LOCKED.first(connection, _deliverable_params(host, now, settings))
+    command = _NEXT_FOR_HOST.first(connection, {"host": host})
     if command is None:
-        return None
+        return Delivery()
+    if command.status != HostCommandStatus.PENDING and command.delivered_at is not None:
+        redeliver_at = command.delivered_at + settings.redelivery_after
+        if redeliver_at > now:
+            return Delivery(redeliver_at=redeliver_at)
     if command.status == HostCommandStatus.PENDING:
         _start(session, command, now, settings)
     _DELIVERED.execute(connection, {"b_command": command.id, "b_now": now})
-    return DeliveredCommand(
-        command.host_command_identifier, command.deployment_id, command.command_name, command.nonce
+    return Delivery(
+        DeliveredCommand(
+            command.host_command_identifier, command.deployment_id, command.command_name, command.nonce
+        )
     )
+
+
+_DELIVERY_LOST = Prepared(
+    update(HostCommand)
+    .where(
+        HostCommand.host_command_identifier == bindparam("b_identifier"),
+        HostCommand.host_identifier == bindparam("b_host"),
+        HostCommand.status == HostCommandStatus.IN_PROGRESS,
+        HostCommand.acknowledged_at.is_(None),
+    )
+    .values(delivered_at=None)
+)
+
+
+def delivery_lost(session: Session, identifier: str, host: str) -> None:
+    """The poll ``identifier`` was handed to had lost its client before the answer went out: hand the
+    command out again at the host's next poll, without waiting out ``redelivery_after``."""
+    _DELIVERY_LOST.execute(session.connection(), {"b_identifier": identifier, "b_host": host})
+    wake_host_on_commit(session, [host])
 
 
 def _start(session: Session, command: Any, now: float, settings: EngineSettings) -> None:

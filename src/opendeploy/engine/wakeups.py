@@ -58,22 +58,28 @@ class WakeBus:
         ``wait_for_host(host, since=...)`` returns at once if a wake-up came in between."""
         return self._host_generation.get(host, 0)
 
-    async def wait_for_host(self, host: str, *, since: int, timeout: float) -> bool:
-        """Wait until ``host`` is woken (True), the server stops or ``timeout`` passes (False)."""
+    async def wait_for_host(
+        self, host: str, *, since: int, timeout: float, gone: asyncio.Event | None = None
+    ) -> bool:
+        """Wait until ``host`` is woken (True), the server stops, ``gone`` is set (the waiting client
+        went away) or ``timeout`` passes (False)."""
         if self._loop is None or self._stopping is None:
             raise RuntimeError("the wake bus is not attached to an event loop")
         if self._host_generation.get(host, 0) != since:
             return True
-        if self._stopping.is_set():
+        if self._stopping.is_set() or (gone is not None and gone.is_set()):
             return False
         future: asyncio.Future[None] = self._loop.create_future()
         self._host_waiters.setdefault(host, set()).add(future)
-        stopping = asyncio.ensure_future(self._stopping.wait())
+        ends = {asyncio.ensure_future(self._stopping.wait())}
+        if gone is not None:
+            ends.add(asyncio.ensure_future(gone.wait()))
         try:
-            done, _ = await asyncio.wait({future, stopping}, timeout=timeout, return_when="FIRST_COMPLETED")
+            done, _ = await asyncio.wait({future, *ends}, timeout=timeout, return_when="FIRST_COMPLETED")
             return future in done
         finally:
-            stopping.cancel()
+            for end in ends:
+                end.cancel()
             waiters = self._host_waiters.get(host)
             if waiters is not None:
                 waiters.discard(future)

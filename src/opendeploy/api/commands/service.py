@@ -143,6 +143,22 @@ def _access_key_id(incoming: sigv4.IncomingRequest) -> str | None:
     return match.group(1) if match else None
 
 
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+async def _watch_for_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+    """Set ``gone`` when the client closes the connection (the request's body has been read already)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
+
+
 def _json(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
@@ -242,43 +258,52 @@ class CommandService:
         """The certificate deployment specifications are signed with, for agents to pin (PEM)."""
         return Response(self.signer.certificate_pem, media_type="application/x-pem-file")
 
-    async def handle(self, request: Request, operation: str) -> Response:
-        """Serve one request routed through Starlette (``serve`` is the direct way)."""
-        body = await request.body()
-        status, payload, request_id = await self._answer(request.scope, body, operation)
-        return Response(
-            payload,
-            status_code=status,
-            media_type=awsjson.CONTENT_TYPE,
-            headers={"x-amzn-RequestId": request_id},
-        )
-
     async def serve(self, scope: Scope, receive: Receive, send: Send, operation: str) -> None:
         """Serve one request as a plain ASGI application: agents make most of the server's requests, and
-        the web framework's routing, request and response objects cost as much as the work itself."""
+        the web framework's routing, request and response objects cost as much as the work itself.
+
+        A body declared or found larger than the largest valid request is refused without being kept.
+        While a long poll waits, the connection is watched: a client that goes away (an agent killed or
+        restarted) ends its poll, so no command is handed to a dead connection."""
         body = bytearray()
-        while True:
+        declared = _content_length(scope)
+        too_large = declared is not None and declared > MAX_BODY_BYTES
+        while not too_large:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            if len(body) <= MAX_BODY_BYTES:  # beyond that the request is refused; stop keeping it
-                body += message.get("body", b"")
+            body += message.get("body", b"")
+            too_large = len(body) > MAX_BODY_BYTES
             if not message.get("more_body", False):
                 break
-        status, payload, request_id = await self._answer(scope, bytes(body), operation)
+        gone = asyncio.Event()
+        watcher = None
+        if operation == "PollHostCommand" and not too_large:
+            watcher = asyncio.ensure_future(_watch_for_disconnect(receive, gone))
+        try:
+            status, payload, request_id = await self._answer(
+                scope, b"" if too_large else bytes(body), operation, gone, too_large=too_large
+            )
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         headers = [
             (b"content-type", awsjson.CONTENT_TYPE.encode()),
             (b"content-length", str(len(payload)).encode()),
             (b"x-amzn-requestid", request_id.encode()),
         ]
+        if too_large:
+            headers.append((b"connection", b"close"))  # the rest of the body is never read
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    async def _answer(self, scope: Scope, body: bytes, operation: str) -> tuple[int, bytes, str]:
+    async def _answer(
+        self, scope: Scope, body: bytes, operation: str, gone: asyncio.Event, *, too_large: bool = False
+    ) -> tuple[int, bytes, str]:
         """(HTTP status, JSON body, request id) for one request."""
         request_id = str(uuid.uuid4())
         try:
-            if len(body) > MAX_BODY_BYTES:
+            if too_large:
                 raise ApiError(
                     "RequestEntityTooLargeException",
                     f"request body exceeds {MAX_BODY_BYTES} bytes",
@@ -293,7 +318,7 @@ class CommandService:
             )
             key, params = await self._authenticate(incoming, operation, body)
             if operation == "PollHostCommand":
-                result = await self._poll(key, params)
+                result = await self._poll(key, params, gone)
             elif operation == "GetDeploymentSpecification":
                 result = await self._get_deployment_specification(key, params)
             else:
@@ -352,12 +377,15 @@ class CommandService:
 
     # --- PollHostCommand ------------------------------------------------------------------------------
 
-    async def _poll(self, key: StoredAccessKey, params: dict[str, Any]) -> dict[str, Any]:
-        """Hand out the host's next command, waiting up to the poll hold time for one; ``{}`` if none."""
+    async def _poll(
+        self, key: StoredAccessKey, params: dict[str, Any], gone: asyncio.Event
+    ) -> dict[str, Any]:
+        """Hand out the host's next command, waiting up to the poll hold time for one; ``{}`` if none, or
+        if the client went away meanwhile."""
         deadline = time.monotonic() + self.settings.engine.poll_hold
         settings = self.settings.engine
 
-        def first(session: Session) -> tuple[InstanceIdentity, int, host_commands.DeliveredCommand | None]:
+        def first(session: Session) -> tuple[InstanceIdentity, int, host_commands.Delivery]:
             identity = self._instance(session, key, params["HostIdentifier"])
             # Read the wake-up counter before looking: a command issued after the look wakes the wait.
             generation = self.bus.host_generation(identity.host)
@@ -367,22 +395,33 @@ class CommandService:
                 host_commands.deliver_next(session, identity.host, time.time(), settings),
             )
 
-        identity, generation, delivered = await self._step(first)
+        identity, generation, found = await self._step(first)
 
-        def again(session: Session) -> tuple[int, host_commands.DeliveredCommand | None]:
+        def again(session: Session) -> tuple[int, host_commands.Delivery]:
             if not still_registered(session, identity):
                 raise refused(f"Instance {identity.name} is no longer registered")
             generation = self.bus.host_generation(identity.host)
             return generation, host_commands.deliver_next(session, identity.host, time.time(), settings)
 
-        while delivered is None:
+        while found.command is None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.bus.stopping:
+            if remaining <= 0 or self.bus.stopping or gone.is_set():
                 return {}
-            await self.bus.wait_for_host(identity.host, since=generation, timeout=remaining)
-            if self.bus.stopping:
+            if found.redeliver_at is not None:  # look again when a lost answer may be handed out again
+                remaining = min(remaining, max(found.redeliver_at - time.time(), 0.0) + 0.01)
+            await self.bus.wait_for_host(identity.host, since=generation, timeout=remaining, gone=gone)
+            if self.bus.stopping or gone.is_set():
                 return {}
-            generation, delivered = await self._step(again)
+            generation, found = await self._step(again)
+        delivered = found.command
+        if gone.is_set():
+            # The client left while the command was being handed out: it never got it.
+            await self._step(
+                lambda session: host_commands.delivery_lost(
+                    session, delivered.host_command_identifier, identity.host
+                )
+            )
+            return {}
         return {
             "HostCommand": {
                 "HostCommandIdentifier": delivered.host_command_identifier,
