@@ -341,32 +341,33 @@ def test_get_and_batch_get(codedeploy):
 def test_list_filters_and_pages(server, codedeploy, records):
     application = unique("app")
     codedeploy.create_application(applicationName=application)
-    groups = [unique("dg") for _ in range(server.page_size + 2)]
-    created: list[str] = []
-    for group in groups:
+    group, other = unique("dg"), unique("dg")
+    for name in (group, other):
         codedeploy.create_deployment_group(
-            applicationName=application, deploymentGroupName=group, serviceRoleArn=ROLE
+            applicationName=application, deploymentGroupName=name, serviceRoleArn=ROLE
         )
-        created.append(
-            codedeploy.create_deployment(
-                applicationName=application, deploymentGroupName=group, revision=S3_REVISION
-            )["deploymentId"]
-        )
-    for deployment_id in created:
-        wait_until_completed(codedeploy, deployment_id)  # no instances: the engine fails them at once
+
+    def deploy(name: str) -> str:
+        deployment_id = codedeploy.create_deployment(
+            applicationName=application, deploymentGroupName=name, revision=S3_REVISION
+        )["deploymentId"]
+        wait_until_completed(codedeploy, deployment_id)  # no instances: the engine fails it at once
+        return deployment_id
+
+    created = [deploy(group) for _ in range(server.page_size + 2)]
+    elsewhere = deploy(other)
     records.complete(created[0], "Succeeded")
     records.complete(created[1], "Stopped")
 
-    pages = list(codedeploy.get_paginator("list_deployments").paginate(applicationName=application))
+    in_group = {"applicationName": application, "deploymentGroupName": group}
+    pages = list(codedeploy.get_paginator("list_deployments").paginate(**in_group))
     assert len(pages) == 2
     listed = [d for page in pages for d in page["deployments"]]
     assert listed == list(reversed(created))  # newest first
 
-    by_group = codedeploy.list_deployments(applicationName=application, deploymentGroupName=groups[3])
-    assert by_group["deployments"] == [created[3]]
-    finished = codedeploy.list_deployments(
-        applicationName=application, includeOnlyStatuses=["Succeeded", "Stopped"]
-    )
+    by_group = codedeploy.list_deployments(applicationName=application, deploymentGroupName=other)
+    assert by_group["deployments"] == [elsewhere]
+    finished = codedeploy.list_deployments(**in_group, includeOnlyStatuses=["Succeeded", "Stopped"])
     assert set(finished["deployments"]) == {created[0], created[1]}
     everywhere = [
         d
@@ -384,9 +385,7 @@ def test_list_filters_and_pages(server, codedeploy, records):
     minute = datetime.timedelta(minutes=1)
 
     def window(**time_range: datetime.datetime) -> list[str]:
-        pages = codedeploy.get_paginator("list_deployments").paginate(
-            applicationName=application, createTimeRange=time_range
-        )
+        pages = codedeploy.get_paginator("list_deployments").paginate(**in_group, createTimeRange=time_range)
         return [d for page in pages for d in page["deployments"]]
 
     assert window(start=base + 2 * minute, end=base + 4 * minute) == [created[4], created[3], created[2]]
@@ -398,15 +397,14 @@ def test_list_filters_and_pages(server, codedeploy, records):
     exceptions = codedeploy.exceptions
     with pytest.raises(exceptions.InvalidTimeRangeException):
         codedeploy.list_deployments(
-            applicationName=application,
-            createTimeRange={"start": last_time, "end": last_time - minute},
+            **in_group, createTimeRange={"start": last_time, "end": last_time - minute}
         )
     with pytest.raises(exceptions.ApplicationNameRequiredException):
-        codedeploy.list_deployments(deploymentGroupName=groups[0])
+        codedeploy.list_deployments(deploymentGroupName=group)
     with pytest.raises(exceptions.DeploymentGroupDoesNotExistException):
         codedeploy.list_deployments(applicationName=application, deploymentGroupName=unique("none"))
     with pytest.raises(exceptions.ApplicationDoesNotExistException):
-        codedeploy.list_deployments(applicationName=unique("none"))
+        codedeploy.list_deployments(applicationName=unique("none"), deploymentGroupName=group)
 
 
 def test_stop_is_recorded_for_the_engine(codedeploy, records):
@@ -528,8 +526,8 @@ def test_deleting_the_application_deletes_its_deployments(codedeploy):
     codedeploy.create_application(applicationName=application)  # the name is free again, and empty
     assert codedeploy.list_deployment_groups(applicationName=application)["deploymentGroups"] == []
     assert codedeploy.list_application_revisions(applicationName=application)["revisions"] == []
-    assert codedeploy.list_deployments(applicationName=application)["deployments"] == []
-    assert group
+    with pytest.raises(codedeploy.exceptions.DeploymentGroupDoesNotExistException):
+        codedeploy.list_deployments(applicationName=application, deploymentGroupName=group)
 
 
 def test_zonal_configurations_are_for_in_place_deployments(codedeploy):

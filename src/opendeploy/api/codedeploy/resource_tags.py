@@ -3,11 +3,14 @@
 Applications, deployment groups and custom deployment configurations can be tagged; a resource is
 named by its ARN (``domain.arns``) and its tags are stored by internal id (``store.tags``), so they
 follow the resource through renames. An ARN of another region or account names nothing on this
-server, so it gets the resource type's does-not-exist exception.
+server, so it gets the resource type's does-not-exist exception. A well-formed ARN of a CodeDeploy
+resource that cannot be tagged (an instance, a deployment, a predefined deployment configuration) is
+``ArnNotSupportedException``; anything that is not a CodeDeploy ARN at all is ``InvalidArnException``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +27,8 @@ from opendeploy.store.tags import TagKind, TagLimitExceeded, list_tags, put_tags
 MAX_KEY_LENGTH = 128  # guide quotas: size of tag key
 MAX_VALUE_LENGTH = 256  # guide quotas: size of tag value
 RESERVED_PREFIX = "aws:"
+# A deployment's ARN: domain.arns does not parse it, as nothing can be tagged with it.
+_UNTAGGABLE_ARN = re.compile(r"arn:[^:]+:codedeploy:[^:]+:[^:]+:deployment/[^/]+")
 
 
 def check_tags(ctx: OperationContext, tags: Sequence[dict[str, Any]], member: str = "tags") -> None:
@@ -70,6 +75,8 @@ def apply_tags(
 def _resolve(ctx: OperationContext, arn: str) -> tuple[TagKind, str, str | None]:
     """(kind, internal id, owning application id) of the resource ``arn`` names, or raise."""
     parsed = parse_arn(arn)
+    if parsed is None and _UNTAGGABLE_ARN.fullmatch(arn):
+        raise ApiError("ArnNotSupportedException", f"{arn} names a deployment; deployments cannot be tagged")
     if parsed is None:
         raise ApiError(
             modeled_error(ctx.operation, "InvalidArnException"), f"{arn} is not a valid CodeDeploy ARN"
