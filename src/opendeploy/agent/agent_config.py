@@ -31,6 +31,9 @@ DEFAULT_EXTRACTION_FREE_SPACE_RESERVE = 256 * MIB
 DEFAULT_DOWNLOAD_RETRY_SECONDS = 300
 """How long a bundle download keeps retrying transient failures: long enough for a server restart or a
 store fail-over, well inside the hour the server allows DownloadBundle."""
+DOWNLOAD_RETRY_KEY = ":download_retry_seconds:"
+DEFAULT_WAIT_AFTER_ERROR = 30
+"""The longest wait between two tries of a failing call (the command service, a download)."""
 
 
 class AgentConfigError(ValueError):
@@ -66,7 +69,7 @@ class AgentConfig:
     program_name: str = "codedeploy-agent"
     verbose: bool = False
     wait_between_runs: int = 1
-    wait_after_error: int = 30
+    wait_after_error: int = DEFAULT_WAIT_AFTER_ERROR
     http_read_timeout: int = 80
     max_revisions: int | None = None
     on_premises_config_file: Path = Path("/etc/codedeploy-agent/conf/codedeploy.onpremises.yml")

@@ -37,7 +37,7 @@ import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -47,7 +47,7 @@ from opendeploy.agent.agent_config import (
     DEFAULT_EXTRACTION_FREE_SPACE_RESERVE,
     format_size,
 )
-from opendeploy.agent.file_copy import COPY_BUFFER, copy_file_data
+from opendeploy.agent.file_copy import COPY_BUFFER, copy_file_data, write_all
 
 PERMISSION_BITS = 0o777
 CONFIG_FILE = "codedeployagent.yml"
@@ -55,6 +55,16 @@ CONFIG_FILE = "codedeployagent.yml"
 
 class BundleError(Exception):
     """The bundle cannot be fetched or unpacked; the message names the entry and the problem."""
+
+
+@contextlib.contextmanager
+def disk_errors(writing: str) -> Iterator[None]:
+    """Report this host's disk failing (full, read-only) while ``writing`` as a ``BundleError``: downloads
+    retry plain OSErrors, which are mostly network trouble, and trying this one again would not help."""
+    try:
+        yield
+    except OSError as error:
+        raise BundleError(f"cannot write {writing}: {error.strerror or error}") from None
 
 
 @dataclass(frozen=True)
@@ -134,12 +144,6 @@ class _SpaceBudget:
                 f"while writing entry {name!r} it had unpacked more than {format_size(self.written - count)} "
                 f"and was still going"
             )
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class _GunzipReader:
@@ -346,7 +350,7 @@ class _ArchiveWriter:
             elif size is None:
                 while chunk := source.read(COPY_BUFFER):
                     budget.wrote(name, len(chunk))
-                    _write_all(fd, chunk)
+                    write_all(fd, chunk)
             else:
                 remaining = size
                 while remaining:
@@ -354,7 +358,7 @@ class _ArchiveWriter:
                     if not chunk:
                         raise EOFError(f"the archive ends inside the data of {name!r} (truncated)")
                     budget.wrote(name, len(chunk))
-                    _write_all(fd, chunk)
+                    write_all(fd, chunk)
                     remaining -= len(chunk)
             os.fchmod(fd, mode & PERMISSION_BITS)
             if mtime is not None:

@@ -7,6 +7,13 @@ import os
 COPY_BUFFER = 1024 * 1024
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def copy_file_data(source_fd: int, target_fd: int, limit: int | None = None) -> int:
     """Copy everything from ``source_fd`` (a regular file, read from its start) to ``target_fd``, or only
     its first ``limit`` bytes; returns how many were copied."""
