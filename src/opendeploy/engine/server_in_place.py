@@ -17,7 +17,7 @@
 - **finish**: Succeeded, or Failed with the guide's error code and message in ``errorInformation``
   and dispatch's explanation in ``deploymentStatusMessages``. A failure caused only by agents that never
   picked their events up is ``AGENT_ISSUE``; only by events that ran past their deadline, ``TIMEOUT``.
-  Then ``deployment_end``: health, automatic rollback, new instances.
+  Every end goes through ``deployment_end``: health, automatic rollback, new instances.
 
 Kinds of deployment the engine cannot run yet (blue/green, traffic control through a load balancer,
 Lambda, ECS) fail at start with a message saying so, rather than waiting forever.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import bindparam, delete, distinct, insert, select, update
+from sqlalchemy import bindparam, distinct, insert, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import IN_PLACE, LifecycleEvent, server_events
@@ -45,7 +45,7 @@ from opendeploy.domain.statuses import (
     TargetStatus,
 )
 from opendeploy.engine import host_commands, instance_health_records
-from opendeploy.engine.deployment_end import deployment_ended
+from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.instance_zones import instance_zones
 from opendeploy.engine.targets import group_instances
 from opendeploy.settings import Settings
@@ -55,7 +55,6 @@ from opendeploy.store.models import (
     DeploymentGroup,
     DeploymentTarget,
     LifecycleEventRecord,
-    Timer,
 )
 from opendeploy.store.prepared import Prepared
 
@@ -81,15 +80,16 @@ def _fail(
     *,
     message: str | None = None,
 ) -> None:
-    deployment.status = DeploymentStatus.FAILED
-    deployment.complete_time = now
-    deployment.updated_at = now
-    deployment.error_code = code
-    deployment.error_message = message or ERROR_MESSAGES.get(code) or detail or str(code)
-    deployment.deployment_status_messages = [detail] if detail else []
-    deployment.engine_due_at = None
-    session.execute(delete(Timer).where(Timer.deployment_id == deployment.id))
-    deployment_ended(session, deployment, now, settings)
+    end_deployment(
+        session,
+        deployment,
+        DeploymentStatus.FAILED,
+        now,
+        settings,
+        error_code=code,
+        error_message=message or ERROR_MESSAGES.get(code) or detail or str(code),
+        status_messages=[detail] if detail else [],
+    )
 
 
 def deployment_config(session: Session, name: str) -> configs.DeploymentConfig | None:
@@ -325,11 +325,7 @@ def dispatch(
         _skip_targets(session, [ids[name] for name in decision.skip], now)
     deployment.engine_due_at = decision.wait_until
     if decision.status == DeploymentStatus.SUCCEEDED:
-        deployment.status = DeploymentStatus.SUCCEEDED
-        deployment.complete_time = now
-        deployment.updated_at = now
-        deployment.engine_due_at = None
-        deployment_ended(session, deployment, now, settings)
+        end_deployment(session, deployment, DeploymentStatus.SUCCEEDED, now, settings)
     elif decision.status == DeploymentStatus.FAILED:
         code = decision.error_code or ErrorCode.HEALTH_CONSTRAINTS
         if code == ErrorCode.HEALTH_CONSTRAINTS:

@@ -10,8 +10,9 @@
 - **drain**: events already handed to agents cannot be interrupted; they finish (or run into their
   deadline) and are recorded as usual, but an instance goes no further (``host_commands.finish_event``).
   Meanwhile StopDeployment answers ``Pending`` and the deployment stays InProgress.
-- **stopped**: once no event runs, the deployment is ``Stopped`` with errorInformation ``MANUAL_STOP``;
-  then what follows any end (``deployment_end``): health, the rollback if asked for, new instances.
+- **stopped**: once no event runs, the deployment is ``Stopped`` with errorInformation ``MANUAL_STOP``
+  through the one end transition (``deployment_end``): instances still under way fail as stopped, then
+  health, the rollback if asked for, new instances.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from opendeploy.domain.statuses import (
     LifecycleEventStatus,
     TargetStatus,
 )
-from opendeploy.engine.deployment_end import deployment_ended
+from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.host_commands import CAUSE_STOPPED
 from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.settings import Settings
@@ -155,21 +156,15 @@ def continue_stop(session: Session, deployment: Deployment, now: float, settings
     cancel_waiting_work(session, deployment.id, now)  # again in the engine: anything issued since
     if _events_running(session, deployment.id):
         return False
-    session.execute(
-        update(DeploymentTarget)
-        .where(
-            DeploymentTarget.deployment_id == deployment.id,
-            DeploymentTarget.status == TargetStatus.IN_PROGRESS,
-        )
-        .values(status=TargetStatus.FAILED, failure_cause=CAUSE_STOPPED, last_updated_at=now)
+    # Instances still under way (their events ended, the stop let them go no further) fail as stopped.
+    end_deployment(
+        session,
+        deployment,
+        DeploymentStatus.STOPPED,
+        now,
+        settings,
+        error_code=ErrorCode.MANUAL_STOP,
+        error_message=STOPPED_MESSAGE,
+        cause=CAUSE_STOPPED,
     )
-    _skip_waiting_events(session, deployment.id)
-    deployment.status = DeploymentStatus.STOPPED
-    deployment.complete_time = now
-    deployment.updated_at = now
-    deployment.error_code = ErrorCode.MANUAL_STOP
-    deployment.error_message = STOPPED_MESSAGE
-    deployment.engine_due_at = None
-    session.execute(delete(Timer).where(Timer.deployment_id == deployment.id))
-    deployment_ended(session, deployment, now, settings)
     return True
