@@ -53,6 +53,13 @@ class EngineSettings:
     # An instance registered or tagged into a group that has a successful revision gets it by itself
     # (creator autoscaling), as AWS does for Auto Scaling launches; off: only the next user deployment.
     deploy_to_new_instances: bool = True
+    # A step of the engine that raises (advancing a deployment, firing a timer) is tried again after
+    # ``step_retry_base`` seconds, doubling each time up to ``step_retry_cap``; the ``step_max_attempts``-th
+    # failure in a row is final: the deployment ends Failed with INTERNAL_ERROR (``engine.reconciler``).
+    # With the defaults a step is given up about 20 minutes after it first failed.
+    step_retry_base: float = 5.0
+    step_retry_cap: float = 300.0
+    step_max_attempts: int = 10
 
 
 @dataclass(frozen=True)

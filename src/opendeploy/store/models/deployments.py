@@ -121,6 +121,10 @@ class Deployment(Base):
     # Migration 0005: the instances a deployment the engine created itself (for new instances, or to
     # update outdated ones) is limited to; NULL: every instance the group selects.
     instance_names: Mapped[list[str] | None] = mapped_column(JSONValue, default=None)
+    # Migration 0006: how many times in a row the engine's step for this deployment has failed, and the
+    # last error (``engine.reconciler``'s retry policy); 0 and NULL once a step succeeds.
+    engine_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    engine_last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class DeploymentTarget(Base):
@@ -141,7 +145,8 @@ class DeploymentTarget(Base):
     # Platform-specific members (lambdaFunctionInfo, taskSetsInfo, resourceType ...), wire form.
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, default=None)
     # Why the engine failed this target (migration 0003): "agent" (a command was never picked up),
-    # "timeout" (an event ran too long) or "event" (the agent reported a failure).
+    # "timeout" (an event ran too long), "event" (the agent reported a failure), "stopped" (the
+    # deployment was stopped) or "internal" (the deployment ended on an internal error).
     failure_cause: Mapped[str | None] = mapped_column(String(16), default=None)
     # Migration 0005, fixed when the deployment starts: the instance's health in its group then (which
     # orders dispatch), its zone (the zone tag's value, for a zonal configuration), and whether it was

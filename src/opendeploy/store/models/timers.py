@@ -1,12 +1,14 @@
 """Persistent timers: every deadline the engine keeps (lifecycle event start and run time, blue/green
 waits, traffic-shift intervals, hook callbacks, alarm polls) as a row with its due time, so a restarted
-server keeps them. Replicas claim due timers with a lease (``lease_owner`` until ``lease_expires_at``)."""
+server keeps them. Replicas claim a due timer by locking its row (``FOR UPDATE SKIP LOCKED``); the lease
+columns (``lease_owner``, ``lease_expires_at``) are not used. A timer whose handler fails is put off
+with a growing delay, counted in ``attempts`` (``engine.reconciler``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendeploy.store.base import Base
@@ -31,3 +33,7 @@ class Timer(Base):
     )
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_expires_at: Mapped[float | None] = mapped_column(Float, default=None)
+    # Migration 0006: how many times in a row firing this timer has failed, and the last error. The 0 is
+    # the database's default: host commands' timers are inserted by prepared statements naming columns.
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
