@@ -210,11 +210,13 @@ def parse_size(value: Any) -> int:
     return number * base ** _UNIT_POWERS[unit[0]]
 
 
-def format_size(size: int) -> str:
-    """A size for people, exact enough to compare with a configured limit: "1.5 MiB (1572864 bytes)"."""
+def format_size(size: int, *, exact: bool = True) -> str:
+    """A size for people, exact enough to compare with a configured limit: "1.5 MiB (1572864 bytes)"
+    ("1.5 MiB" when not ``exact``)."""
     for unit, power in (("TiB", 4), ("GiB", 3), ("MiB", 2), ("KiB", 1)):
         if size >= 1024**power:
-            return f"{size / 1024**power:.1f} {unit} ({size} bytes)"
+            rounded = f"{size / 1024**power:.1f} {unit}"
+            return f"{rounded} ({size} bytes)" if exact else rounded
     return f"{size} bytes"
 
 

@@ -70,6 +70,17 @@ def bundle_type_of(spec: DeploymentSpecification) -> BundleType:
     raise BundleError(f"unsupported revision {revision!r}")
 
 
+def bundle_name(spec: DeploymentSpecification) -> str:
+    """The bundle as its user knows it, for messages: a path, s3://bucket/key, owner/repo@commit."""
+    revision = spec.revision
+    if isinstance(revision, LocalRevision):
+        return revision.location
+    if isinstance(revision, S3Revision):
+        where = f"s3://{revision.bucket}/{revision.key}"
+        return f"{where} (version {revision.version})" if revision.version else where
+    return f"{revision.account}/{revision.repository}@{revision.commit_id}"
+
+
 def find_appspec(archive: Path, appspec_filename: str) -> Path | None:
     """The AppSpec file in an unpacked revision: the configured name, else appspec.yaml, else appspec.yml."""
     for name in (appspec_filename, *APPSPEC_FALLBACK_NAMES):
@@ -118,9 +129,9 @@ def download_bundle(
     """
     archive = deployment_dir / ARCHIVE
     bundle_type = bundle_type_of(spec)
-    label = f"bundle ({bundle_type.value})"
     if spec.revision_type == RevisionType.LOCAL_DIRECTORY:
         assert isinstance(spec.revision, LocalRevision)
+        label = f"{bundle_name(spec)} ({bundle_type})"
         copy_directory(Path(spec.revision.location), archive, label, limits=limits)
     else:
         fetcher = _FETCHERS.get(spec.revision_type)
@@ -131,8 +142,7 @@ def download_bundle(
             )
         bundle = deployment_dir / BUNDLE
         fetcher(spec, bundle)
-        where = spec.revision.location if isinstance(spec.revision, LocalRevision) else bundle
-        label = f"{where} ({bundle_type})"
+        label = f"{bundle_name(spec)} ({bundle_type})"
         if bundle_type == BundleType.ZIP:
             extract_zip(bundle, archive, label, limits=limits)
         elif bundle_type in (BundleType.TAR, BundleType.TGZ):

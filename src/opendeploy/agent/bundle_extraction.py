@@ -50,6 +50,7 @@ from opendeploy.agent.agent_config import (
 from opendeploy.agent.file_copy import COPY_BUFFER, copy_file_data, write_all
 
 PERMISSION_BITS = 0o777
+LINK_TARGET_MAX = 4096  # PATH_MAX: no symbolic link target can be longer
 CONFIG_FILE = "codedeployagent.yml"
 
 
@@ -116,8 +117,9 @@ class _SpaceBudget:
         if self._free - size < reserve:
             raise BundleError(
                 f"{self.label}: refusing to unpack the bundle: {what} {format_size(size)}, which would leave "
-                f"{format_size(max(self._free - size, 0))} free on the filesystem holding {self.directory} "
-                f"({format_size(self._free)} free now), less than the reserve of {format_size(reserve)}; "
+                f"{format_size(max(self._free - size, 0))} of the {format_size(self._free, exact=False)} now "
+                f"free on the filesystem holding {self.directory}, less than the reserve of "
+                f"{format_size(reserve)}; "
                 f"free some disk space, or lower :extraction_free_space_reserve: in {CONFIG_FILE}"
             )
 
@@ -131,7 +133,9 @@ class _SpaceBudget:
         """Check a file entry's declared size before it is written."""
         if self.written + size > self.limits.max_size:
             total = format_size(self.written + size)
-            raise self._too_big(f"with entry {name!r} ({format_size(size)}) it unpacks to at least {total}")
+            raise self._too_big(
+                f"entry {name!r} is {format_size(size)}, bringing it to at least {total} unpacked"
+            )
         self._check_space(size, f"entry {name!r} needs")
 
     def wrote(self, name: str, count: int) -> None:
@@ -372,6 +376,8 @@ class _ArchiveWriter:
             raise self._refuse(name, "a link entry has no name")
         if not target or "\0" in target:
             raise self._refuse(name, "its link target is empty")
+        if len(target) > LINK_TARGET_MAX:
+            raise self._refuse(name, f"its link target is longer than {LINK_TARGET_MAX} bytes")
         if target.startswith("/"):
             raise self._refuse(name, f"it is a symbolic link to the absolute path {target!r}")
         resolved = os.path.normpath(os.path.join(os.path.dirname(rel), target))
@@ -529,7 +535,10 @@ def extract_zip(
                 if info.is_dir() or file_type == stat.S_IFDIR:
                     writer.directory(name, unix_mode & PERMISSION_BITS or 0o755, mtime)
                 elif file_type == stat.S_IFLNK:
-                    writer.symlink(name, archive.read(info).decode("utf-8", "surrogateescape"))
+                    with archive.open(info) as source:
+                        # A link's target is its data: read no more than a target can be, not a bomb.
+                        target = source.read(LINK_TARGET_MAX + 1)
+                    writer.symlink(name, target.decode("utf-8", "surrogateescape"))
                 elif file_type in (stat.S_IFCHR, stat.S_IFBLK):
                     writer.special(name, "device file")
                 elif file_type == stat.S_IFIFO:
