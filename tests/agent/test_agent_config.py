@@ -49,6 +49,41 @@ def test_defaults_when_keys_are_missing() -> None:
     assert config.wait_between_runs == 1
 
 
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("4294967296", 4 * 1024**3),
+        ("4GB", 4_000_000_000),  # powers of 1000, as agent v2 writes them
+        ("500MB", 500_000_000),
+        ("1GiB", 1024**3),  # powers of 1024
+        ("'2 MiB'", 2 * 1024**2),
+        ("512kib", 512 * 1024),
+    ],
+)
+def test_sizes_as_agent_v2_writes_them(value: str, size: int) -> None:
+    config = parse_agent_config(
+        f":archive_max_extraction_size: {value}\n:extraction_free_space_reserve: {value}\n"
+    )
+    assert (config.archive_max_extraction_size, config.extraction_free_space_reserve) == (size, size)
+    assert config.warnings == ()
+
+
+def test_limits_and_download_retries_have_defaults_and_can_be_set() -> None:
+    defaults = parse_agent_config("")
+    assert defaults.archive_max_extraction_size == 4 * 1024**3
+    assert defaults.extraction_free_space_reserve == 256 * 1024**2
+    assert defaults.appspec_max_size == 1024**2
+    assert defaults.download_retry_seconds == 300
+    config = parse_agent_config(
+        "archive_max_extraction_size: 1GiB\nextraction_free_space_reserve: 0\n"
+        "appspec_max_size: 2MiB\ndownload_retry_seconds: 20\n"
+    )
+    assert config.archive_max_extraction_size == 1024**3
+    assert config.extraction_free_space_reserve == 0
+    assert config.appspec_max_size == 2 * 1024**2
+    assert config.download_retry_seconds == 20
+
+
 def test_unknown_keys_are_warned_about_and_ignored() -> None:
     config = parse_agent_config(":root_dir: /x\n:no_such_setting: 3\n:children: 1\n", "agent.yml")
     assert config.warnings == ("agent.yml: unknown key 'no_such_setting' ignored",)
@@ -62,6 +97,10 @@ def test_unknown_keys_are_warned_about_and_ignored() -> None:
         (":verbose: maybe\n", "verbose must be true or false"),
         ("- a list\n", "expected a mapping of configuration keys"),
         (":root_dir: [unclosed\n", "not valid YAML"),
+        (":archive_max_extraction_size: lots\n", 'must be a number of bytes or a size such as "500MB"'),
+        (":archive_max_extraction_size: 4 PB\n", "archive_max_extraction_size must be a number of bytes"),
+        (":appspec_max_size: 0\n", "appspec_max_size must be at least 1, got 0"),
+        (":download_retry_seconds: soon\n", "download_retry_seconds must be an integer"),
     ],
 )
 def test_bad_values_are_named(text: str, message: str) -> None:
