@@ -1,9 +1,15 @@
 """The awsJson 1.1 protocol adapter: ``POST /`` with ``X-Amz-Target: <prefix>.<Operation>``.
 
-For each request: verify its SigV4 signature, find the operation, parse the JSON body, validate it
-against botocore's model (when the service has one), and run the handler in a worker thread inside
-one database transaction that is committed before the response is sent, so an acknowledged write is
-durable. Errors are HTTP 400 ``{"__type": "<Name>", "message": "…"}``; only server faults are 5xx.
+For each request: check what of its SigV4 signature the headers alone decide (``sigv4.check_headers``:
+present, well formed, in scope, recent, by a known key) before reading any of its body; receive the
+body (``receive_body``: a ``Content-Length`` over the limit is refused before anything is read, and a
+body beyond ``SMALL_BODY_BYTES`` waits in a temporary file, not in memory, until the signature that
+covers it is verified); then, in a worker thread, verify the signature, find the operation, parse the
+JSON body (``parse_json``: nesting deeper than ``MAX_NESTING_DEPTH`` is a ``SerializationException``),
+validate it against botocore's model (when the service has one), and run the handler inside one
+database transaction that is committed before the response is sent, so an acknowledged write is
+durable. Errors are HTTP 400 ``{"__type": "<Name>", "message": "…"}`` (413 for a body over the
+limit); only server faults are 5xx.
 
 A ``JsonService`` describes one such service (CodeDeploy's API now; the agent command service uses
 the same adapter with its own prefix, signing name and operations).
@@ -11,18 +17,22 @@ the same adapter with its own prefix, signing name and operations).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
+import re
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from opendeploy.api import sigv4
@@ -35,7 +45,18 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# How much of a body is kept in memory before its signature is verified; the rest waits in a file.
+SMALL_BODY_BYTES = 64 * 1024
+# How deeply a request's arrays and objects (CBOR: arrays, maps and tags) may nest. CodeDeploy's
+# deepest input shape nests 6 levels (UpdateDeploymentGroup), IAM's 5; a JSON parser's recursion
+# limit is about 1,000.
+MAX_NESTING_DEPTH = 64
+TOO_LARGE = "RequestEntityTooLargeException"
 _READ_PREFIXES = ("Get", "List", "BatchGet")
+# For measuring a JSON document's nesting: its string literals, and its brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_ONE_BRACKET = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
 
 
 @dataclass(frozen=True)
@@ -70,15 +91,68 @@ class Codec(Protocol):
     ) -> Response: ...
 
 
+class NestingTooDeep(ValueError):
+    """A document nests its containers deeper than ``MAX_NESTING_DEPTH`` levels."""
+
+    def __init__(self, kind: str, containers: str = "arrays and objects") -> None:
+        super().__init__(
+            f"{kind} is nested too deeply: {containers} may nest at most {MAX_NESTING_DEPTH} levels"
+        )
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether the (valid) JSON document ``text`` nests arrays and objects more than ``limit`` deep.
+
+    In C-speed string operations, never a Python loop over characters or values: drop the string
+    literals; keep only the brackets, all as ``[``/``]`` (outside strings valid JSON is ASCII); then
+    each ``replace`` removes one level, the innermost pairs, so what is left after ``limit`` rounds
+    was nested deeper. Worst case (an 8 MiB body of chains just under the limit) about half the time
+    ``json.loads`` takes to parse it; ordinary documents stop after a few rounds.
+    """
+    structure = _JSON_STRING.sub("", text).encode("ascii", "ignore").translate(_ONE_BRACKET, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not structure:
+            return False
+        structure = structure.replace(b"[]", b"")
+    return bool(structure)
+
+
+def parse_json(document: str | bytes, kind: str = "The JSON document") -> Any:
+    """``json.loads`` with nesting bounded by ``MAX_NESTING_DEPTH``.
+
+    Raises ``ValueError``: ``json.JSONDecodeError`` or ``UnicodeDecodeError`` for what is not JSON,
+    ``NestingTooDeep`` for nesting deeper than the limit (``kind`` names the document in its
+    message). A document nested deeper than the parser's recursion limit fails inside the parser;
+    below that, the nesting is measured only when the document has more brackets than the limit.
+    """
+    text = (
+        document.decode(json.detect_encoding(document), "surrogatepass")
+        if isinstance(document, bytes)
+        else document
+    )
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise NestingTooDeep(kind) from None
+    opened = text.count("[") + text.count("{")
+    if opened > MAX_NESTING_DEPTH and _nesting_exceeds(text, MAX_NESTING_DEPTH):
+        raise NestingTooDeep(kind)
+    return value
+
+
 class JsonCodec:
     """awsJson 1.1: JSON bodies, timestamps as epoch seconds."""
 
     def decode(self, body: bytes) -> dict[str, Any]:
+        """The request's parameters: a JSON object, nested at most ``MAX_NESTING_DEPTH`` levels, or
+        ``SerializationException``. The one JSON request decoder for every awsJson service."""
         if not body.strip():
             return {}
         try:
-            params = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            params = parse_json(body, "The request body")
+        except NestingTooDeep as error:
+            raise ApiError("SerializationException", str(error)) from None
+        except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError
             raise ApiError("SerializationException", f"The request body is not valid JSON: {error}") from None
         if not isinstance(params, dict):
             raise ApiError("SerializationException", "The request body must be a JSON object")
@@ -105,25 +179,25 @@ async def handle(
 ) -> Response:
     """Serve one request for ``operation`` of ``service``, in the wire format ``codec`` reads and writes."""
     request_id = str(uuid.uuid4())
-    body = await read_body(request, MAX_BODY_BYTES)
-    if body is None:
-        too_large = ApiError(
-            "RequestEntityTooLargeException", f"The request body exceeds {MAX_BODY_BYTES} bytes", status=413
-        )
-        return error_response(too_large, request_id, codec, operation)
-    incoming = sigv4.IncomingRequest(
-        method=request.method,
-        raw_path=request.scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0],
-        raw_query=request.scope.get("query_string", b"").decode("latin-1"),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
-        body=body,
-    )
     started = time.monotonic()
+    incoming = incoming_headers(request)
+    body: ReceivedBody | None = None
     try:
-        result = await run_in_threadpool(_serve, service, state, operation, incoming, codec)
+        check_declared_length(request, MAX_BODY_BYTES, TOO_LARGE)
+        checked = await run_in_threadpool(_check_headers, service, state, incoming)
+        body = await receive_body(request, MAX_BODY_BYTES, TOO_LARGE)
+        incoming = dataclasses.replace(incoming, body_sha256=body.sha256)
+        result = await run_in_threadpool(_serve, service, state, operation, incoming, checked, body, codec)
     except ApiError as error:
         log.info("%s %s -> %s: %s", service.target_prefix, operation, error.code, error.message)
-        return error_response(error, request_id, codec, operation)
+        return closing_if_body_unread(
+            error_response(error, request_id, codec, operation), request, error, body
+        )
+    except ClientDisconnect:
+        log.info(
+            "%s %s: the client disconnected before sending all its body", service.target_prefix, operation
+        )
+        return Response(status_code=400)
     except Exception:
         log.exception("%s %s failed (request %s)", service.target_prefix, operation, request_id)
         return error_response(
@@ -136,30 +210,139 @@ async def handle(
             codec,
             operation,
         )
+    finally:
+        if body is not None:
+            body.close()
     log.debug("%s %s ok in %.1f ms", service.target_prefix, operation, (time.monotonic() - started) * 1000)
     return codec.response(200, result or {}, operation, request_id)
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or ``None`` as soon as it is known to be longer than ``limit`` bytes."""
+# --- receiving a body before its signature is verified ----------------------------------------------
+
+
+def incoming_headers(request: Request) -> sigv4.IncomingRequest:
+    """What the signature covers of ``request`` without its body (not read yet)."""
+    return sigv4.IncomingRequest(
+        method=request.method,
+        raw_path=request.scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0],
+        raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+        body=None,
+    )
+
+
+def too_large(code: str, limit: int) -> ApiError:
+    """The 413 refusal of a body longer than ``limit`` bytes, named ``code`` as the protocol names it."""
+    return ApiError(code, f"The request body exceeds {limit} bytes", status=413)
+
+
+def check_declared_length(request: Request, limit: int, code: str) -> None:
+    """Refuse (``too_large``) a request whose ``Content-Length`` is over ``limit``, before reading any
+    of its body."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
+        raise too_large(code, limit)
+
+
+class ReceivedBody:
+    """A request body received before its signature is verified: its SHA-256 (computed as it came in,
+    for the signature check) and its bytes, in memory up to ``SMALL_BODY_BYTES`` and beyond that in an
+    unlinked temporary file, so that clients who may not even hold a key cannot make the server keep
+    megabytes in memory. ``close()`` releases the file."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._memory = bytearray()  # all of a small body; the part not yet written out of a large one
+        self._file: IO[bytes] | None = None
+
+    @property
+    def sha256(self) -> str:
+        """The hex SHA-256 of the body received so far."""
+        return self._digest.hexdigest()
+
+    async def add(self, chunk: bytes) -> None:
+        """Take the next piece of the body (writing to the file, in a worker thread, when it spills)."""
+        self.size += len(chunk)
+        self._digest.update(chunk)
+        self._memory += chunk
+        if len(self._memory) > SMALL_BODY_BYTES:
+            await run_in_threadpool(self._spill)
+
+    def _spill(self) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="opendeploy-body-")  # noqa: SIM115 (closed by close())
+        self._file.write(self._memory)
+        self._memory.clear()
+
+    def read(self) -> bytes:
+        """The whole body (from the temporary file, if it spilled: call this from a worker thread)."""
+        if self._file is None:
+            return bytes(self._memory)
+        self._file.seek(0)
+        return self._file.read() + self._memory
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._memory = bytearray()
+
+
+async def receive_body(request: Request, limit: int, code: str) -> ReceivedBody:
+    """Receive the body (``ReceivedBody``), refusing with ``too_large`` once it is known to be over
+    ``limit`` bytes: from ``Content-Length`` before reading, else (chunked) as soon as it passes it."""
+    check_declared_length(request, limit, code)
+    body = ReceivedBody()
+    try:
+        async for chunk in request.stream():
+            if body.size + len(chunk) > limit:
+                raise too_large(code, limit)
+            await body.add(chunk)
+    except BaseException:
+        body.close()
+        raise
+    return body
+
+
+def closing_if_body_unread(
+    response: Response, request: Request, error: ApiError, body: ReceivedBody | None
+) -> Response:
+    """Close the connection after a refusal that leaves the body unread: one too large to read at all
+    (413), or one the client holds back until "100 Continue" (which it will now never send), so that
+    neither is left to arrive on a connection that could carry another request."""
+    waiting = body is None and request.headers.get("expect", "").lower() == "100-continue"
+    if error.status == 413 or waiting:
+        response.headers["Connection"] = "close"
+    return response
+
+
+def _check_headers(
+    service: JsonService, state: ServerState, incoming: sigv4.IncomingRequest
+) -> sigv4.HeaderCheck:
+    """The signature's checks that need no body (in a worker thread: the key is looked up)."""
+    return sigv4.check_headers(
+        incoming, signing_name=service.signing_name, lookup=state.find_key, regions=[state.settings.region]
+    )
 
 
 def _serve(
-    service: JsonService, state: ServerState, operation: str, incoming: sigv4.IncomingRequest, codec: Codec
+    service: JsonService,
+    state: ServerState,
+    operation: str,
+    incoming: sigv4.IncomingRequest,
+    checked: sigv4.HeaderCheck,
+    body: ReceivedBody,
+    codec: Codec,
 ) -> dict[str, Any] | None:
-    """Authenticate, parse, validate and run the handler (in a worker thread)."""
+    """Verify the signature, then parse, validate and run the handler (in a worker thread)."""
     settings = state.settings
     verified = sigv4.verify(
-        incoming, signing_name=service.signing_name, lookup=state.find_key, regions=[settings.region]
+        incoming,
+        signing_name=service.signing_name,
+        lookup=state.find_key,
+        regions=[settings.region],
+        checked=checked,
     )
     key = verified.key
     principal = Principal(
@@ -176,7 +359,7 @@ def _serve(
             "AccessDeniedException",
             f"User: {principal.arn} is not authorized to perform: {service.signing_name}:{operation}",
         )
-    params = codec.decode(incoming.body or b"")
+    params = codec.decode(body.read())
     if service.model_service_name:
         model = operation_model(operation, service.model_service_name)
         if model is not None:

@@ -4,7 +4,8 @@ botocore's CodeDeploy model lists this protocol first (before awsJson 1.1), so S
 may use it. Requests and responses carry the same members as awsJson; timestamps are CBOR tag 1
 (epoch seconds). Requests are decoded to the same wire form handlers get from awsJson (timestamps
 as epoch seconds) and run through the same pipeline (SigV4, model validation, one transaction);
-timestamps in responses are tagged by walking the operation's output shape.
+timestamps in responses are tagged by walking the operation's output shape. Arrays, maps and tags may
+nest at most ``awsjson.MAX_NESTING_DEPTH`` levels, as in awsJson (the decoder enforces it as it reads).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import cbor2
 from botocore.model import Shape
 from starlette.responses import Response
 
+from opendeploy.api.awsjson import MAX_NESTING_DEPTH, NestingTooDeep
 from opendeploy.api.errors import ApiError
 from opendeploy.api.validation import operation_model
 
@@ -63,8 +65,11 @@ class CborCodec:
         if not body:
             return {}
         try:
-            params = cbor2.loads(body)
+            params = cbor2.loads(body, max_depth=MAX_NESTING_DEPTH)
         except (cbor2.CBORDecodeError, ValueError, TypeError) as error:
+            if "nesting depth" in str(error):  # cbor2's words for max_depth
+                message = str(NestingTooDeep("The request body", "arrays, maps and tags"))
+                raise ApiError("SerializationException", message) from None
             raise ApiError("SerializationException", f"The request body is not valid CBOR: {error}") from None
         if not isinstance(params, dict):
             raise ApiError("SerializationException", "The request body must be a CBOR map")

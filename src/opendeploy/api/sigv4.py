@@ -7,6 +7,15 @@ and its payload hash. One function serves every signing name (``codedeploy``,
 S3's variants are allowed (unnormalised paths, ``UNSIGNED-PAYLOAD``, streaming ``aws-chunked``
 payloads, presigned query-string URLs).
 
+The check comes in two steps, so an adapter can refuse a request before reading its body:
+``check_headers`` checks everything the headers alone decide (an Authorization header or presigned
+query that is well formed, scoped to this service and region, signed within 15 minutes of now, by a
+key the server knows, with a well-formed ``x-amz-content-sha256``); ``verify`` does that (or takes its
+result) and then recomputes the signature, which covers the payload's hash, so it needs the body or
+its SHA-256 (``IncomingRequest.body_sha256``, for a body hashed as it streamed in) unless the
+signature covers a declared hash (S3's ``x-amz-content-sha256``), which the adapter then checks
+against the body it reads.
+
 Failures raise ``ApiError`` with the codes AWS uses for JSON protocols (``ErrorCodes``); the S3 adapter
 passes its own codes. A streaming payload's chunk signatures are checked by ``decode_aws_chunked``
 with the ``VerifiedSignature`` this module returns.
@@ -82,7 +91,8 @@ class IncomingRequest:
     raw_path: str  # percent-encoded, as on the request line
     raw_query: str
     headers: Sequence[tuple[str, str]]  # every header, names in any case, repeats kept
-    body: bytes | None  # None when the body is streamed and hashed elsewhere
+    body: bytes | None  # None when the body is not in memory (streamed, or not read yet)
+    body_sha256: str | None = None  # hex SHA-256 of a body hashed as it streamed in (``body`` is None)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), or None."""
@@ -108,6 +118,17 @@ class VerifiedSignature:
     signing_key: bytes
     payload_hash: str  # the hex hash, UNSIGNED-PAYLOAD or a STREAMING-* marker
     presigned: bool = False
+
+
+@dataclass(frozen=True)
+class HeaderCheck:
+    """A request whose headers passed ``check_headers``: what ``verify`` needs to finish the check."""
+
+    access_key_id: str
+    key: Any  # what the lookup returned for this key (e.g. a StoredAccessKey)
+    authorization: _Authorization
+    query: list[tuple[str, str]]  # the query the signature covers (a presigned URL's, without its signature)
+    declared_payload_hash: str | None  # x-amz-content-sha256 (or a presigned URL's), if any
 
 
 @dataclass(frozen=True)
@@ -307,7 +328,7 @@ def _parse_amz_date(value: str) -> datetime:
     )
 
 
-def verify(
+def check_headers(
     request: IncomingRequest,
     *,
     signing_name: str,
@@ -316,11 +337,12 @@ def verify(
     now: datetime | None = None,
     s3: bool = False,
     codes: ErrorCodes = JSON_ERRORS,
-) -> VerifiedSignature:
-    """Check ``request``'s SigV4 signature (header or, with ``s3``, presigned query) or raise.
+) -> HeaderCheck:
+    """Check all of ``request``'s signature that does not need its body, or raise (the first step of
+    ``verify``, for adapters that refuse a request before reading its body).
 
     ``lookup(access_key_id)`` returns the key (with ``secret_access_key``) or ``None``; ``regions``
-    limits the regions a credential scope may name (``None``: any).
+    limits the regions a credential scope may name (``None``: any). ``request.body`` is not read.
     """
     now = now or datetime.now(UTC)
     query = parse_qsl(request.raw_query, keep_blank_values=True)
@@ -363,8 +385,34 @@ def verify(
     key = lookup(auth.access_key_id)
     if key is None:
         raise _fail(codes, "unknown_key", "The security token included in the request is invalid.")
+    declared = _declared_payload_hash(request, auth, s3, codes)
+    return HeaderCheck(auth.access_key_id, key, auth, query, declared)
 
-    payload_hash = _payload_hash(request, auth, s3, codes)
+
+def verify(
+    request: IncomingRequest,
+    *,
+    signing_name: str,
+    lookup: Callable[[str], SecretLookup | None],
+    regions: Iterable[str] | None = None,
+    now: datetime | None = None,
+    s3: bool = False,
+    codes: ErrorCodes = JSON_ERRORS,
+    checked: HeaderCheck | None = None,
+) -> VerifiedSignature:
+    """Check ``request``'s SigV4 signature (header or, with ``s3``, presigned query) or raise.
+
+    ``checked`` is what ``check_headers`` returned for this request's headers, if that step was
+    done already; otherwise it is done here, with the same arguments. The payload hash the signature
+    covers is the declared ``x-amz-content-sha256`` (checked against ``request.body`` when that is
+    given) or else the body's own: ``request.body_sha256`` or the SHA-256 of ``request.body``.
+    """
+    if checked is None:
+        checked = check_headers(
+            request, signing_name=signing_name, lookup=lookup, regions=regions, now=now, s3=s3, codes=codes
+        )
+    auth, key, query = checked.authorization, checked.key, checked.query
+    payload_hash = _payload_hash(request, checked.declared_payload_hash, codes)
     signed_names = {name.lower() for name in auth.signed_headers}
     signed = _SignedHeaders({name: [] for name in signed_names})
     # botocore's canonical request reads only the signed headers (and x-amz-content-sha256, if sent).
@@ -443,16 +491,17 @@ def _check_time(auth: _Authorization, signed_at: datetime, now: datetime, codes:
         )
 
 
-def _payload_hash(request: IncomingRequest, auth: _Authorization, s3: bool, codes: ErrorCodes) -> str:
+def _declared_payload_hash(
+    request: IncomingRequest, auth: _Authorization, s3: bool, codes: ErrorCodes
+) -> str | None:
+    """The payload hash the headers declare (checked for form), or ``None``: the body's own hash."""
     declared = request.header("x-amz-content-sha256")
     if auth.presigned:
         return declared or UNSIGNED_PAYLOAD
     if declared is None:
         if s3:
             raise _fail(codes, "incomplete", "Missing required header for this request: x-amz-content-sha256")
-        return (
-            hashlib.sha256(request.body or b"").hexdigest() if request.body is not None else EMPTY_SHA256_HASH
-        )
+        return None
     if declared == UNSIGNED_PAYLOAD or declared in STREAMING_PAYLOADS:
         if not s3:
             raise _fail(codes, "payload_mismatch", f"x-amz-content-sha256 {declared} is only accepted by S3")
@@ -463,7 +512,21 @@ def _payload_hash(request: IncomingRequest, auth: _Authorization, s3: bool, code
             "payload_mismatch",
             "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-* or a SHA-256 hex digest",
         )
-    if request.body is not None and hashlib.sha256(request.body).hexdigest() != declared:
+    return declared
+
+
+def _payload_hash(request: IncomingRequest, declared: str | None, codes: ErrorCodes) -> str:
+    """The payload hash the signature covers: the declared one (which the body, if given, must match),
+    else the body's SHA-256 (that of an empty body when the request has none)."""
+    if request.body_sha256 is not None:
+        actual: str | None = request.body_sha256
+    elif request.body is not None:
+        actual = hashlib.sha256(request.body).hexdigest()
+    else:
+        actual = None
+    if declared is None:
+        return actual or EMPTY_SHA256_HASH
+    if actual is not None and _HEX_SHA256.match(declared) and actual != declared:
         raise _fail(
             codes,
             "payload_mismatch",

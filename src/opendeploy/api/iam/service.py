@@ -1,27 +1,38 @@
 """The IAM API's adapter: ``POST /`` with a form-encoded Query request (``Action=…&Version=2010-05-08``).
 
-For each request: verify its SigV4 signature (signing name ``iam``; the scope may name the server's
-region or ``us-east-1``, where AWS's SDKs sign IAM, a global service), allow the administrator key
+For each request: check its SigV4 signature (signing name ``iam``; the scope may name the server's
+region or ``us-east-1``, where AWS's SDKs sign IAM, a global service) as far as the headers alone
+decide before reading any of the body, then receive the body as the awsJson adapter does (size
+limit from ``Content-Length`` first; beyond a small size it waits in a temporary file until the
+signature is verified), and, in a worker thread, verify the signature, allow the administrator key
 only, read the action and its parameters (``protocol.decode``), validate them against botocore's
-``iam`` model, and run the handler in a worker thread in one database transaction committed before
-the response is sent. Errors use IAM's codes and XML error document; only server faults are 5xx.
+``iam`` model, and run the handler in one database transaction committed before the response is
+sent. Errors use IAM's codes and XML error document; only server faults are 5xx.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import pkgutil
 import time
 import uuid
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 import opendeploy.api.iam
 from opendeploy.api import sigv4
-from opendeploy.api.awsjson import read_body
+from opendeploy.api.awsjson import (
+    ReceivedBody,
+    check_declared_length,
+    closing_if_body_unread,
+    incoming_headers,
+    receive_body,
+)
 from opendeploy.api.codedeploy.registry import Principal
 from opendeploy.api.errors import ApiError
 from opendeploy.api.iam import protocol
@@ -37,6 +48,7 @@ GLOBAL_SIGNING_REGION = "us-east-1"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # Inline policies may be 128 KiB, three times that once percent-encoded.
 MAX_BODY_BYTES = 1024 * 1024
+TOO_LARGE = "RequestEntityTooLarge"
 SIGNATURE_ERRORS = sigv4.ErrorCodes(
     missing="MissingAuthenticationToken",
     incomplete="IncompleteSignature",
@@ -71,24 +83,20 @@ class IamService:
 
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
-        body = await read_body(request, MAX_BODY_BYTES)
-        if body is None:
-            too_large = ApiError(
-                "RequestEntityTooLarge", f"The request body exceeds {MAX_BODY_BYTES} bytes", status=413
-            )
-            return protocol.error_response(too_large, request_id)
-        incoming = sigv4.IncomingRequest(
-            method=request.method,
-            raw_path=request.scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0],
-            raw_query=request.scope.get("query_string", b"").decode("latin-1"),
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
-            body=body,
-        )
+        incoming = incoming_headers(request)
+        body: ReceivedBody | None = None
         try:
-            return await run_in_threadpool(self._serve, incoming, request_id)
+            check_declared_length(request, MAX_BODY_BYTES, TOO_LARGE)
+            checked = await run_in_threadpool(self._check_headers, incoming)
+            body = await receive_body(request, MAX_BODY_BYTES, TOO_LARGE)
+            incoming = dataclasses.replace(incoming, body_sha256=body.sha256)
+            return await run_in_threadpool(self._serve, incoming, checked, body, request_id)
         except ApiError as error:
             log.info("IAM -> %s: %s", error.code, error.message)
-            return protocol.error_response(error, request_id)
+            return closing_if_body_unread(protocol.error_response(error, request_id), request, error, body)
+        except ClientDisconnect:
+            log.info("IAM: the client disconnected before sending all its body")
+            return Response(status_code=400)
         except Exception:
             log.exception("IAM request %s failed", request_id)
             failure = ApiError(
@@ -97,19 +105,30 @@ class IamService:
                 status=500,
             )
             return protocol.error_response(failure, request_id)
+        finally:
+            if body is not None:
+                body.close()
 
-    def _serve(self, incoming: sigv4.IncomingRequest, request_id: str) -> Response:
-        """Authenticate, parse, validate and run the handler (in a worker thread)."""
+    def _check_headers(self, incoming: sigv4.IncomingRequest) -> sigv4.HeaderCheck:
+        """The signature's checks that need no body (in a worker thread: the key is looked up)."""
+        return sigv4.check_headers(incoming, **self._signature_options())
+
+    def _signature_options(self) -> dict[str, Any]:
+        return {
+            "signing_name": SIGNING_NAME,
+            "lookup": self.state.find_key,
+            "regions": {self.state.settings.region, GLOBAL_SIGNING_REGION},
+            "codes": SIGNATURE_ERRORS,
+        }
+
+    def _serve(
+        self, incoming: sigv4.IncomingRequest, checked: sigv4.HeaderCheck, body: ReceivedBody, request_id: str
+    ) -> Response:
+        """Verify the signature, then parse, validate and run the handler (in a worker thread)."""
         state = self.state
-        verified = sigv4.verify(
-            incoming,
-            signing_name=SIGNING_NAME,
-            lookup=state.find_key,
-            regions={state.settings.region, GLOBAL_SIGNING_REGION},
-            codes=SIGNATURE_ERRORS,
-        )
+        verified = sigv4.verify(incoming, checked=checked, **self._signature_options())
         key = verified.key
-        form = protocol.parse_form(incoming.body or b"")
+        form = protocol.parse_form(body.read())
         action = _action(form)
         if not key.is_admin:
             raise iam_error(

@@ -10,10 +10,10 @@ its policies say, and only the administrator may call the other APIs. ``aws depl
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
+from opendeploy.api.awsjson import NestingTooDeep, parse_json
 from opendeploy.api.errors import ApiError
 from opendeploy.api.iam import markers
 from opendeploy.api.iam.registry import IamContext, iam_error, operation
@@ -34,9 +34,12 @@ def _no_such_policy(name: str) -> ApiError:
 
 
 def check_document(document: str) -> None:
-    """``MalformedPolicyDocument`` unless ``document`` is a JSON object."""
+    """``MalformedPolicyDocument`` unless ``document`` is a JSON object (nested at most
+    ``awsjson.MAX_NESTING_DEPTH`` levels)."""
     try:
-        parsed = json.loads(document)
+        parsed = parse_json(document, "The policy document")
+    except NestingTooDeep as error:
+        raise iam_error("MalformedPolicyDocument", str(error)) from None
     except ValueError as error:
         raise iam_error("MalformedPolicyDocument", f"Syntax errors in policy: {error}") from None
     if not isinstance(parsed, dict):

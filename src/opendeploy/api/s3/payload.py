@@ -209,6 +209,22 @@ def check_content_md5(header: str | None, md5: bytes) -> None:
         )
 
 
+def check_signed_payload(context: S3Context) -> None:
+    """``XAmzContentSHA256Mismatch`` unless a small body, read after the signature was verified, has
+    the SHA-256 the signature covers (when it covers one, not ``UNSIGNED-PAYLOAD``)."""
+    verified = context.verified
+    if verified is None or not signed_payload_hash(verified.payload_hash):
+        return
+    computed = hashlib.sha256(context.body or b"").hexdigest()
+    if computed != verified.payload_hash:
+        raise S3Error(
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ClientComputedContentSHA256=verified.payload_hash,
+            S3ComputedContentSHA256=computed,
+        )
+
+
 def check_body_integrity(context: S3Context) -> None:
     """Check a small body read up front against its Content-MD5 and any ``x-amz-checksum-*`` header."""
     body = context.body or b""

@@ -6,6 +6,12 @@ routes (``reserved.py``): those it matches only partially, so every other route 
 wherever it sits in the route list. For each request it works out
 the operation from the method, the bucket/key and the query's sub-resource, checks the signature
 (SigV4 for ``s3``) and the caller's rights, and runs the handler. Every failure is S3's XML error.
+
+No body is read before the signature is verified: S3's signature covers the body's SHA-256 as the
+``x-amz-content-sha256`` header declares it, so the headers suffice. Then an object's bytes stream to
+disk (``payload``), and the small XML body of any other operation is read (at most
+``MAX_SMALL_BODY``, refused from ``Content-Length`` before reading when larger) and checked against
+the declared hash.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from opendeploy.api.s3 import buckets, copying, listing, multipart, objects
 from opendeploy.api.s3.auth import authenticate, authorize
 from opendeploy.api.s3.context import S3Context, parse_query
 from opendeploy.api.s3.errors import S3Error, error_response, not_implemented
-from opendeploy.api.s3.payload import check_body_integrity
+from opendeploy.api.s3.payload import check_body_integrity, check_signed_payload
 from opendeploy.api.s3.reserved import is_reserved
 from opendeploy.api.server_state import ServerState
 from opendeploy.store.blob_store.base import BlobStoreError, check_bucket_name, check_key
@@ -35,7 +41,8 @@ from opendeploy.store.blob_store.filesystem import FilesystemBlobStore
 log = logging.getLogger(__name__)
 
 Handler = Callable[[S3Context], Awaitable[Response]]
-# Operations whose (small, XML) body is read before the signature check, so the check covers it.
+# The most the (XML) body of an operation other than an upload may hold; read into memory once the
+# request is authenticated and authorised.
 MAX_SMALL_BODY = 4 * 1024 * 1024
 STREAMING_OPERATIONS = frozenset({"PutObject", "UploadPart"})
 # Small bodies whose Content-MD5 / x-amz-checksum-* describe the body itself (for CompleteMultipartUpload
@@ -177,15 +184,12 @@ class S3Route(BaseRoute):
                 refused: S3Error | None = None
             except S3Error as error:
                 refused = error  # answered only after the signature check, so strangers learn nothing
-            if operation not in STREAMING_OPERATIONS:
-                context.body_started = True
-                context.body = await _small_body(request)
             incoming = sigv4.IncomingRequest(
                 method=method,
                 raw_path=raw_path,
                 raw_query=raw_query,
                 headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
-                body=context.body,
+                body=None,  # the signature covers the declared x-amz-content-sha256, checked below
             )
             context.verified = await run_in_threadpool(authenticate, self.state, incoming)
             if refused is not None:
@@ -201,6 +205,10 @@ class S3Route(BaseRoute):
                 check_bucket_name(bucket)
             if key:
                 check_key(key)
+            if operation not in STREAMING_OPERATIONS:
+                context.body_started = True
+                context.body = await _small_body(request)
+                check_signed_payload(context)
             if operation in CHECKSUMMED_BODIES:
                 check_body_integrity(context)
             response = await HANDLERS[operation](context)
@@ -244,9 +252,14 @@ def _closing_if_body_unread(response: Response, context: S3Context | None) -> Re
 
 
 async def _small_body(request: Request) -> bytes:
+    """The body of an operation other than an upload; ``MaxMessageLengthExceeded`` beyond
+    ``MAX_SMALL_BODY`` (from ``Content-Length``, before reading, when the client sends one)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_SMALL_BODY:
+        raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", close_connection=True)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_SMALL_BODY:
-            raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")
+            raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", close_connection=True)
     return bytes(body)
