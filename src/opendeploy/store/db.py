@@ -15,9 +15,10 @@ sleeps. Other processes writing the same file still meet the busy timeout.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def create_db_engine(url: str) -> Engine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(database))
         engine = create_engine(
             url,
             pool_size=20,
@@ -66,6 +67,17 @@ def create_db_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def _create_private(database: Path) -> None:
+    """Create the SQLite file (and its directory) readable by its owner only, whatever the umask.
+
+    SQLite gives the ``-wal`` and ``-shm`` files it creates the database file's permissions, so they are
+    private too.
+    """
+    database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -6,16 +6,20 @@ agent pins the certificate when it is registered and refuses a specification sig
 AWS's agent reads the same envelope without checking the chain.
 
 The key and certificate are created in the data directory at first start:
-``specification-signer.pem`` (key and certificate, mode 0600) and ``specification-signer.crt`` (the
-certificate alone, for anyone to pin; also served at ``GET /agent/certificate``). Server replicas must
-share these files, as they share ``master.key``.
+``specification-signer.pem`` (the private key, PKCS#8 encrypted with a password derived from the master
+key, then the certificate; mode 0600) and ``specification-signer.crt`` (the certificate alone, for anyone
+to pin; also served at ``GET /agent/certificate``). A copy of the data directory without the master key
+therefore cannot sign specifications. A key written unencrypted by an earlier version is read and
+rewritten encrypted at start. Server replicas must share these files, as they share the master key.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +30,20 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from opendeploy.store.secrets import MasterKeyError, SecretBox
+
+log = logging.getLogger(__name__)
+
 SIGNER_FILE = "specification-signer.pem"
 CERTIFICATE_FILE = "specification-signer.crt"
 CERTIFICATE_VALIDITY = datetime.timedelta(days=3650)
 SIGNER_COMMON_NAME = "opendeploy deployment specification signer"
 PKCS7_JSON = "PKCS7/JSON"
+_KEY_PURPOSE = "specification-signer"
+_PRIVATE_KEY_BLOCK = re.compile(
+    rb"-----BEGIN ((?:ENCRYPTED |RSA )?PRIVATE KEY)-----.+?-----END \1-----\s*", re.DOTALL
+)
+_UNENCRYPTED_KEY = re.compile(rb"-----BEGIN (?:RSA )?PRIVATE KEY-----")
 
 
 @dataclass(frozen=True)
@@ -59,20 +72,45 @@ class SpecificationSigner:
         return signed.decode("ascii")
 
     @classmethod
-    def load_or_create(cls, data_dir: Path) -> SpecificationSigner:
-        """The data directory's signer, created on first use (safe when several processes start at once)."""
+    def load_or_create(cls, data_dir: Path, secrets: SecretBox | None = None) -> SpecificationSigner:
+        """The data directory's signer, created on first use (safe when several processes start at once).
+
+        ``secrets``: the master key its private key is encrypted with [default: the data directory's,
+        as ``SecretBox.load_or_create`` finds it]. A key stored unencrypted is encrypted now.
+        """
         data_dir = Path(data_dir)
+        box = secrets if secrets is not None else SecretBox.load_or_create(data_dir)
+        password = box.password(_KEY_PURPOSE)
         path = data_dir / SIGNER_FILE
         if not path.exists():
-            _create(path)
-        signer = cls._load(path)
+            _create(path, password)
+        data = path.read_bytes()
+        signer = cls._load(path, data, password)
+        if _UNENCRYPTED_KEY.search(data):
+            # Written by an earlier version: keep the key (agents have pinned its certificate), store it
+            # encrypted. Replicas migrating at the same moment each write the same key; either file works.
+            _write_private(path, _signer_file(signer.private_key, signer.certificate, password))
+            log.info(
+                "%s: the specification signing key was stored unencrypted; it is now encrypted with the "
+                "master key",
+                path,
+            )
         _write_certificate(data_dir / CERTIFICATE_FILE, signer.certificate_pem)
         return signer
 
     @classmethod
-    def _load(cls, path: Path) -> SpecificationSigner:
-        data = path.read_bytes()
-        key = serialization.load_pem_private_key(data, password=None)
+    def _load(cls, path: Path, data: bytes, password: bytes) -> SpecificationSigner:
+        match = _PRIVATE_KEY_BLOCK.search(data)
+        if match is None:
+            raise ValueError(f"{path} holds no private key")
+        encrypted = match.group(1) == b"ENCRYPTED PRIVATE KEY"
+        try:
+            key = serialization.load_pem_private_key(match.group(0), password=password if encrypted else None)
+        except ValueError:
+            raise MasterKeyError(
+                f"{path}: the specification signing key does not decrypt with this master key "
+                "(it was encrypted with another one)"
+            ) from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError(f"{path} does not hold an RSA private key")
         certificate = x509.load_pem_x509_certificate(data[data.index(b"-----BEGIN CERTIFICATE-----") :])
@@ -114,13 +152,19 @@ def _new_signer() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     return key, certificate
 
 
-def _create(path: Path) -> None:
+def _signer_file(key: rsa.RSAPrivateKey, certificate: x509.Certificate, password: bytes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    ) + certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _create(path: Path, password: bytes) -> None:
     """Write a new key and certificate to ``path`` unless another process got there first."""
     key, certificate = _new_signer()
-    content = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ) + certificate.public_bytes(serialization.Encoding.PEM)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    content = _signer_file(key, certificate, password)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".signer-")
     try:
         os.fchmod(fd, 0o600)
@@ -134,11 +178,22 @@ def _create(path: Path) -> None:
         os.unlink(temporary)
 
 
+def _write_private(path: Path, content: bytes) -> None:
+    """Replace ``path`` with ``content`` in one step (readers see the old file or the new), mode 0600."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _write_certificate(path: Path, pem: bytes) -> None:
     if path.exists() and path.read_bytes() == pem:
         return
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".certificate-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
+    # Public, but the data directory's files are all private (0600); it is served to anyone who asks.
+    _write_private(path, pem)

@@ -67,6 +67,8 @@ from opendeploy.store.blob_store.record import PendingFile, open_data, read_meta
 STORE_DIRNAME = "bundle-store"
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 _COPY_CHUNK = 1024 * 1024
+_DIRECTORY_MODE = 0o700  # the store is the server's alone (record.py's files are mkstemp's 0600)
+_FILE_MODE = 0o600
 
 
 def _fsync_dir(path: Path) -> None:
@@ -79,7 +81,8 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(temporary, "w") as handle:
+    # Private whatever the process's umask: bundles and their metadata are the server's alone.
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE), "w") as handle:
         json.dump(data, handle)
         handle.flush()
         os.fsync(handle.fileno())
@@ -146,8 +149,9 @@ class FilesystemBlobStore:
     def __init__(self, root: Path, *, min_part_size: int = MIN_PART_SIZE) -> None:
         self.root = Path(root)
         self.min_part_size = min_part_size
+        self.root.mkdir(parents=True, exist_ok=True, mode=_DIRECTORY_MODE)
         for name in ("buckets", "locks", "tmp", "trash"):
-            (self.root / name).mkdir(parents=True, exist_ok=True)
+            (self.root / name).mkdir(parents=True, exist_ok=True, mode=_DIRECTORY_MODE)
 
     # --- paths and locks ---------------------------------------------------------------------------
 
@@ -205,8 +209,9 @@ class FilesystemBlobStore:
     def create_bucket(self, name: str, *, now: float) -> BucketInfo:
         final = self._bucket_dir(name)
         staging = self.root / "tmp" / f"bucket-{uuid.uuid4().hex}"
+        staging.mkdir(mode=_DIRECTORY_MODE)
         for sub in ("objects", "uploads"):
-            (staging / sub).mkdir(parents=True)
+            (staging / sub).mkdir(mode=_DIRECTORY_MODE)
         _write_json_atomically(staging / "bucket.json", {"name": name, "created": now})
         _fsync_dir(staging)
         try:
@@ -288,7 +293,7 @@ class FilesystemBlobStore:
             final = self._object_path(bucket, key)
             with self._bucket_lock(bucket, exclusive=False):
                 self._require_bucket(bucket)
-                final.parent.mkdir(exist_ok=True)
+                final.parent.mkdir(exist_ok=True, mode=_DIRECTORY_MODE)
                 if if_none_match:
                     try:
                         os.link(temporary, final)  # atomic "create only if absent"
@@ -450,7 +455,7 @@ class FilesystemBlobStore:
             checksum_type = checksum_type or default_type(checksum_algorithm)
         upload_id = secrets.token_urlsafe(48)
         staging = self.root / "tmp" / f"upload-{uuid.uuid4().hex}"
-        staging.mkdir()
+        staging.mkdir(mode=_DIRECTORY_MODE)
         record = {
             "key": key,
             "initiated": now,
