@@ -10,7 +10,8 @@ server must be added here.
 from __future__ import annotations
 
 RESERVED_FIRST_SEGMENTS = frozenset(
-    {"health", "metrics", "console", "agent", "static", "favicon.ico", "service"}  # service: RPC v2 CBOR
+    # service: RPC v2 CBOR; tls: GET /tls/certificate (api/tls.py), answered before the application
+    {"health", "metrics", "console", "agent", "static", "favicon.ico", "service", "tls"}
 )
 
 
