@@ -264,7 +264,7 @@ def test_an_agent_stopped_during_a_hook_finishes_it_and_carries_on_at_once_when_
 ) -> None:
     """SIGTERM (a `systemctl restart`, say) mid-deployment: the running hook finishes and is reported, the
     next event that the agent's open long poll still receives is kept, and the restarted agent runs it at
-    once — not after the server's five-minute redelivery of a command never acknowledged."""
+    once — not only after the server's redelivery of a command never acknowledged."""
     host, tag = one_host(server, hosts, instance_key)
     deployment_id, release = deploy_a_waiting_after_install(server, tag, tmp_path)
     try:
@@ -282,7 +282,7 @@ def test_an_agent_stopped_during_a_hook_finishes_it_and_carries_on_at_once_when_
     host.start_agent()
     info = wait_for_deployment(server, deployment_id)
     assert info["status"] == "Succeeded"
-    assert time.monotonic() - restarted < 120  # far less than the 300 s redelivery
+    assert time.monotonic() - restarted < 120
     assert "running ApplicationStart, received before the agent last stopped" in host.log_text()
     target = instance_targets(server, deployment_id)[host.name]
     assert set(event_statuses(target).values()) == {"Succeeded"}

@@ -65,7 +65,7 @@ def test_kill_9_of_the_server_mid_deployment_then_restart_completes_it(
 
     server.kill9()
     release.touch()  # the hook finishes while the server is down ...
-    host.wait_for_log(r"cannot report .* yet")  # ... and the agent holds on to its result
+    host.wait_for_log(r"reporting \S+ failed")  # ... and the agent holds on to its result
     server.start()
 
     info = wait_for_deployment(server, deployment_id)
