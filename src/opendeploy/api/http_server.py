@@ -45,6 +45,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_activity = 0.0
+        self._in_message = False  # between a request's first byte and the end of its body
 
     # --- connection ------------------------------------------------------------------------------
 
@@ -60,6 +61,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     # --- parser callbacks ------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._in_message = True
         super().on_message_begin()
         # The first request's deadline runs from the connection, a kept-alive one's from the previous
         # response; a request pipelined behind one still being answered gets its own from here.
@@ -80,15 +82,21 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_message = False
         self._cancel_body_timer()
         super().on_message_complete()
+        # Answered before its body was read (an early error): the next request is awaited from now.
+        if self.cycle is not None and self.cycle.response_complete and not self.transport.is_closing():
+            self._arm_header_timer()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         # Waiting for the next request on this connection: its headers have a deadline from now (the
-        # keep-alive timeout closes the connection sooner if nothing at all arrives).
-        idle = self.cycle is None or self.cycle.response_complete  # no request pipelined behind it
-        if idle and self._header_timer is None and not self.transport.is_closing():
+        # keep-alive timeout closes the connection sooner if nothing at all arrives). Not while the
+        # answered request's body is still arriving (the body deadline watches that), nor when the
+        # next request has begun (its deadline runs from its first byte).
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and not self._in_message and self._header_timer is None and not self.transport.is_closing():
             self._arm_header_timer()
 
     # --- deadlines -------------------------------------------------------------------------------
