@@ -5,6 +5,11 @@ config and credential files, then starts the server as a subprocess and waits un
 Clients reach it exactly as users do: ``client("codedeploy")`` is boto3 with the profile, and
 ``aws(...)`` runs the ``aws`` CLI from PyPI as a subprocess with the profile's environment.
 ``kill9()`` and ``restart()`` exercise durability.
+
+By default the server speaks plain HTTP (``--tls off``), as tests always have. ``tls=True`` gives it its
+self-signed certificate: ``endpoint`` is then ``https://…``, the profile trusts the certificate
+(``ca_bundle``, written by ``opendeploy init``) and ``verify`` is what httpx needs to trust it too.
+``master_key_file`` keeps the master key outside the data directory.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -69,6 +75,8 @@ class ServerProcess:
         account_id: str = "111122223333",
         page_size: int = DEFAULT_PAGE_SIZE,
         extra_args: Sequence[str] = (),
+        tls: bool = False,
+        master_key_file: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +86,8 @@ class ServerProcess:
         self.account_id = account_id
         self.page_size = page_size
         self.extra_args = list(extra_args)
+        self.tls = tls
+        self.master_key_file = master_key_file
         self.config_file = self.workdir / "aws-config"
         self.credentials_file = self.workdir / "aws-credentials"
         self.log_file = self.workdir / "server.log"
@@ -90,7 +100,17 @@ class ServerProcess:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def certificate_file(self) -> Path | None:
+        """The server's self-signed TLS certificate (with ``tls=True``), which clients trust."""
+        return self.data_dir / "server-tls.crt" if self.tls else None
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify`` for this server: trusting its certificate (``tls=True``), else the default."""
+        return ssl.create_default_context(cafile=str(self.certificate_file)) if self.tls else True
 
     @property
     def backend(self) -> str:
@@ -115,6 +135,10 @@ class ServerProcess:
         args = ["--data-dir", str(self.data_dir), "--region", self.region, "--account-id", self.account_id]
         if self.database_url:
             args += ["--database-url", self.database_url]
+        if self.master_key_file is not None:
+            args += ["--master-key-file", str(self.master_key_file)]
+        if not self.tls:
+            args += ["--tls", "off"]
         return args
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -195,8 +219,10 @@ class ServerProcess:
             if self.process is None or self.process.poll() is not None:
                 raise AssertionError(f"server exited during start; log:\n{self.log_text()}")
             try:
-                return httpx.get(f"{self.endpoint}/health", timeout=1.0).status_code == 200
-            except httpx.HTTPError:
+                return (
+                    httpx.get(f"{self.endpoint}/health", timeout=1.0, verify=self.verify).status_code == 200
+                )
+            except (httpx.HTTPError, OSError):  # OSError: the certificate is not made yet (first start)
                 return False
 
         wait_for(ready, timeout=timeout, interval=0.1, message=f"server on {self.endpoint}")
@@ -205,7 +231,8 @@ class ServerProcess:
         """Wait until at least ``count`` agents' long polls are held by the server (its ``/health``)."""
 
         def held() -> bool:
-            return httpx.get(f"{self.endpoint}/health", timeout=5.0).json()["agentPollsWaiting"] >= count
+            health = httpx.get(f"{self.endpoint}/health", timeout=5.0, verify=self.verify)
+            return health.json()["agentPollsWaiting"] >= count
 
         wait_for(held, timeout=timeout, interval=0.05, message=f"{count} long poll(s) waiting")
 
@@ -246,6 +273,10 @@ class ServerProcess:
         core = botocore.session.Session()
         core.set_config_variable("config_file", str(self.config_file))
         core.set_config_variable("credentials_file", str(self.credentials_file))
+        if self.tls:
+            # The profile's ca_bundle, even if this process has an AWS_CA_BUNDLE (which would win).
+            core.set_config_variable("profile", PROFILE)
+            core.set_config_variable("ca_bundle", core.get_scoped_config().get("ca_bundle"))
         return boto3.Session(botocore_session=core, profile_name=PROFILE)
 
     def client(self, service: str = "codedeploy", **config: Any) -> Any:
@@ -297,7 +328,7 @@ class ServerProcess:
             with database.transaction() as session:
                 key = create_access_key(
                     session,
-                    SecretBox.load_or_create(self.data_dir),
+                    SecretBox.load_or_create(self.data_dir, self.master_key_file),
                     principal_arn=principal_arn,
                     instance_name=instance_name,
                     now=time.time(),

@@ -4,6 +4,11 @@ The profile uses botocore's service-specific endpoint configuration (a ``service
 ``aws --profile opendeploy deploy …`` and ``boto3.Session(profile_name="opendeploy")`` reach the
 server with no other flags while other services keep their usual endpoints. Only the profile's own
 sections are replaced; everything else in the files (other profiles, comments) is kept as it was.
+
+For an HTTPS server whose certificate no public CA vouches for (the self-signed default), the profile's
+``ca_bundle`` names ``<profile>-ca-bundle.pem`` beside the config file: the server's certificate followed
+by the public CAs botocore trusts by default (certifi's bundle). ``ca_bundle`` is per profile, not per
+service, so the public CAs keep the profile's other services (still AWS's) working.
 """
 
 from __future__ import annotations
@@ -71,6 +76,19 @@ def _write_atomically(path: Path, text: str, mode: int) -> None:
         raise
 
 
+def ca_bundle_path(files: ProfileFiles, profile: str) -> Path:
+    """Where the profile's CA bundle is written (beside the config file, named after the profile)."""
+    return files.config.parent / f"{profile}-ca-bundle.pem"
+
+
+def trust_bundle(certificates_pem: bytes) -> bytes:
+    """``certificates_pem`` followed by the public CAs botocore trusts when no bundle is set."""
+    import certifi
+
+    public = Path(certifi.where()).read_bytes()
+    return certificates_pem.rstrip(b"\n") + b"\n" + public
+
+
 def write_profile(
     files: ProfileFiles,
     *,
@@ -79,16 +97,26 @@ def write_profile(
     endpoint_url: str,
     access_key_id: str,
     secret_access_key: str,
-) -> None:
-    """Create or replace ``profile`` in both files."""
+    ca_certificates: bytes | None = None,
+) -> Path | None:
+    """Create or replace ``profile`` in both files; with ``ca_certificates`` (PEM) the profile trusts
+    them too (see the module docstring). Returns the CA bundle's path if one was written."""
     services_name = profile
+    bundle = ca_bundle_path(files, profile)
+    profile_body = [
+        f"region = {region}",
+        f"services = {services_name}",
+        "s3 =",
+        "  addressing_style = path",
+    ]
+    if ca_certificates is not None:
+        # Readable by others: certificates are public, and other users may share the profile's trust.
+        _write_atomically(bundle, trust_bundle(ca_certificates).decode("ascii"), 0o644)
+        profile_body.append(f"ca_bundle = {bundle}")
+    else:
+        bundle.unlink(missing_ok=True)  # a bundle for an earlier server of this profile
     config_sections = {
-        f"profile {profile}": [
-            f"region = {region}",
-            f"services = {services_name}",
-            "s3 =",
-            "  addressing_style = path",
-        ],
+        f"profile {profile}": profile_body,
         f"services {services_name}": [
             "codedeploy =",
             f"  endpoint_url = {endpoint_url}",
@@ -107,3 +135,4 @@ def write_profile(
     ):
         existing = path.read_text() if path.exists() else ""
         _write_atomically(path, replace_sections(existing, sections), mode)
+    return bundle if ca_certificates is not None else None

@@ -3,13 +3,17 @@
 Like ``aws deploy register`` (guide L12996–L13209), with the administrator's profile (``opendeploy``,
 written by ``opendeploy init``):
 
-1. fetch the server's specification-signing certificate (``GET /agent/certificate``), or take the one
+1. decide which TLS certificates to trust for an HTTPS server (``cli/server_trust.py``: ``--ca-bundle``,
+   ``--ca-fingerprint``, or the administrator profile's ``ca_bundle``), and with ``--trust-system-wide``
+   add the server's certificate to the system's store for AWS's agent;
+2. fetch the server's specification-signing certificate (``GET /agent/certificate``), or take the one
    given with ``--server-certificate``, to pin it;
-2. create the instance's identity: an IAM user with read access to bundles and an access key, through
+3. create the instance's identity: an IAM user with read access to bundles and an access key, through
    the server's IAM API (``--iam-user-arn`` names an existing user instead; with ``--access-key-id`` /
    ``--secret-access-key`` its key too);
-3. RegisterOnPremisesInstance with that user's ARN, then AddTagsToOnPremisesInstances;
-4. write ``codedeploy.onpremises.yml``, ``codedeployagent.yml`` and the pinned certificate into
+4. RegisterOnPremisesInstance with that user's ARN, then AddTagsToOnPremisesInstances;
+5. write ``codedeploy.onpremises.yml``, ``codedeployagent.yml`` (with ``:ca_bundle:`` when the server
+   needs certificates of its own trusted), the pinned certificate and ``opendeploy-server-ca.pem`` into
    ``--config-dir`` (default ``/etc/codedeploy-agent/conf``).
 
 If a step fails, what the earlier steps created is removed again. ``deregister`` removes the instance's
@@ -19,17 +23,22 @@ tags, deregisters it, deletes its IAM user (unless ``--no-delete-iam-user``) and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+import ssl
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.session
 import click
 import httpx
+import yaml
 from botocore.parsers import ResponseParserError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -43,7 +52,19 @@ from opendeploy.agent.host_files import (
     remove_host_files,
     write_host_files,
 )
-from opendeploy.agent.onpremises_config import OnPremisesConfigError, load_onpremises_config
+from opendeploy.agent.onpremises_config import (
+    OnPremisesConfigError,
+    load_onpremises_config,
+    write_private_file,
+)
+from opendeploy.cli.server_trust import (
+    CA_BUNDLE_NAME,
+    ServerTrust,
+    TrustError,
+    decide,
+    install_system_wide,
+    verify_context,
+)
 
 CERTIFICATE_PATH = "/agent/certificate"
 IAM_USER_PATH = "/AWS/CodeDeploy/"
@@ -83,12 +104,15 @@ def _is_aws(endpoint: str) -> bool:
     return ".amazonaws.com" in endpoint or ".amazonaws.com.cn" in endpoint
 
 
-def server_client(session: boto3.Session, service: str, server_endpoint: str, region: str) -> Any:
+def server_client(
+    session: boto3.Session, service: str, server_endpoint: str, region: str, verify: str | None = None
+) -> Any:
     """A client for ``service`` at the opendeploy server: the profile's endpoint for it if the profile
-    sets one, else the server's own (never AWS's, which a default endpoint would be)."""
-    client = session.client(service, region_name=region)
+    sets one, else the server's own (never AWS's, which a default endpoint would be). ``verify``: a CA
+    bundle to trust instead of the profile's."""
+    client = session.client(service, region_name=region, verify=verify)
     if _is_aws(client.meta.endpoint_url):
-        client = session.client(service, region_name=region, endpoint_url=server_endpoint)
+        client = session.client(service, region_name=region, endpoint_url=server_endpoint, verify=verify)
     return client
 
 
@@ -108,11 +132,11 @@ def parse_tags(values: Sequence[str]) -> list[dict[str, str]]:
     return tags
 
 
-def fetch_server_certificate(endpoint: str) -> bytes:
+def fetch_server_certificate(endpoint: str, verify: ssl.SSLContext | bool = True) -> bytes:
     """The server's specification-signing certificate (PEM), as the server serves it."""
     url = endpoint.rstrip("/") + CERTIFICATE_PATH
     try:
-        response = httpx.get(url, timeout=10.0)
+        response = httpx.get(url, timeout=10.0, verify=verify)
     except httpx.HTTPError as error:
         raise RegistrationError(f"cannot fetch the server certificate from {url}: {error}") from None
     if response.status_code != 200:
@@ -263,6 +287,26 @@ def profile_options(command: click.Command) -> click.Command:
 @click.option("--pid-dir", type=click.Path(path_type=Path), default=DEFAULT_PID_DIR, show_default=True)
 @click.option("--wait-between-runs", type=click.IntRange(0), default=1, show_default=True)
 @click.option("--force", is_flag=True, help="Replace agent files already in --config-dir.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Certificates (PEM) to trust for the server's HTTPS endpoint, here and in the agent "
+    "[default: the server's self-signed certificate, as the profile's ca_bundle trusts it].",
+)
+@click.option(
+    "--ca-fingerprint",
+    default=None,
+    metavar="SHA256",
+    help="Fetch the server's self-signed certificate from GET /tls/certificate and trust it if its "
+    "SHA-256 fingerprint is this one (the server logs it at start).",
+)
+@click.option(
+    "--trust-system-wide",
+    is_flag=True,
+    help="Also add the server's certificate to this system's trusted certificates "
+    "(update-ca-certificates; root): what AWS's own agent needs.",
+)
 def register(
     instance_name: str,
     tags: tuple[str, ...],
@@ -281,6 +325,9 @@ def register(
     pid_dir: Path,
     wait_between_runs: int,
     force: bool,
+    ca_bundle: Path | None,
+    ca_fingerprint: str | None,
+    trust_system_wide: bool,
 ) -> None:
     """Register this machine as an on-premises instance and write its agent's files."""
     if bool(access_key_id) != bool(secret_access_key) or (access_key_id and not iam_user_arn):
@@ -294,21 +341,117 @@ def register(
         )
     session = _admin_session(profile)
     endpoint, region = _server_endpoint(session, endpoint_url, region)
+    try:
+        trust = decide(
+            endpoint,
+            ca_bundle=ca_bundle,
+            ca_fingerprint=ca_fingerprint,
+            # The profile's ca_bundle (or $AWS_CA_BUNDLE): what the administrator's clients trust.
+            profile_ca_bundle=botocore.session.Session(profile=profile).get_config_variable("ca_bundle"),
+        )
+        installed = _install_system_wide(trust, endpoint) if trust_system_wide else None
+    except TrustError as error:
+        raise RegistrationError(str(error)) from None
+    with _bundle_file(trust) as verify:
+        _register(
+            session,
+            endpoint,
+            region,
+            files,
+            trust,
+            verify,
+            instance_name=instance_name,
+            tag_list=tag_list,
+            iam_user_arn=iam_user_arn,
+            access_key=(access_key_id, secret_access_key) if access_key_id and secret_access_key else None,
+            server_certificate=server_certificate,
+            s3_endpoint_url=s3_endpoint_url,
+            settings=AgentSettings(
+                deploy_control_endpoint=endpoint,
+                s3_endpoint_override=None,  # filled in by _register
+                root_dir=root_dir.absolute(),
+                log_dir=log_dir.absolute(),
+                pid_dir=pid_dir.absolute(),
+                wait_between_runs=wait_between_runs,
+                github_endpoint_override=github_endpoint_url,
+            ),
+        )
+    if installed is not None:
+        click.echo(f"Added the server's certificate to this system's trusted certificates ({installed}).")
+
+
+@contextlib.contextmanager
+def _bundle_file(trust: ServerTrust) -> Iterator[str | None]:
+    """The agent's CA bundle as a file for this command's own clients while it runs (None: defaults)."""
+    if trust.agent_bundle is None:
+        yield None
+        return
+    with tempfile.NamedTemporaryFile(prefix="opendeploy-ca-", suffix=".pem") as handle:
+        handle.write(trust.agent_bundle)
+        handle.flush()
+        yield handle.name
+
+
+def _install_system_wide(trust: ServerTrust, endpoint: str) -> Path | None:
+    if trust.server_certificates is None:
+        if trust.agent_bundle is None:
+            click.echo(
+                "Nothing to add system-wide: the system's certificate authorities vouch for the server."
+            )
+            return None
+        raise TrustError(
+            "the server presents the operator's certificate: give --ca-bundle with the CA that issued it "
+            "to add it system-wide"
+        )
+    return install_system_wide(trust.server_certificates, endpoint)
+
+
+def _write_agent_trust(files: HostFiles, trust: ServerTrust) -> Path | None:
+    """``opendeploy-server-ca.pem`` and the agent configuration's ``:ca_bundle:`` naming it."""
+    path = files.config_dir / CA_BUNDLE_NAME
+    if trust.agent_bundle is None:
+        path.unlink(missing_ok=True)
+        return None
+    write_private_file(path, trust.agent_bundle.decode("ascii"), mode=0o644)
+    # host_files renders the keys both agents know; this one is opendeploy's own (AWS's agent ignores it).
+    rendered = yaml.safe_dump(str(path), default_flow_style=True).strip().removesuffix("...").strip()
+    with open(files.agent_config, "a") as config:
+        config.write(f":ca_bundle: {rendered}\n")
+    return path
+
+
+def _register(
+    session: boto3.Session,
+    endpoint: str,
+    region: str,
+    files: HostFiles,
+    trust: ServerTrust,
+    verify: str | None,
+    *,
+    instance_name: str,
+    tag_list: list[dict[str, str]],
+    iam_user_arn: str | None,
+    access_key: tuple[str, str] | None,
+    server_certificate: Path | None,
+    s3_endpoint_url: str | None,
+    settings: AgentSettings,
+) -> None:
+    """Steps 2 to 5 of the module docstring, trusting ``verify`` (a CA bundle file) for the server."""
     if server_certificate is not None:
         certificate_pem = server_certificate.read_bytes()
         source = str(server_certificate)
     else:
-        certificate_pem = fetch_server_certificate(endpoint)
+        certificate_pem = fetch_server_certificate(endpoint, verify_context(verify))
         source = endpoint + CERTIFICATE_PATH
     certificate = check_certificate(certificate_pem, source)
-    codedeploy = session.client("codedeploy", region_name=region, endpoint_url=endpoint)
-    s3_endpoint = s3_endpoint_url or server_client(session, "s3", endpoint, region).meta.endpoint_url
-    iam = server_client(session, "iam", endpoint, region)
+    codedeploy = session.client("codedeploy", region_name=region, endpoint_url=endpoint, verify=verify)
+    s3_endpoint = s3_endpoint_url or server_client(session, "s3", endpoint, region, verify).meta.endpoint_url
+    iam = server_client(session, "iam", endpoint, region, verify)
+    settings = dataclasses.replace(settings, s3_endpoint_override=s3_endpoint)
 
-    identity = create_instance_identity(
-        iam, instance_name, iam_user_arn, (access_key_id, secret_access_key) if access_key_id else None
-    )
+    identity = create_instance_identity(iam, instance_name, iam_user_arn, access_key)
     registered = writing = False
+    ca_file = None
     try:
         codedeploy.register_on_premises_instance(instanceName=instance_name, iamUserArn=identity.iam_user_arn)
         registered = True
@@ -322,16 +465,9 @@ def register(
             secret_access_key=identity.secret_access_key,
             region=region,
             certificate_pem=certificate_pem,
-            settings=AgentSettings(
-                deploy_control_endpoint=endpoint,
-                s3_endpoint_override=s3_endpoint,
-                root_dir=root_dir.absolute(),
-                log_dir=log_dir.absolute(),
-                pid_dir=pid_dir.absolute(),
-                wait_between_runs=wait_between_runs,
-                github_endpoint_override=github_endpoint_url,
-            ),
+            settings=settings,
         )
+        ca_file = _write_agent_trust(files, trust)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, OSError) as error:
         # Undo what this run did, so the name and the user can be used again at once.
         if registered:
@@ -346,6 +482,7 @@ def register(
             )
         if writing:
             remove_host_files(files)
+            (files.config_dir / CA_BUNDLE_NAME).unlink(missing_ok=True)
         text = _error_text(error) if not isinstance(error, OSError) else f"{error.filename}: {error.strerror}"
         raise RegistrationError(f"registering {instance_name} failed (nothing was kept): {text}") from None
 
@@ -354,6 +491,8 @@ def register(
         click.echo("Tags: " + ", ".join(f"{t['Key']}={t['Value']}" for t in tag_list))
     click.echo(f"Pinned the server certificate (SHA-256 {fingerprint(certificate)}).")
     click.echo(f"Wrote {files.onpremises_config}, {files.agent_config} and {files.server_certificate}.")
+    if ca_file is not None:
+        click.echo(f"The agent trusts the server's TLS certificate from {trust.source} ({ca_file}).")
     click.echo(f"Start the agent: opendeploy agent --config {files.agent_config}")
 
 
@@ -398,6 +537,10 @@ def deregister(
         here = None
     if here is not None and here == (iam_user_arn or info.get("iamSessionArn")):
         removed = remove_host_files(files)
+        ca_file = files.config_dir / CA_BUNDLE_NAME
+        if ca_file.exists():
+            ca_file.unlink()
+            removed.append(ca_file)
         click.echo(f"Removed {', '.join(map(str, removed))}.")
     elif here is not None:
         click.echo(f"Left the agent files in {config_dir}: they belong to {here}, not to {instance_name}.")

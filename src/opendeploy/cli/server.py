@@ -1,8 +1,14 @@
 """``opendeploy server``: the control plane on one port (API now; agents, bundles, console later).
 
-At start it applies the database migrations, creates the data directory's master key if needed and,
-on the very first start (no administrator key yet), an administrator key and AWS profile as
-``opendeploy init`` would. It logs where it listens and where its data is.
+At start it makes the data directory its owner's alone (and says what it had to tighten), applies the
+database migrations, opens the master key (created if needed while no secrets exist; a clear error if
+secrets exist and the key is missing or wrong) and, on the very first start (no administrator key yet),
+creates an administrator key and AWS profile as ``opendeploy init`` would. It logs where it listens and
+where its data is.
+
+It serves HTTPS: with ``--tls-certificate``/``--tls-key``, or a self-signed certificate it keeps in the
+data directory (``api/tls.py``; its fingerprint is logged). ``--tls off`` serves plain HTTP, with a
+warning. Connections whose request headers or body stall are closed (``api/http_server.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from opendeploy.api.http_server import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 from opendeploy.cli.aws_profile import default_files
 from opendeploy.cli.init import (
     DEFAULT_PORT,
@@ -20,12 +27,17 @@ from opendeploy.cli.init import (
     data_options,
     default_data_dir,
     endpoint_for,
+    endpoint_host,
+    master_key_option,
+    open_secrets,
     profile_options,
+    tls_choice,
+    tls_options,
 )
 from opendeploy.settings import EngineSettings, Quotas, Settings
 from opendeploy.store.access_keys import has_admin_key
+from opendeploy.store.data_at_rest import describe, private_umask, sqlite_files, tighten
 from opendeploy.store.db import Database, describe_url
-from opendeploy.store.secrets import MASTER_KEY_FILE, SecretBox
 
 log = logging.getLogger("opendeploy.server")
 
@@ -55,12 +67,31 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
 @click.option("--host", envvar="OPENDEPLOY_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="OPENDEPLOY_PORT", type=int, default=DEFAULT_PORT, show_default=True)
 @data_options
+@master_key_option
+@tls_options
 @profile_options
 @click.option(
     "--endpoint-url",
     default=None,
     help="The server's URL as clients reach it, written into the profile on first start "
     "[default: from --host and --port].",
+)
+@click.option(
+    "--request-header-timeout",
+    envvar="OPENDEPLOY_REQUEST_HEADER_TIMEOUT",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_HEADER_TIMEOUT,
+    show_default=True,
+    help="Seconds a client has to send a request's headers (from the connection's opening or the "
+    "previous response) before its connection is closed.",
+)
+@click.option(
+    "--request-body-timeout",
+    envvar="OPENDEPLOY_REQUEST_BODY_TIMEOUT",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_BODY_TIMEOUT,
+    show_default=True,
+    help="Seconds a request body may stall (no byte arriving) before its connection is closed.",
 )
 @click.option(
     "--page-size",
@@ -146,10 +177,17 @@ def server(
     database_url: str | None,
     region: str,
     account_id: str,
+    master_key_file: Path | None,
+    tls_mode: str,
+    tls_certificate: Path | None,
+    tls_key: Path | None,
+    tls_names: tuple[str, ...],
     profile: str,
     aws_config_file: Path | None,
     aws_credentials_file: Path | None,
     endpoint_url: str | None,
+    request_header_timeout: float,
+    request_body_timeout: float,
     page_size: int,
     quotas: tuple[str, ...],
     event_start_timeout: float,
@@ -165,13 +203,19 @@ def server(
     """Run the opendeploy control plane."""
     import uvicorn
 
+    from opendeploy.api import tls
     from opendeploy.api.app import create_app
+    from opendeploy.api.commands.specification_signing import SpecificationSigner
+    from opendeploy.api.http_server import protocol_class
     from opendeploy.api.server_state import ServerState
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Everything the server creates (database, bundles, keys, temporary files) is its user's alone.
+    private_umask()
+    choice = tls_choice(tls_mode, tls_certificate, tls_key, tls_names)
     settings = Settings(
         data_dir=(data_dir or default_data_dir()).resolve(),
         database_url=database_url,
@@ -192,25 +236,62 @@ def server(
             deploy_to_new_instances=deploy_to_new_instances,
         ),
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    loose = tighten(
+        settings.data_dir,
+        [*sqlite_files(settings.effective_database_url), *([master_key_file] if master_key_file else [])],
+    )
+    if loose:
+        log.warning(
+            "tightened the permissions of %d path(s) others could read (the server's data is its owner's "
+            "alone: directories 0700, files 0600): %s",
+            len(loose),
+            describe(loose),
+        )
     database = Database(settings.effective_database_url)
     log.info("data directory %s; database %s", settings.data_dir, describe_url(database.url))
     database.migrate()
     log.info("database schema is up to date")
-    secrets = SecretBox.load_or_create(settings.data_dir)
-    log.info("master key %s", settings.data_dir / MASTER_KEY_FILE)
+    secrets = open_secrets(database, settings.data_dir, master_key_file)
+    log.info("master key %s", secrets.path)
+    # Made (or migrated to its encrypted form) now, before serving, so a problem stops the start.
+    SpecificationSigner.load_or_create(settings.data_dir, secrets)
+
+    server_tls: tls.ServerTls | None = None
+    if choice.certificate is not None and choice.key is not None:
+        try:
+            server_tls = tls.operator_files(choice.certificate, choice.key)
+        except tls.TlsError as error:
+            raise click.ClickException(str(error)) from None
+        log.info("TLS certificate %s", server_tls.certificate_file)
+    elif choice.self_signed:
+        names = tls.default_names(host, (*choice.names, *endpoint_host(endpoint_url)))
+        server_tls = tls.self_signed(settings.data_dir, secrets, names)
+        log.info(
+            "TLS: self-signed certificate %s (SHA-256 fingerprint %s)",
+            settings.data_dir / tls.SELF_SIGNED_CERTIFICATE_FILE,
+            server_tls.fingerprint,
+        )
+    else:
+        log.warning(
+            "serving plain HTTP (--tls off): requests, bundles and the agents' commands cross the network "
+            "unencrypted, and AWS's CodeDeploy agent will not start against it; use it in a lab only"
+        )
+    own_endpoint = endpoint_for(host, port, https=server_tls is not None)
 
     with database.transaction(write=False) as session:
         first_start = not has_admin_key(session)
     if first_start:
         files = default_files(aws_config_file, aws_credentials_file)
+        endpoint = endpoint_url or own_endpoint
         key = bootstrap_admin(
             database,
             secrets,
             settings,
-            endpoint_url=endpoint_url or endpoint_for(host, port),
+            endpoint_url=endpoint,
             files=files,
             profile=profile,
+            ca_certificates=server_tls.trust_pem if server_tls and endpoint.startswith("https:") else None,
         )
         log.info(
             "first start: created administrator access key %s; profile '%s' written to %s and %s",
@@ -224,8 +305,18 @@ def server(
     app = create_app(ServerState(settings=settings, database=database, secrets=secrets))
     log.info(
         "opendeploy server listening on %s (region %s, account %s)",
-        endpoint_for(host, port),
+        own_endpoint,
         region,
         account_id,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    uvicorn.run(
+        tls.CertificateRoute(app, server_tls.trust_pem if server_tls else None),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=log_level == "debug",
+        http=protocol_class(request_header_timeout, request_body_timeout),
+        ssl_certfile=server_tls.certificate_file if server_tls else None,
+        ssl_keyfile=server_tls.key_file if server_tls else None,
+        ssl_keyfile_password=server_tls.key_password if server_tls else None,
+    )
