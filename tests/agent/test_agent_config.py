@@ -53,7 +53,7 @@ def test_defaults_when_keys_are_missing() -> None:
     ("value", "size"),
     [
         ("4294967296", 4 * 1024**3),
-        ("4GB", 4_000_000_000),  # powers of 1000, as agent v2 writes them
+        ("4GB", 4_000_000_000),  # powers of 1000
         ("500MB", 500_000_000),
         ("1GiB", 1024**3),  # powers of 1024
         ("'2 MiB'", 2 * 1024**2),
