@@ -19,7 +19,7 @@ from sqlalchemy import inspect, select
 
 from opendeploy.api.codedeploy.deployments import get_deployment
 from opendeploy.api.codedeploy.registry import OperationContext, Principal
-from opendeploy.engine import deployment_end, host_commands, server_in_place
+from opendeploy.engine import deployment_end, host_commands, server_in_place, wakeups
 from opendeploy.engine.reconciler import Reconciler, retry_delay
 from opendeploy.settings import EngineSettings, Settings
 from opendeploy.store.db import Database, alembic_config
@@ -242,6 +242,23 @@ def test_a_failing_step_backs_off_then_the_deployment_fails_with_internal_error(
     assert "attempt 2 of 6" in repeats[0] and "next try in 10s" in repeats[0]
     assert "attempt 6 of 6" in repeats[-1] and "giving up" in repeats[-1]
     assert any("ended Failed (INTERNAL_ERROR)" in r.getMessage() for r in caplog.records)
+
+
+def test_changes_to_a_failing_deployment_do_not_cut_its_backoff_short(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instances finishing (or a stop request) mark a deployment changed; while its step fails, the
+    next try stays where the backoff put it, so a busy fleet cannot spend the attempts in a hot loop."""
+    monkeypatch.setattr(server_in_place, "dispatch", _failing(RuntimeError("dispatch exploded")))
+    deployment_id = _new_deployment(database, ["a"])
+    reconciler = Reconciler(database, settings)
+    reconciler.run_once(now=T0)
+    assert _read(database, deployment_id).engine_due_at == T0 + DELAYS[0]
+    with database.transaction() as session:
+        wakeups.deployment_changed(session, deployment_id, T0 + 1)
+    assert _read(database, deployment_id).engine_due_at == T0 + DELAYS[0]
+    reconciler.run_once(now=T0 + 1)
+    assert _read(database, deployment_id).engine_attempts == 1
 
 
 def test_a_step_that_recovers_in_time_starts_a_fresh_count_and_a_new_error_logs_its_traceback(

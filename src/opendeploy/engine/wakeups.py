@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, text, update
+from sqlalchemy import bindparam, case, event, select, text, update
 from sqlalchemy.orm import Session
 
 from opendeploy.store.models import Deployment
@@ -196,13 +196,20 @@ def wake_engine_on_commit(session: Session) -> None:
 _DUE_NOW = (
     update(Deployment)
     .where(Deployment.id == bindparam("b_deployment"))
-    .values(engine_due_at=bindparam("b_now"))
+    # A deployment whose last step failed keeps the time of its next try (``reconciler``'s backoff):
+    # instances finishing in a busy fleet must not turn the backoff into a hot loop.
+    .values(
+        engine_due_at=case(
+            (Deployment.engine_attempts > 0, Deployment.engine_due_at), else_=bindparam("b_now")
+        )
+    )
 )
 
 
 def deployment_changed(session: Session, deployment_id: str, now: float) -> None:
     """Something about ``deployment_id`` changed (created, stop requested, an instance finished): have
-    the engine look at it now. Call inside the transaction that made the change."""
+    the engine look at it now (or, if its last step failed, at its next try). Call inside the
+    transaction that made the change."""
     session.execute(_DUE_NOW, {"b_deployment": deployment_id, "b_now": now})
     wake_engine_on_commit(session)
 
