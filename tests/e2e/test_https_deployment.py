@@ -1,0 +1,120 @@
+"""A real deployment over HTTPS: a server with its self-signed certificate, the aws CLI and boto3 trusting
+it through the profile ``opendeploy init`` wrote, and two hosts whose ``opendeploy register`` made their
+agents trust it — one through the administrator profile's ``ca_bundle``, one by checking the certificate's
+fingerprint (``--ca-fingerprint``) — running real agents that poll, download the bundle and report over
+TLS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from deploying import create_group, register_host, start_hosts, wait_for_deployment
+from e2e_hosts import SAMPLE_DESTINATION, Host
+
+from support.names import unique
+from support.server import ServerProcess
+
+SAMPLE = Path(__file__).parents[2] / "examples" / "CodeDeployDemo-OnPrem"
+IN_PLACE_EVENTS = [
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+]
+
+
+@pytest.fixture
+def https_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path / "server", tls=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def server_fingerprint(server: ServerProcess) -> str:
+    return re.search(r"SHA-256 fingerprint ([0-9A-F:]{95})", server.log_text()).group(1)
+
+
+def test_a_deployment_over_https_with_the_aws_cli_boto3_and_opendeploys_agent(
+    https_server: ServerProcess,
+    hosts: Callable[..., Host],
+    instance_key: Callable[..., tuple[str, str]],
+    tmp_path: Path,
+) -> None:
+    server = https_server
+    assert server.endpoint.startswith("https://")
+    tag = unique("https-fleet")
+    through_profile, through_fingerprint = hosts(server), hosts(server)
+    register_host(through_profile, instance_key, tag)
+    # The second host checks the certificate it fetches against the fingerprint the server logged.
+    fingerprint = server_fingerprint(server)
+    user_arn = f"arn:aws:iam::{server.account_id}:user/CodeDeployUser-{through_fingerprint.name}"
+    key_id, secret = instance_key(server, user_arn, through_fingerprint.name)
+    registered = through_fingerprint.register(
+        "--iam-user-arn", user_arn, "--access-key-id", key_id, "--secret-access-key", secret,
+        "--ca-fingerprint", fingerprint.lower().replace(":", ""),  # any spelling of it
+        tags=[f"Key=Name,Value={tag}"],
+    )  # fmt: skip
+    assert "(fingerprint checked)" in registered.stdout
+    certificate = server.certificate_file.read_bytes()
+    for host in (through_profile, through_fingerprint):
+        config = host.agent_config.read_text()
+        assert f"https://127.0.0.1:{server.port}" in config
+        assert f":ca_bundle: {host.conf_dir / 'opendeploy-server-ca.pem'}" in config
+        assert (host.conf_dir / "opendeploy-server-ca.pem").read_bytes().startswith(certificate)
+    start_hosts([through_profile, through_fingerprint])
+
+    # The aws CLI over HTTPS: a bucket, `aws deploy push`, a deployment; boto3 for the group and the wait.
+    application = unique("HttpsApp")
+    bucket = unique("https-bundles").lower()
+    server.aws_json("deploy", "create-application", "--application-name", application)
+    made = server.aws("s3", "mb", f"s3://{bucket}")
+    assert made.returncode == 0, made.stderr
+    pushed = server.aws(
+        "deploy", "push", "--application-name", application,
+        "--s3-location", f"s3://{bucket}/sample.zip", "--source", str(SAMPLE),
+    )  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr
+    group = create_group(server, application, tag)
+    deployment_id = server.aws_json(
+        "deploy", "create-deployment", "--application-name", application, "--deployment-group-name", group,
+        "--s3-location", f"bucket={bucket},key=sample.zip,bundleType=zip",
+    )["deploymentId"]  # fmt: skip
+    info = wait_for_deployment(server, deployment_id)
+    assert info["status"] == "Succeeded", info
+    assert info["deploymentOverview"]["Succeeded"] == 2
+    waited = server.aws("deploy", "wait", "deployment-successful", "--deployment-id", deployment_id)
+    assert waited.returncode == 0, waited.stderr
+
+    codedeploy = server.client("codedeploy")
+    for host in (through_profile, through_fingerprint):
+        target = codedeploy.get_deployment_target(deploymentId=deployment_id, targetId=host.name)
+        events = target["deploymentTarget"]["instanceTarget"]["lifecycleEvents"]
+        assert [(e["lifecycleEventName"], e["status"]) for e in events] == [
+            (name, "Succeeded") for name in IN_PLACE_EVENTS
+        ]
+        # DownloadBundle fetched the bundle from the server's S3 API over HTTPS too.
+        installed = host.path(f"{SAMPLE_DESTINATION}/install.txt").read_text()
+        assert installed == (SAMPLE / "install.txt").read_text()
+
+
+def test_register_refuses_a_certificate_whose_fingerprint_is_not_the_one_given(
+    https_server: ServerProcess, hosts: Callable[..., Host], tmp_path: Path
+) -> None:
+    host = hosts(https_server)
+    result = host.opendeploy(
+        "register", "--instance-name", host.name, "--config-dir", str(tmp_path / "conf"),
+        "--ca-fingerprint", "AB" * 32,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"fingerprint {server_fingerprint(https_server)}, not the one given" in result.stderr
+    assert not (tmp_path / "conf").exists()  # nothing registered, nothing written
+    names = https_server.client("codedeploy").list_on_premises_instances()["instanceNames"]
+    assert host.name not in names
