@@ -11,8 +11,11 @@ database transaction that is committed before the response is sent, so an acknow
 durable. Errors are HTTP 400 ``{"__type": "<Name>", "message": "…"}`` (413 for a body over the
 limit); only server faults are 5xx.
 
-A ``JsonService`` describes one such service (CodeDeploy's API now; the agent command service uses
-the same adapter with its own prefix, signing name and operations).
+A ``JsonService`` describes one such service (CodeDeploy's API; RPC v2 CBOR requests run through the
+same pipeline with ``rpcv2cbor.CborCodec``). The agent command service has its own asynchronous
+adapter (``api/commands``); the pieces here that it shares are ``JSON.decode`` (the one awsJson body
+decoder) and the same two-step signature check (``sigv4.check_headers``, then ``sigv4.verify``).
+IAM's Query adapter (``api/iam``) receives its bodies with ``receive_body`` too.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ class S3Context:
     key: str  # "" for bucket-level requests
     query: dict[str, str]
     verified: sigv4.VerifiedSignature | None = None
-    body: bytes | None = None  # read up front for operations with small XML bodies
+    body: bytes | None = None  # small (XML) bodies, read once the request is authenticated and authorised
     body_started: bool = False  # whether reading the body began (and so "100 Continue" was sent)
     now: float = field(default_factory=time.time)
 

@@ -226,7 +226,7 @@ def check_signed_payload(context: S3Context) -> None:
 
 
 def check_body_integrity(context: S3Context) -> None:
-    """Check a small body read up front against its Content-MD5 and any ``x-amz-checksum-*`` header."""
+    """Check a small body (``context.body``) against its Content-MD5 and any ``x-amz-checksum-*`` header."""
     body = context.body or b""
     check_content_md5(context.header("content-md5"), hashlib.md5(body, usedforsecurity=False).digest())
     for name in checksums.ALGORITHMS:

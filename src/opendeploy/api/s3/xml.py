@@ -4,7 +4,8 @@ Responses are in S3's namespace (``http://s3.amazonaws.com/doc/2006-03-01/``) wi
 formats. Request documents (CompleteMultipartUpload, Delete, CreateBucketConfiguration) are parsed
 with the namespace stripped; anything that is not well-formed, or has the wrong root, is
 ``MalformedXML``. The standard library parser does not resolve external entities, and bodies are
-size-limited before they get here.
+size-limited before they get here. Nor does it recurse (expat, ElementTree's C tree builder and
+iterator), so deeply nested elements cost memory in proportion to the body, never the stack.
 """
 
 from __future__ import annotations
