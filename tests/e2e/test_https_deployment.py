@@ -8,12 +8,15 @@ TLS.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from deploying import create_group, register_host, start_hosts, wait_for_deployment
-from e2e_hosts import SAMPLE_DESTINATION, Host
+from e2e_hosts import SAMPLE_DESTINATION, Host, require_hosts
 
 from support.names import unique
 from support.server import ServerProcess
@@ -118,3 +121,49 @@ def test_register_refuses_a_certificate_whose_fingerprint_is_not_the_one_given(
     assert not (tmp_path / "conf").exists()  # nothing registered, nothing written
     names = https_server.client("codedeploy").list_on_premises_instances()["instanceNames"]
     assert host.name not in names
+
+
+# Runs in a private mount namespace, so the machine's own trust store is never touched: fresh tmpfs over
+# the places update-ca-certificates reads and writes, and over its hooks (they would act outside the
+# namespace, e.g. on dpkg's state).
+SYSTEM_TRUST_SCRIPT = """
+set -e
+for d in /usr/local/share/ca-certificates /etc/ssl/certs /etc/ca-certificates/update.d; do
+    mount -t tmpfs -o mode=0755 tmpfs "$d"
+done
+"$PYTHON" -m opendeploy register "$@"
+# As AWS's agent sees it: OpenSSL's default store (no SSL_CERT_FILE), and SSL_CERT_FILE naming the bundle.
+env -u SSL_CERT_FILE -u SSL_CERT_DIR "$PYTHON" -c "$CHECK" default
+SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$PYTHON" -c "$CHECK" bundle
+"""
+CHECK = """
+import os, ssl, sys, urllib.request
+context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE"))
+with urllib.request.urlopen(os.environ["HEALTH"], context=context) as answer:
+    print(sys.argv[1], "trusted:", answer.status)
+"""
+
+
+def test_trust_system_wide_makes_the_systems_store_trust_the_server_as_aws_agent_needs(
+    https_server: ServerProcess, tmp_path: Path
+) -> None:
+    require_hosts()
+    if shutil.which("update-ca-certificates") is None:
+        pytest.skip("needs update-ca-certificates (Debian's ca-certificates)")
+    name = unique("system-trust")
+    env = https_server.env | {
+        "PYTHON": sys.executable,
+        "CHECK": CHECK,
+        "HEALTH": f"{https_server.endpoint}/health",
+    }
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", SYSTEM_TRUST_SCRIPT, "trust",
+         "--instance-name", name, "--config-dir", str(tmp_path / "conf"), "--trust-system-wide"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Added the server's certificate to this system's trusted certificates" in result.stdout
+    assert "default trusted: 200" in result.stdout
+    assert "bundle trusted: 200" in result.stdout
+    # Outside the namespace nothing changed.
+    assert not list(Path("/usr/local/share/ca-certificates").glob("opendeploy-*"))
