@@ -81,8 +81,12 @@ class AgentConfig:
     deploy_control_endpoint: str | None = None
     s3_endpoint_override: str | None = None
     ongoing_deployment_tracking: str = "ongoing-deployment"
-    kill_agent_max_wait_time_seconds: int = 7200
-    # opendeploy's own: seconds between SIGTERM and SIGKILL when a hook script times out.
+    # At SIGTERM: how long running lifecycle events may still finish and be reported before the agent
+    # ends what is left (keeping unreported outcomes for its next start). AWS's agents wait 7200 s by
+    # default, longer than systemd's 90 s stop timeout, which then kills the agent before it reports;
+    # opendeploy's default stays well inside it. A file may set more (and TimeoutStopSec with it).
+    kill_agent_max_wait_time_seconds: int = 60
+    # opendeploy's own: seconds between SIGTERM and SIGKILL when a hook script times out or is ended.
     hook_kill_grace_seconds: float = 5.0
     # opendeploy's own: the server certificate pinned at registration (deployment specifications must be
     # signed with it), and the GitHub-compatible archive API for gitHubLocation revisions.

@@ -129,8 +129,16 @@ def _ca_bundle(config: AgentConfig) -> str | None:
     return str(config.ca_bundle.absolute()) if config.ca_bundle is not None else None
 
 
-def install_bundle_sources(config: AgentConfig, identity: InstanceIdentity) -> None:
-    """Let DownloadBundle fetch S3 and GitHub revisions with this host's settings and credentials."""
+def install_bundle_sources(
+    config: AgentConfig, identity: InstanceIdentity, stopping: threading.Event
+) -> None:
+    """Let DownloadBundle fetch S3 and GitHub revisions with this host's settings and credentials; a
+    download retrying through an outage is given up once ``stopping`` is set."""
+    retries = {
+        "stopping": stopping,
+        "retry_seconds": config.download_retry_seconds,
+        "retry_cap": config.wait_after_error,
+    }
     s3 = create_s3_client(
         identity,
         config.s3_endpoint_override,
@@ -138,15 +146,19 @@ def install_bundle_sources(config: AgentConfig, identity: InstanceIdentity) -> N
         proxy_uri=config.proxy_uri,
         ca_bundle=_ca_bundle(config),
     )
-    register_fetcher(RevisionType.S3, S3BundleSource(s3).fetch)
+    register_fetcher(RevisionType.S3, S3BundleSource(s3, **retries).fetch)
     github = GitHubBundleSource(
-        config.github_endpoint_override, read_timeout=config.http_read_timeout, proxy_uri=config.proxy_uri
+        config.github_endpoint_override,
+        read_timeout=config.http_read_timeout,
+        proxy_uri=config.proxy_uri,
+        **retries,
     )
     register_fetcher(RevisionType.GITHUB, github.fetch)
 
 
-def build_poller(config: AgentConfig) -> CommandPoller:
-    """Everything the poll loop needs, read from the host's files; raises AgentStartError if one is wrong."""
+def build_poller(config: AgentConfig, stopping: threading.Event) -> CommandPoller:
+    """Everything the poll loop needs, read from the host's files; raises AgentStartError if one is wrong.
+    ``stopping`` is the event the agent sets when told to stop (and then runs the poller with)."""
     try:
         identity = load_onpremises_config(config.on_premises_config_file)
     except OnPremisesConfigError as exc:
@@ -169,7 +181,7 @@ def build_poller(config: AgentConfig) -> CommandPoller:
         proxy_uri=config.proxy_uri,
         ca_bundle=_ca_bundle(config),
     )
-    install_bundle_sources(config, identity)
+    install_bundle_sources(config, identity, stopping)
     ongoing = OngoingDeployments(config.root_dir.absolute() / config.ongoing_deployment_tracking)
     log.info("host %s polls %s", identity.host_identifier, endpoint)
     return CommandPoller(
@@ -191,11 +203,11 @@ def run_agent(config: AgentConfig, *, log_stream: TextIO | None = None) -> int:
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(pid_file(config))
-            poller = build_poller(config)
+            stop = threading.Event()
+            poller = build_poller(config, stop)
         except AgentStartError as exc:
             log.error("cannot start: %s", exc)
             raise
-        stop = threading.Event()
 
         def request_stop(signum: int, _frame: FrameType | None) -> None:
             log.info("received %s: no new commands will be taken", signal.Signals(signum).name)

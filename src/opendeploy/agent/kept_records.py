@@ -13,14 +13,16 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opendeploy.agent.deployment_root import write_atomically
 
 log = logging.getLogger("opendeploy.agent.kept_records")
 
 STALE_AFTER_SECONDS = 24 * 3600
+T = TypeVar("T")
 
 
 class KeptRecords:
@@ -43,12 +45,13 @@ class KeptRecords:
     def holds(self, host_command_identifier: str) -> bool:
         return self._path(host_command_identifier).is_file()
 
-    def kept(self, now: float | None = None) -> list[dict[str, Any]]:
-        """The records, oldest first; stale and unreadable files are deleted."""
+    def kept(self, parse: Callable[[dict[str, Any]], T], now: float | None = None) -> list[T]:
+        """The records, each read by ``parse``, oldest first; stale files, and files that are not JSON
+        or that ``parse`` refuses (KeyError, ValueError, TypeError), are deleted."""
         if not self.directory.is_dir():
             return []
         now = time.time() if now is None else now
-        found: list[tuple[float, dict[str, Any]]] = []
+        found: list[tuple[float, T]] = []
         for entry in os.scandir(self.directory):
             if not entry.is_file(follow_symlinks=False) or not entry.name.endswith(".json"):
                 continue
@@ -61,9 +64,8 @@ class KeptRecords:
                 record = json.loads(path.read_text(encoding="utf-8"))
                 if not isinstance(record, dict):
                     raise ValueError("not a JSON object")
-            except (OSError, ValueError) as error:
+                found.append((modified, parse(record)))
+            except (OSError, ValueError, KeyError, TypeError) as error:
                 log.warning("dropping unreadable record %s: %s", path, error)
                 path.unlink(missing_ok=True)
-                continue
-            found.append((modified, record))
-        return [record for _, record in sorted(found, key=lambda item: item[0])]
+        return [item for _, item in sorted(found, key=lambda pair: pair[0])]

@@ -318,7 +318,10 @@ class CommandPoller:
             self._complete(command.host_command_identifier, "Failed", Diagnostics.unknown_error(message))
             return False
         started = time.monotonic()
-        diagnostics = self._execute(name, spec, self.config)
+        try:
+            diagnostics = self._execute(name, spec, self.config)
+        except Abandoned as stopped:  # a download retrying through an outage, given up at stop
+            diagnostics = Diagnostics.unknown_error(f"{stopped}; the event did not finish")
         log.info(
             "%s of %s %s in %.2f s%s",
             name,

@@ -11,13 +11,11 @@ again; the acknowledgement tells the agent if the server has finished it meanwhi
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
+from typing import Any
 
 from opendeploy.agent.command_client import HostCommand
 from opendeploy.agent.kept_records import KeptRecords
-
-log = logging.getLogger("opendeploy.agent.received_commands")
 
 DIRECTORY_NAME = "received-commands"
 
@@ -47,18 +45,13 @@ class ReceivedCommands:
 
     def kept(self, now: float | None = None) -> list[HostCommand]:
         """The kept commands, oldest first; stale and unreadable ones are dropped."""
-        commands = []
-        for record in self._records.kept(now):
-            try:
-                commands.append(
-                    HostCommand(
-                        host_command_identifier=str(record["HostCommandIdentifier"]),
-                        host_identifier=str(record["HostIdentifier"]),
-                        deployment_execution_id=str(record["DeploymentExecutionId"]),
-                        command_name=str(record["CommandName"]),
-                    )
-                )
-            except KeyError as error:
-                log.warning("dropping a kept command without %s", error)
-                self._records.forget(str(record.get("HostCommandIdentifier", "")))
-        return commands
+        return self._records.kept(_command, now)
+
+
+def _command(record: dict[str, Any]) -> HostCommand:
+    return HostCommand(
+        host_command_identifier=str(record["HostCommandIdentifier"]),
+        host_identifier=str(record["HostIdentifier"]),
+        deployment_execution_id=str(record["DeploymentExecutionId"]),
+        command_name=str(record["CommandName"]),
+    )

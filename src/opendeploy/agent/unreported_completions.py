@@ -9,14 +9,12 @@ wins), so reporting one twice is harmless.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from opendeploy.agent.diagnostics import Diagnostics
 from opendeploy.agent.kept_records import KeptRecords
-
-log = logging.getLogger("opendeploy.agent.unreported_completions")
 
 DIRECTORY_NAME = "unreported-completions"
 
@@ -53,17 +51,12 @@ class UnreportedCompletions:
 
     def kept(self, now: float | None = None) -> list[Completion]:
         """The completions still to report, oldest first; stale and unreadable ones are dropped."""
-        completions = []
-        for record in self._records.kept(now):
-            try:
-                completions.append(
-                    Completion(
-                        str(record["HostCommandIdentifier"]),
-                        str(record["CommandStatus"]),
-                        Diagnostics.from_json(str(record["Diagnostics"])),
-                    )
-                )
-            except (KeyError, ValueError, TypeError) as error:
-                log.warning("dropping an unreadable kept completion: %s", error)
-                self._records.forget(str(record.get("HostCommandIdentifier", "")))
-        return completions
+        return self._records.kept(_completion, now)
+
+
+def _completion(record: dict[str, Any]) -> Completion:
+    return Completion(
+        str(record["HostCommandIdentifier"]),
+        str(record["CommandStatus"]),
+        Diagnostics.from_json(str(record["Diagnostics"])),
+    )
