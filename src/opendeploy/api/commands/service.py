@@ -122,18 +122,6 @@ def validate(operation: str, params: dict[str, Any]) -> None:
     _check_constraints(model.input_shape, params, "")
 
 
-def _parse_body(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        params = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError("SerializationException", f"The request body is not valid JSON: {error}") from None
-    if not isinstance(params, dict):
-        raise ApiError("SerializationException", "The request body must be a JSON object")
-    return params
-
-
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
@@ -344,7 +332,7 @@ class CommandService:
         verified = sigv4.verify(
             incoming, signing_name=SIGNING_NAME, lookup=lambda _: key, regions=[self.settings.region]
         )
-        params = _parse_body(body)
+        params = awsjson.JSON.decode(body)
         validate(operation, params)
         return verified.key, params
 
