@@ -85,13 +85,11 @@ def test_a_connection_whose_request_headers_stall_is_closed(server: ServerProces
 def test_a_connection_whose_request_body_stalls_is_closed_and_a_slow_steady_one_is_not(
     server: ServerProcess,
 ) -> None:
-    headers = (
-        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n"
-        b"X-Amz-Target: CodeDeploy_20141006.ListApplications\r\nContent-Length: %d\r\n\r\n"
-    )
+    # Signed (the server reads a signed request's whole body before answering), then only its start.
+    full = b'{"applicationName": "stalled"}' + b" " * 970
     stalled = connect(server)
     try:
-        stalled.sendall(headers % 1000 + b'{"nextToken": ')
+        stalled.sendall(signed_headers(server, full) + full[:14])
         started = time.monotonic()
         took = seconds_until_closed(stalled, started)
         assert took is not None, "the server kept a connection with a stalled body open"
