@@ -404,8 +404,9 @@ def verify(
 
     ``checked`` is what ``check_headers`` returned for this request's headers, if that step was
     done already; otherwise it is done here, with the same arguments. The payload hash the signature
-    covers is the declared ``x-amz-content-sha256`` (checked against ``request.body`` when that is
-    given) or else the body's own: ``request.body_sha256`` or the SHA-256 of ``request.body``.
+    covers is the declared ``x-amz-content-sha256`` (which the body, when given, must match) or else
+    the body's own: ``request.body_sha256``, the SHA-256 of ``request.body``, or, with neither, that
+    of an empty body.
     """
     if checked is None:
         checked = check_headers(
