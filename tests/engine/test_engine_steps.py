@@ -241,3 +241,11 @@ def test_the_log_tail_keeps_the_last_4_kib() -> None:
     log = "".join(f"[stdout]line {i}\n" for i in range(1000))
     result = diagnostics.from_agent(_payload(error_code=4, log=log), succeeded=False)
     assert len(result.log_tail) == 4096 and log.endswith(result.log_tail)
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_diagnostics_nested_too_deeply_are_read_as_not_json_not_a_server_fault(depth: int) -> None:
+    envelope = {"Format": "JSON", "Payload": "[" * depth + "]" * depth}
+    result = diagnostics.from_agent(envelope, succeeded=False)
+    assert result.error_code is LifecycleErrorCode.UNKNOWN_ERROR
+    assert "are not a JSON object" in result.message

@@ -5,7 +5,7 @@ may use it. Requests and responses carry the same members as awsJson; timestamps
 (epoch seconds). Requests are decoded to the same wire form handlers get from awsJson (timestamps
 as epoch seconds) and run through the same pipeline (SigV4, model validation, one transaction);
 timestamps in responses are tagged by walking the operation's output shape. Arrays, maps and tags may
-nest at most ``awsjson.MAX_NESTING_DEPTH`` levels, as in awsJson (the decoder enforces it as it reads).
+nest at most ``json_text.MAX_NESTING_DEPTH`` levels, as in awsJson (the decoder enforces it as it reads).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import cbor2
 from botocore.model import Shape
 from starlette.responses import Response
 
-from opendeploy.api.awsjson import MAX_NESTING_DEPTH, NestingTooDeep
 from opendeploy.api.errors import ApiError
 from opendeploy.api.validation import operation_model
+from opendeploy.domain.json_text import MAX_NESTING_DEPTH, NestingTooDeep
 
 CONTENT_TYPE = "application/cbor"
 PROTOCOL_HEADER = "smithy-protocol"

@@ -10,10 +10,10 @@ them. A payload the server cannot read still completes the command; its diagnost
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from opendeploy.domain.json_text import parse_json
 from opendeploy.domain.statuses import LifecycleErrorCode
 
 LOG_TAIL_LIMIT = 4096
@@ -65,8 +65,8 @@ def from_agent(envelope: dict[str, Any] | None, *, succeeded: bool) -> EventDiag
         return EventDiagnostics(fallback_code, message="Succeeded" if succeeded else "")
     payload = envelope.get("Payload") or ""
     try:
-        data = json.loads(payload)
-    except json.JSONDecodeError:
+        data = parse_json(payload, "The agent's diagnostics")
+    except ValueError:  # not JSON, or nested too deeply
         data = None
     if not isinstance(data, dict):
         fmt = envelope.get("Format") or "(no format)"

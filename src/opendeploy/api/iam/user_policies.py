@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from opendeploy.api.awsjson import NestingTooDeep, parse_json
 from opendeploy.api.errors import ApiError
 from opendeploy.api.iam import markers
 from opendeploy.api.iam.registry import IamContext, iam_error, operation
 from opendeploy.api.iam.users import find_user
+from opendeploy.domain.json_text import NestingTooDeep, parse_json
 from opendeploy.store import iam_users
 
 # IAM's quota: a user's inline policies together hold at most this many characters, whitespace
@@ -35,7 +35,7 @@ def _no_such_policy(name: str) -> ApiError:
 
 def check_document(document: str) -> None:
     """``MalformedPolicyDocument`` unless ``document`` is a JSON object (nested at most
-    ``awsjson.MAX_NESTING_DEPTH`` levels)."""
+    ``json_text.MAX_NESTING_DEPTH`` levels)."""
     try:
         parsed = parse_json(document, "The policy document")
     except NestingTooDeep as error:
