@@ -491,3 +491,51 @@ def test_the_retry_columns_migration_goes_down_and_up_again(database: Database) 
     assert not {"attempts", "last_error"} & columns("timers")
     database.migrate()
     assert {"engine_attempts", "engine_last_error"} <= columns("deployments")
+
+
+# --- through a real server ------------------------------------------------------------------------------
+
+
+def test_a_server_gives_up_a_step_that_keeps_failing_and_says_why_through_the_api(
+    backend: str, server_factory: Callable[..., Any]
+) -> None:
+    """A deployment group whose stored tag filters were damaged (not a list) makes the deployment's
+    first step raise every time: the server backs off, then ends the deployment Failed with
+    INTERNAL_ERROR, and GetDeployment (boto3) says what went wrong."""
+    retries = ["--step-retry-base", "0.2", "--step-retry-cap", "0.4", "--step-max-attempts", "3"]
+    server = server_factory(backend, extra_args=retries)
+    codedeploy = server.client("codedeploy")
+    codedeploy.create_application(applicationName="damaged")
+    codedeploy.create_deployment_group(
+        applicationName="damaged",
+        deploymentGroupName="group",
+        serviceRoleArn="arn:aws:iam::111122223333:role/CodeDeploy",
+        onPremisesInstanceTagFilters=[{"Key": "fleet", "Value": "x", "Type": "KEY_AND_VALUE"}],
+    )
+    database = Database(server.database_url or f"sqlite:///{server.data_dir / 'opendeploy.db'}")
+    try:
+        with database.transaction() as session:
+            group = session.scalar(select(DeploymentGroup).where(DeploymentGroup.name == "group"))
+            assert group is not None
+            group.on_premises_instance_tag_filters = 17  # type: ignore[assignment]
+    finally:
+        database.dispose()
+    deployment_id = codedeploy.create_deployment(
+        applicationName="damaged",
+        deploymentGroupName="group",
+        revision={"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k", "bundleType": "zip"}},
+    )["deploymentId"]
+
+    deadline = time.monotonic() + 60
+    while (info := codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"])["status"] not in (
+        "Failed",
+        "Succeeded",
+        "Stopped",
+    ):
+        assert time.monotonic() < deadline, info
+        time.sleep(0.1)
+    assert info["status"] == "Failed"
+    assert info["errorInformation"]["code"] == "INTERNAL_ERROR"
+    (message,) = info["deploymentStatusMessages"]
+    assert "failed 3 times in a row" in message and "TypeError" in message
+    assert server.log_text().count("Traceback") == 1  # once, not at every attempt

@@ -151,6 +151,28 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
     help="Seconds between the engine's sweeps for due work (it is also woken whenever work arrives).",
 )
 @click.option(
+    "--step-retry-base",
+    type=click.FloatRange(min=0.01),
+    default=EngineSettings.step_retry_base,
+    show_default=True,
+    help="Seconds before the engine tries a failing step again (advancing a deployment, firing a "
+    "timer); the wait doubles with each failure in a row.",
+)
+@click.option(
+    "--step-retry-cap",
+    type=click.FloatRange(min=0.01),
+    default=EngineSettings.step_retry_cap,
+    show_default=True,
+    help="The longest wait between two tries of a failing engine step.",
+)
+@click.option(
+    "--step-max-attempts",
+    type=click.IntRange(min=1),
+    default=EngineSettings.step_max_attempts,
+    show_default=True,
+    help="Failures in a row after which a step is given up: its deployment ends Failed with INTERNAL_ERROR.",
+)
+@click.option(
     "--zone-tag-key",
     default=EngineSettings.zone_tag_key,
     show_default=True,
@@ -196,6 +218,9 @@ def server(
     poll_hold: float,
     redelivery_after: float,
     engine_sweep_interval: float,
+    step_retry_base: float,
+    step_retry_cap: float,
+    step_max_attempts: int,
     zone_tag_key: str,
     deploy_to_new_instances: bool,
     log_level: str,
@@ -232,6 +257,9 @@ def server(
             poll_hold=poll_hold,
             redelivery_after=redelivery_after,
             sweep_interval=engine_sweep_interval,
+            step_retry_base=step_retry_base,
+            step_retry_cap=step_retry_cap,
+            step_max_attempts=step_max_attempts,
             zone_tag_key=zone_tag_key,
             deploy_to_new_instances=deploy_to_new_instances,
         ),

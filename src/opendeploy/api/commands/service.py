@@ -165,7 +165,7 @@ class CommandService:
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.settings = state.settings
-        self.signer = SpecificationSigner.load_or_create(state.settings.data_dir)
+        self.signer = SpecificationSigner.load_or_create(state.settings.data_dir, state.secrets)
         self.bus = WakeBus()
         self._specifications: OrderedDict[str, str] = OrderedDict()
         self._specifications_lock = threading.Lock()
