@@ -161,8 +161,8 @@ def make_deployment(
 ) -> tuple[str, str, str]:
     """A new application, group (with no instances) and deployment: (application, group, deployment id).
 
-    The engine fails such a deployment at once (no instances, or a kind it does not run yet); tests
-    using it read records put in its place, whatever its status.
+    The engine fails such a deployment at once (no instances, or a kind it does not run yet); this waits
+    for that, so that records tests put in its place afterwards are not touched by the engine ending it.
     """
     application, group = unique("tapp"), unique("tdg")
     codedeploy.create_application(applicationName=application, computePlatform=platform)
@@ -192,6 +192,12 @@ def make_deployment(
     deployment_id = codedeploy.create_deployment(
         applicationName=application, deploymentGroupName=group, revision=revision
     )["deploymentId"]
+    wait_for(
+        lambda: codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"]
+        in ("Failed", "Succeeded", "Stopped"),
+        timeout=30,
+        message=f"the engine to end {deployment_id}",
+    )
     return application, group, deployment_id
 
 
