@@ -25,11 +25,9 @@ import datetime
 import hashlib
 import ipaddress
 import logging
-import os
 import re
 import socket
 import ssl
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from opendeploy.store.data_at_rest import write_private
 from opendeploy.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
@@ -166,19 +165,6 @@ def _new_self_signed(names: list[str]) -> tuple[ec.EllipticCurvePrivateKey, x509
     return key, certificate
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _usable(certificate: x509.Certificate, names: list[str]) -> str | None:
     """Why the certificate cannot serve (missing names, expiring), or None."""
     missing = [name for name in names if name not in _names_in(certificate)]
@@ -212,7 +198,7 @@ def self_signed(data_dir: Path, secrets: SecretBox, names: list[str]) -> ServerT
     if reason is not None:
         key, certificate = _new_self_signed(names)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(
+        write_private(
             path,
             key.private_bytes(
                 serialization.Encoding.PEM,
@@ -239,7 +225,7 @@ def self_signed(data_dir: Path, secrets: SecretBox, names: list[str]) -> ServerT
     pem = match.group(0).strip() + b"\n"
     certificate_file = data_dir / SELF_SIGNED_CERTIFICATE_FILE
     if not certificate_file.exists() or certificate_file.read_bytes() != pem:
-        _write_private(certificate_file, pem)
+        write_private(certificate_file, pem)
     return ServerTls(path, None, password.decode("ascii"), pem)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,21 @@ from opendeploy.store.db import is_sqlite, normalize_url
 PRIVATE_UMASK = 0o077
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
+
+
+def write_private(path: Path, content: bytes) -> None:
+    """Replace ``path`` with ``content`` in one step (readers see the old file or the new), mode 0600,
+    synced to disk before it takes the name."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def private_umask() -> int:

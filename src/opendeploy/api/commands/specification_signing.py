@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from opendeploy.store.data_at_rest import write_private
 from opendeploy.store.secrets import MasterKeyError, SecretBox
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class SpecificationSigner:
         if _UNENCRYPTED_KEY.search(data):
             # Written by an earlier version: keep the key (agents have pinned its certificate), store it
             # encrypted. Replicas migrating at the same moment each write the same key; either file works.
-            _write_private(path, _signer_file(signer.private_key, signer.certificate, password))
+            write_private(path, _signer_file(signer.private_key, signer.certificate, password))
             log.info(
                 "%s: the specification signing key was stored unencrypted; it is now encrypted with the "
                 "master key",
@@ -178,22 +179,8 @@ def _create(path: Path, password: bytes) -> None:
         os.unlink(temporary)
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    """Replace ``path`` with ``content`` in one step (readers see the old file or the new), mode 0600."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _write_certificate(path: Path, pem: bytes) -> None:
     if path.exists() and path.read_bytes() == pem:
         return
     # Public, but the data directory's files are all private (0600); it is served to anyone who asks.
-    _write_private(path, pem)
+    write_private(path, pem)
