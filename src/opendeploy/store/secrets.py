@@ -23,12 +23,13 @@ import binascii
 import hmac
 import os
 import secrets
-import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from opendeploy.store.data_at_rest import write_private
 
 MASTER_KEY_FILE = "master.key"
 MASTER_KEY_CHECK_FILE = "master-key.check"
@@ -158,16 +159,7 @@ class SecretBox:
         path = Path(data_dir) / MASTER_KEY_CHECK_FILE
         if path.exists():
             return
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".master-key-check-")
-        try:
-            with os.fdopen(fd, "w") as handle:  # mkstemp: mode 0600
-                handle.write(self._check_value() + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_private(path, (self._check_value() + "\n").encode())
 
     def derive(self, purpose: str, length: int = 32) -> bytes:
         """A key for one purpose, independent of the keys for every other purpose."""
