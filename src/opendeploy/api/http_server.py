@@ -29,118 +29,109 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HEADER_TIMEOUT = 30.0
 DEFAULT_BODY_TIMEOUT = 30.0
-# While the server holds the body back, the body deadline is pushed on at this interval, so a client
-# gets (almost) its full timeout again once reading resumes.
-_PAUSED_RECHECK = 1.0
+# How often the server looks over its connections for missed deadlines (at most; a quarter of the
+# shorter timeout when that is less): a deadline is enforced up to this late.
+_SWEEP_INTERVAL = 1.0
 
 
 class DeadlineHttpToolsProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` that closes connections whose request headers or body stall."""
+    """``HttpToolsProtocol`` that closes connections whose request headers or body stall.
+
+    Each connection only notes times as requests arrive (no timer per request: agents make most of the
+    server's requests, and a timer for each costs more than the bookkeeping); one sweep per event loop
+    looks over every open connection each ``_SWEEP_INTERVAL`` and closes those past a deadline."""
 
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     body_timeout: float = DEFAULT_BODY_TIMEOUT
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
-        self._body_activity = 0.0
-        self._in_message = False  # between a request's first byte and the end of its body
+        self._headers_due: float | None = None  # when the awaited request's headers must be complete
+        self._body_activity: float | None = None  # last sign of life of a body arriving (None: none)
 
     # --- connection ------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        self._cancel_body_timer()
-        super().connection_lost(exc)
+        self._headers_due = self.loop.time() + self.header_timeout
+        _ensure_sweep(self)
 
     # --- parser callbacks ------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._in_message = True
         super().on_message_begin()
-        # The first request's deadline runs from the connection, a kept-alive one's from the previous
-        # response; a request pipelined behind one still being answered gets its own from here.
-        if self._header_timer is None:
-            self._arm_header_timer()
+        # A request pipelined behind one still being answered gets its deadline from its first byte.
+        if self._headers_due is None:
+            self._headers_due = self.loop.time() + self.header_timeout
 
     def on_headers_complete(self) -> None:
-        self._cancel_header_timer()
+        self._headers_due = None
         super().on_headers_complete()
-        # A body may follow; if the message is complete already, on_message_complete cancels this.
+        # A body may follow; if the message is complete already, on_message_complete clears this.
         self._body_activity = self.loop.time()
-        if self._body_timer is None:
-            self._body_timer = self.loop.call_later(self.body_timeout, self._check_body)
 
     def on_body(self, body: bytes) -> None:
-        # Only note the time: re-arming a timer for every chunk of a large upload would cost more.
         self._body_activity = self.loop.time()
         super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._in_message = False
-        self._cancel_body_timer()
+        self._body_activity = None
         super().on_message_complete()
         # Answered before its body was read (an early error): the next request is awaited from now.
-        if self.cycle is not None and self.cycle.response_complete and not self.transport.is_closing():
-            self._arm_header_timer()
+        if self.cycle is not None and self.cycle.response_complete:
+            self._headers_due = self.loop.time() + self.header_timeout
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        # Waiting for the next request on this connection: its headers have a deadline from now (the
-        # keep-alive timeout closes the connection sooner if nothing at all arrives). Not while the
-        # answered request's body is still arriving (the body deadline watches that), nor when the
-        # next request has begun (its deadline runs from its first byte).
-        idle = self.cycle is None or self.cycle.response_complete
-        if idle and not self._in_message and self._header_timer is None and not self.transport.is_closing():
-            self._arm_header_timer()
+        # Waiting for the next request on this connection: its headers are due from now (the keep-alive
+        # timeout closes the connection sooner if nothing at all arrives). Not while the answered
+        # request's body is still arriving, nor once the next request has begun.
+        if self._body_activity is None and self._headers_due is None:
+            self._headers_due = self.loop.time() + self.header_timeout
 
     # --- deadlines -------------------------------------------------------------------------------
 
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _cancel_body_timer(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
-
-    def _close(self, why: str) -> None:
+    def check_deadlines(self, now: float) -> None:
+        """Close the connection if its request's headers or body are overdue (called by the sweep)."""
         if self.transport.is_closing():
             return
+        if self._headers_due is not None and now >= self._headers_due:
+            self._close(f"request headers not complete within {self.header_timeout:g} s")
+        elif self._body_activity is not None:
+            held_back = self.flow.read_paused or (
+                self.cycle is not None and self.cycle.waiting_for_100_continue
+            )
+            if held_back:  # the server, not the client, holds the body back: that time does not count
+                self._body_activity = now
+            elif now - self._body_activity >= self.body_timeout:
+                self._close(f"no request body bytes for {self.body_timeout:g} s")
+
+    def _close(self, why: str) -> None:
         # Debug only: under a flood of slow clients an info line per connection would flood the log.
         log.debug("closing the connection from %s: %s", _peer(self.client), why)
         self.transport.close()
 
-    def _header_timed_out(self) -> None:
-        self._header_timer = None
-        self._close(f"request headers not complete within {self.header_timeout:g} s")
 
-    def _check_body(self) -> None:
-        self._body_timer = None
-        if self.transport.is_closing():
-            return
-        now = self.loop.time()
-        held_back = self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue)
-        if held_back:
-            self._body_activity = now
-            self._body_timer = self.loop.call_later(_PAUSED_RECHECK, self._check_body)
-            return
-        idle = now - self._body_activity
-        if idle >= self.body_timeout:
-            self._close(f"no request body bytes for {self.body_timeout:g} s")
-        else:
-            self._body_timer = self.loop.call_later(self.body_timeout - idle, self._check_body)
+_swept: set[int] = set()  # ids of uvicorn's connection sets (one per server) being swept
+
+
+def _ensure_sweep(protocol: DeadlineHttpToolsProtocol) -> None:
+    """Start, once per server, the sweep over its open connections (uvicorn's shared set of them)."""
+    connections = protocol.connections
+    if id(connections) in _swept:
+        return
+    _swept.add(id(connections))
+    interval = min(_SWEEP_INTERVAL, protocol.header_timeout / 4, protocol.body_timeout / 4)
+    loop = protocol.loop
+
+    def sweep() -> None:
+        now = loop.time()
+        for connection in list(connections):
+            if isinstance(connection, DeadlineHttpToolsProtocol):
+                connection.check_deadlines(now)
+        loop.call_later(interval, sweep)
+
+    loop.call_later(interval, sweep)
 
 
 def _peer(client: tuple[str, int] | None) -> str:

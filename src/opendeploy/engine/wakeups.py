@@ -43,13 +43,13 @@ class WakeBus:
         self._host_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._host_generation: dict[str, int] = {}
         self._engine_event: asyncio.Event | None = None
-        self._stopping: asyncio.Event | None = None
+        self._stopping = False
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind to the server's event loop (call from inside it)."""
         self._loop = loop
         self._engine_event = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self._stopping = False
 
     # --- host waiters (PollHostCommand) -------------------------------------------------------------
 
@@ -59,32 +59,40 @@ class WakeBus:
         return self._host_generation.get(host, 0)
 
     async def wait_for_host(
-        self, host: str, *, since: int, timeout: float, gone: asyncio.Event | None = None
+        self, host: str, *, since: int, timeout: float, gone: asyncio.Future[Any] | None = None
     ) -> bool:
-        """Wait until ``host`` is woken (True), the server stops, ``gone`` is set (the waiting client
-        went away) or ``timeout`` passes (False)."""
-        if self._loop is None or self._stopping is None:
+        """Wait until ``host`` is woken (True), or the server stops, ``gone`` is done (the waiting client
+        went away) or ``timeout`` passes (False). One future and one timer per wait, no task: a thousand
+        agents' polls wait here at once."""
+        loop = self._loop
+        if loop is None:
             raise RuntimeError("the wake bus is not attached to an event loop")
         if self._host_generation.get(host, 0) != since:
             return True
-        if self._stopping.is_set() or (gone is not None and gone.is_set()):
+        if self._stopping or (gone is not None and gone.done()):
             return False
-        future: asyncio.Future[None] = self._loop.create_future()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def release(_: object = None) -> None:
+            if not future.done():
+                future.set_result(None)
+
         self._host_waiters.setdefault(host, set()).add(future)
-        ends = {asyncio.ensure_future(self._stopping.wait())}
+        timer = loop.call_later(max(timeout, 0.0), release)
         if gone is not None:
-            ends.add(asyncio.ensure_future(gone.wait()))
+            gone.add_done_callback(release)
         try:
-            done, _ = await asyncio.wait({future, *ends}, timeout=timeout, return_when="FIRST_COMPLETED")
-            return future in done
+            await future
         finally:
-            for end in ends:
-                end.cancel()
+            timer.cancel()
+            if gone is not None:
+                gone.remove_done_callback(release)
             waiters = self._host_waiters.get(host)
             if waiters is not None:
                 waiters.discard(future)
                 if not waiters:
                     del self._host_waiters[host]
+        return self._host_generation.get(host, 0) != since and not self._stopping
 
     def wake_hosts(self, hosts: Iterable[str]) -> None:
         hosts = list(hosts)
@@ -123,11 +131,18 @@ class WakeBus:
 
     def stop(self) -> None:
         """The server is shutting down: release every waiting poll (they answer ``{}``)."""
-        self._call(lambda: self._stopping.set() if self._stopping else None)
+        self._stopping = True
+        self._call(self._release_all)
+
+    def _release_all(self) -> None:
+        for waiters in list(self._host_waiters.values()):
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
 
     @property
     def stopping(self) -> bool:
-        return self._stopping is not None and self._stopping.is_set()
+        return self._stopping
 
     def _call(self, callback: Any, *args: Any) -> None:
         loop = self._loop

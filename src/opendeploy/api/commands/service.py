@@ -132,19 +132,14 @@ def _access_key_id(incoming: sigv4.IncomingRequest) -> str | None:
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+    value = dict(scope["headers"]).get(b"content-length", b"")  # dict(): C speed, on every agent request
+    return int(value) if value.isdigit() else None
 
 
-async def _watch_for_disconnect(receive: Receive, gone: asyncio.Event) -> None:
-    """Set ``gone`` when the client closes the connection (the request's body has been read already)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            gone.set()
-            return
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client closes the connection (the request's body has been read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _json(payload: dict[str, Any]) -> bytes:
@@ -264,17 +259,9 @@ class CommandService:
             too_large = len(body) > MAX_BODY_BYTES
             if not message.get("more_body", False):
                 break
-        gone = asyncio.Event()
-        watcher = None
-        if operation == "PollHostCommand" and not too_large:
-            watcher = asyncio.ensure_future(_watch_for_disconnect(receive, gone))
-        try:
-            status, payload, request_id = await self._answer(
-                scope, b"" if too_large else bytes(body), operation, gone, too_large=too_large
-            )
-        finally:
-            if watcher is not None:
-                watcher.cancel()
+        status, payload, request_id = await self._answer(
+            scope, b"" if too_large else bytes(body), operation, receive, too_large=too_large
+        )
         headers = [
             (b"content-type", awsjson.CONTENT_TYPE.encode()),
             (b"content-length", str(len(payload)).encode()),
@@ -286,7 +273,13 @@ class CommandService:
         await send({"type": "http.response.body", "body": payload})
 
     async def _answer(
-        self, scope: Scope, body: bytes, operation: str, gone: asyncio.Event, *, too_large: bool = False
+        self,
+        scope: Scope,
+        body: bytes,
+        operation: str,
+        receive: Receive,
+        *,
+        too_large: bool = False,
     ) -> tuple[int, bytes, str]:
         """(HTTP status, JSON body, request id) for one request."""
         request_id = str(uuid.uuid4())
@@ -306,7 +299,7 @@ class CommandService:
             )
             key, params = await self._authenticate(incoming, operation, body)
             if operation == "PollHostCommand":
-                result = await self._poll(key, params, gone)
+                result = await self._poll(key, params, receive)
             elif operation == "GetDeploymentSpecification":
                 result = await self._get_deployment_specification(key, params)
             else:
@@ -365,11 +358,9 @@ class CommandService:
 
     # --- PollHostCommand ------------------------------------------------------------------------------
 
-    async def _poll(
-        self, key: StoredAccessKey, params: dict[str, Any], gone: asyncio.Event
-    ) -> dict[str, Any]:
+    async def _poll(self, key: StoredAccessKey, params: dict[str, Any], receive: Receive) -> dict[str, Any]:
         """Hand out the host's next command, waiting up to the poll hold time for one; ``{}`` if none, or
-        if the client went away meanwhile."""
+        if the client went away meanwhile (its connection is watched while the poll waits)."""
         deadline = time.monotonic() + self.settings.engine.poll_hold
         settings = self.settings.engine
 
@@ -391,25 +382,32 @@ class CommandService:
             generation = self.bus.host_generation(identity.host)
             return generation, host_commands.deliver_next(session, identity.host, time.time(), settings)
 
-        while found.command is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.bus.stopping or gone.is_set():
-                return {}
-            if found.redeliver_at is not None:  # look again when a lost answer may be handed out again
-                remaining = min(remaining, max(found.redeliver_at - time.time(), 0.0) + 0.01)
-            await self.bus.wait_for_host(identity.host, since=generation, timeout=remaining, gone=gone)
-            if self.bus.stopping or gone.is_set():
-                return {}
-            generation, found = await self._step(again)
-        delivered = found.command
-        if gone.is_set():
-            # The client left while the command was being handed out: it never got it.
-            await self._step(
-                lambda session: host_commands.delivery_lost(
-                    session, delivered.host_command_identifier, identity.host
+        gone: asyncio.Future[None] | None = None  # done when the client goes away
+        try:
+            while found.command is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.bus.stopping or (gone is not None and gone.done()):
+                    return {}
+                if found.redeliver_at is not None:  # look again when a lost answer may go out again
+                    remaining = min(remaining, max(found.redeliver_at - time.time(), 0.0) + 0.01)
+                if gone is None:
+                    gone = asyncio.ensure_future(_disconnected(receive))
+                await self.bus.wait_for_host(identity.host, since=generation, timeout=remaining, gone=gone)
+                if self.bus.stopping or gone.done():
+                    return {}
+                generation, found = await self._step(again)
+            delivered = found.command
+            if gone is not None and gone.done():
+                # The client left while the command was being handed out: it never got it.
+                await self._step(
+                    lambda session: host_commands.delivery_lost(
+                        session, delivered.host_command_identifier, identity.host
+                    )
                 )
-            )
-            return {}
+                return {}
+        finally:
+            if gone is not None:
+                gone.cancel()
         return {
             "HostCommand": {
                 "HostCommandIdentifier": delivered.host_command_identifier,
