@@ -41,11 +41,10 @@ class EngineSettings:
     event_timeout_grace: float = 60.0  # added to the sum of an event's script timeouts, when known
     poll_hold: float = 40.0  # how long PollHostCommand waits for a command before answering {}
     # A command handed out but never acknowledged (the poll's answer was lost: the server died, the
-    # agent restarted) is handed out again at the host's next poll after this long. An agent
-    # acknowledges a command within moments of receiving it (AWS's after fetching the specification,
-    # opendeploy's only when it has a thread free to run it); handing it out sooner could make an agent
-    # that does not recognise a repeat run it twice.
-    redelivery_after: float = 10.0
+    # agent restarted) is handed out again at the host's next poll after this long, under a new
+    # identifier: the first hand-out acknowledged runs, so a slow acknowledgement costs a few requests,
+    # never a second run. Agents acknowledge within moments; waiting this long spares them the repeat.
+    redelivery_after: float = 5.0
     sweep_interval: float = 5.0  # the engine looks for due work at least this often, woken or not
     # Fleet orchestration (issue 5). An instance's zone, for zonal configurations, is the value of this
     # instance tag: on-premises instances have no EC2 Availability Zone, so users tag them with one.

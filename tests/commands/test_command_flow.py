@@ -409,7 +409,8 @@ def test_a_command_handed_out_but_never_acknowledged_is_handed_out_again(
     command_server: ServerProcess,
 ) -> None:
     """If the answer to a poll is lost (the connection dropped, the server died as it answered), the agent
-    never saw the command: after a while it is handed out again. Once acknowledged, it never is."""
+    never saw the command: after a while it is handed out again, under an identifier of its own. Once
+    acknowledged, it never is."""
     fleet = create_fleet(command_server)
     agent = fleet.add_instance()
     fleet.deploy()
@@ -417,14 +418,43 @@ def test_a_command_handed_out_but_never_acknowledged_is_handed_out_again(
     started = time.monotonic()
     again = agent.poll_until_command(timeout=REDELIVERY_AFTER + 10)
     assert time.monotonic() - started >= REDELIVERY_AFTER * 0.9
-    assert again["HostCommandIdentifier"] == lost["HostCommandIdentifier"]
+    assert again["HostCommandIdentifier"] != lost["HostCommandIdentifier"]
     assert again["CommandName"] == "ApplicationStop"
     assert agent.acknowledge(again) == "InProgress"
+    assert agent.acknowledge(again) == "InProgress"  # its answer lost: asked again, the same answer
     wait_until = time.monotonic() + REDELIVERY_AFTER + 0.5
     while time.monotonic() < wait_until:
         assert agent.poll() is None  # acknowledged: the agent has it
     agent.complete(again)
     assert agent.poll_until_command()["CommandName"] == "DownloadBundle"
+
+
+def test_of_two_hand_outs_of_one_command_only_the_first_acknowledged_runs(
+    command_server: ServerProcess,
+) -> None:
+    """An agent slow to acknowledge gets the command a second time (AWS's agent would run both copies):
+    whichever copy is acknowledged first runs; the other is answered Failed — not to be run — and its
+    completion changes nothing."""
+    fleet = create_fleet(command_server)
+    agent = fleet.add_instance()
+    deployment_id = fleet.deploy()
+    slow = agent.poll_until_command()
+    fast = agent.poll_until_command(timeout=REDELIVERY_AFTER + 10)
+    assert fast["HostCommandIdentifier"] != slow["HostCommandIdentifier"]
+    assert agent.acknowledge(fast) == "InProgress"
+    assert agent.acknowledge(slow) == "Failed"  # the other copy: do not run it
+    agent.complete(slow, "Failed", error_code=5, message="should be ignored")
+    agent.client.post_host_command_update(HostCommandIdentifier=slow["HostCommandIdentifier"])
+    events = command_server.client("codedeploy").get_deployment_target(
+        deploymentId=deployment_id, targetId=agent.name
+    )["deploymentTarget"]["instanceTarget"]["lifecycleEvents"]
+    assert events[0]["lifecycleEventName"] == "ApplicationStop" and events[0]["status"] == "InProgress"
+    agent.complete(fast)
+    assert agent.poll_until_command()["CommandName"] == "DownloadBundle"
+    events = command_server.client("codedeploy").get_deployment_target(
+        deploymentId=deployment_id, targetId=agent.name
+    )["deploymentTarget"]["instanceTarget"]["lifecycleEvents"]
+    assert events[0]["status"] == "Succeeded"
 
 
 def test_the_signing_key_stays_private_and_the_certificate_is_served(command_server: ServerProcess) -> None:

@@ -179,10 +179,12 @@ def _run_events(database: Database, settings: Settings, host: str, count: int, n
             delivered = host_commands.deliver_next(session, ARN + host, now, settings.engine).command
             assert delivered is not None
         with database.transaction() as session:
-            command = host_commands.command_for_host(
+            command = host_commands.find_command(
                 session, delivered.host_command_identifier, ARN + host, lock=True
             )
-            assert host_commands.complete(session, command, "Succeeded", None, now, settings.engine)
+            assert host_commands.complete(
+                session, command, command.host_command_identifier, "Succeeded", None, now, settings.engine
+            )
 
 
 # --- the policy ---------------------------------------------------------------------------------------
@@ -379,10 +381,10 @@ def test_an_internal_error_mid_deployment_calls_off_waiting_work_and_rolls_back(
 
     # b's agent reports its event later: it is recorded, and nothing more is issued to b.
     with database.transaction() as session:
-        command = host_commands.command_for_host(
-            session, running.host_command_identifier, ARN + "b", lock=True
+        command = host_commands.find_command(session, running.host_command_identifier, ARN + "b", lock=True)
+        assert host_commands.complete(
+            session, command, command.host_command_identifier, "Succeeded", None, now + 1, settings.engine
         )
-        assert host_commands.complete(session, command, "Succeeded", None, now + 1, settings.engine)
     with database.transaction(write=False) as session:
         pending = session.scalars(
             select(HostCommand).where(

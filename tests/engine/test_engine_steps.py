@@ -150,10 +150,16 @@ def _run_events(database: Database, settings: Settings, host: str, count: int) -
             delivered = host_commands.deliver_next(session, host, time.time(), settings.engine).command
             assert delivered is not None
         with database.transaction() as session:
-            command = host_commands.command_for_host(
-                session, delivered.host_command_identifier, host, lock=True
+            command = host_commands.find_command(session, delivered.host_command_identifier, host, lock=True)
+            assert host_commands.complete(
+                session,
+                command,
+                command.host_command_identifier,
+                "Succeeded",
+                None,
+                time.time(),
+                settings.engine,
             )
-            assert host_commands.complete(session, command, "Succeeded", None, time.time(), settings.engine)
 
 
 def test_a_created_deployment_whose_wake_up_was_lost_is_started_by_the_sweep(

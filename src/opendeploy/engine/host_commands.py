@@ -8,9 +8,13 @@ The agent protocol's flow (agent wire protocol §1.5) as state transitions, each
 - **deliver** (PollHostCommand): the oldest deliverable command goes to the agent; it becomes
   ``InProgress``, its event starts, and the timer becomes the event's run deadline. A command handed
   out but never acknowledged (the answer may have been lost) is handed out again at the host's next
-  poll once ``redelivery_after`` (seconds) has passed, or at once if its poll had lost its client.
+  poll once ``redelivery_after`` (seconds) has passed, or at once if its poll had lost its client —
+  under a new identifier (a ``HostCommandDelivery``), since the first answer may not have been lost.
 - **acknowledge**: answers the command's status, so an agent never runs a command that has finished.
-- **complete**: the first completion wins; a duplicate is accepted and changes nothing. A success
+  The first hand-out acknowledged is the one that runs; any other is answered Failed (not to be run).
+  Acknowledging the same hand-out again (its answer lost) answers InProgress again.
+- **complete**: the first completion (of the acknowledged hand-out) wins; a duplicate, or one of another
+  hand-out, is accepted and changes nothing. A success
   issues the instance's next event (or finishes the instance); a failure fails the instance and skips
   its remaining events — except a failed ApplicationStop (or BeforeBlockTraffic / AfterBlockTraffic,
   the other events run from the last successful revision) when the deployment ignores ApplicationStop
@@ -47,6 +51,7 @@ from opendeploy.store.models import (
     Deployment,
     DeploymentTarget,
     HostCommand,
+    HostCommandDelivery,
     LifecycleEventRecord,
     Timer,
 )
@@ -252,6 +257,7 @@ _COMMAND_COLUMNS = (
     HostCommand.status,
     HostCommand.nonce,
     HostCommand.acknowledged_at,
+    HostCommand.acknowledged_identifier,
 )
 # The host's next command: a Pending one (oldest first), or else one handed out but never acknowledged
 # (its answer may have been lost) — oldest hand-out first, a lost one (no hand-out time) before all.
@@ -273,13 +279,26 @@ _NEXT_FOR_HOST = Prepared(
     .limit(1)
     .with_for_update(skip_locked=True)
 )
-_BY_IDENTIFIER = select(HostCommand).where(HostCommand.host_command_identifier == bindparam("identifier"))
-_BY_IDENTIFIER_LOCKED = _BY_IDENTIFIER.with_for_update()
 _ROW_BY_IDENTIFIER = select(*_COMMAND_COLUMNS).where(
     HostCommand.host_command_identifier == bindparam("identifier")
 )
 _ROW_BY_IDENTIFIER_LOCKED = Prepared(_ROW_BY_IDENTIFIER.with_for_update())
 _ROW_BY_IDENTIFIER = Prepared(_ROW_BY_IDENTIFIER)
+# A later hand-out's identifier (rare: its first answer was lost).
+_ROW_BY_DELIVERY = (
+    select(*_COMMAND_COLUMNS)
+    .join(HostCommandDelivery, HostCommandDelivery.host_command_id == HostCommand.id)
+    .where(HostCommandDelivery.identifier == bindparam("identifier"))
+)
+_ROW_BY_DELIVERY_LOCKED = Prepared(_ROW_BY_DELIVERY.with_for_update(of=HostCommand))
+_ROW_BY_DELIVERY = Prepared(_ROW_BY_DELIVERY)
+_INSERT_DELIVERY = Prepared(
+    insert(HostCommandDelivery).values(
+        identifier=bindparam("b_identifier"),
+        host_command_id=bindparam("b_command"),
+        created_at=bindparam("b_now"),
+    )
+)
 _DELIVERED = Prepared(
     update(HostCommand)
     .where(HostCommand.id == bindparam("b_command"))
@@ -366,19 +385,20 @@ def deliver_next(session: Session, host: str, now: float, settings: EngineSettin
             return Delivery(redeliver_at=redeliver_at)
     if command.status == HostCommandStatus.PENDING:
         _start(session, command, now, settings)
-    _DELIVERED.execute(connection, {"b_command": command.id, "b_now": now})
-    return Delivery(
-        DeliveredCommand(
-            command.host_command_identifier, command.deployment_id, command.command_name, command.nonce
+        identifier = command.host_command_identifier
+    else:  # handed out again: under a new identifier, the earlier hand-out may yet be acknowledged
+        identifier = new_host_command_identifier()
+        _INSERT_DELIVERY.execute(
+            connection, {"b_identifier": identifier, "b_command": command.id, "b_now": now}
         )
-    )
+    _DELIVERED.execute(connection, {"b_command": command.id, "b_now": now})
+    return Delivery(DeliveredCommand(identifier, command.deployment_id, command.command_name, command.nonce))
 
 
 _DELIVERY_LOST = Prepared(
     update(HostCommand)
     .where(
-        HostCommand.host_command_identifier == bindparam("b_identifier"),
-        HostCommand.host_identifier == bindparam("b_host"),
+        HostCommand.id == bindparam("b_command"),
         HostCommand.status == HostCommandStatus.IN_PROGRESS,
         HostCommand.acknowledged_at.is_(None),
     )
@@ -389,7 +409,8 @@ _DELIVERY_LOST = Prepared(
 def delivery_lost(session: Session, identifier: str, host: str) -> None:
     """The poll ``identifier`` was handed to had lost its client before the answer went out: hand the
     command out again at the host's next poll, without waiting out ``redelivery_after``."""
-    _DELIVERY_LOST.execute(session.connection(), {"b_identifier": identifier, "b_host": host})
+    command = find_command(session, identifier, host, lock=True)
+    _DELIVERY_LOST.execute(session.connection(), {"b_command": command.id})
     wake_host_on_commit(session, [host])
 
 
@@ -433,22 +454,26 @@ def _expire(session: Session, command: Any) -> None:
 # --- find, acknowledge, update ----------------------------------------------------------------------------
 
 
-def command_for_host(session: Session, identifier: str, host: str, *, lock: bool = False) -> HostCommand:
-    """The host command ``identifier`` if it belongs to ``host``; otherwise ``HostCommandNotFound``
-    (the same answer whether it does not exist or is another instance's, so ids reveal nothing)."""
-    command = session.scalar(_BY_IDENTIFIER_LOCKED if lock else _BY_IDENTIFIER, {"identifier": identifier})
-    if command is None or command.host_identifier != host:
-        raise HostCommandNotFound(f"There is no host command {identifier!r} for this instance")
-    return command
-
-
 def find_command(session: Session, identifier: str, host: str, *, lock: bool = False) -> Any:
-    """``command_for_host`` as a read-only row (what the command service's requests need)."""
-    statement = _ROW_BY_IDENTIFIER_LOCKED if lock else _ROW_BY_IDENTIFIER
-    command = statement.first(session.connection(), {"identifier": identifier})
+    """The host command ``identifier`` names (its own identifier or a later hand-out's), as a read-only
+    row, if it belongs to ``host``; otherwise ``HostCommandNotFound`` (the same answer whether it does not
+    exist or is another instance's, so identifiers reveal nothing)."""
+    connection = session.connection()
+    command = (_ROW_BY_IDENTIFIER_LOCKED if lock else _ROW_BY_IDENTIFIER).first(
+        connection, {"identifier": identifier}
+    )
+    if command is None:
+        command = (_ROW_BY_DELIVERY_LOCKED if lock else _ROW_BY_DELIVERY).first(
+            connection, {"identifier": identifier}
+        )
     if command is None or command.host_identifier != host:
         raise HostCommandNotFound(f"There is no host command {identifier!r} for this instance")
     return command
+
+
+def _superseded(command: Any, identifier: str) -> bool:
+    """Another hand-out of ``command`` was acknowledged first: the one ``identifier`` names must not run."""
+    return command.acknowledged_identifier is not None and command.acknowledged_identifier != identifier
 
 
 _ACKNOWLEDGED = Prepared(
@@ -457,21 +482,27 @@ _ACKNOWLEDGED = Prepared(
     .values(
         status=HostCommandStatus.IN_PROGRESS,
         acknowledged_at=func.coalesce(HostCommand.acknowledged_at, bindparam("b_now")),
+        acknowledged_identifier=func.coalesce(HostCommand.acknowledged_identifier, bindparam("b_identifier")),
         delivered_at=func.coalesce(HostCommand.delivered_at, bindparam("b_now")),
         updated_at=bindparam("b_now"),
     )
 )
 
 
-def acknowledge(session: Session, command: HostCommand, now: float, settings: EngineSettings) -> str:
-    """Record that the agent is about to run ``command``; answer its status (Succeeded or Failed when it
-    has already finished, so the agent does not run it again)."""
+def acknowledge(session: Session, command: Any, identifier: str, now: float, settings: EngineSettings) -> str:
+    """Record that the agent is about to run ``command``, handed out as ``identifier``; answer its status:
+    InProgress to run it, or Succeeded / Failed when it has finished — or Failed when another hand-out of
+    it was acknowledged first — so the agent does not run it (again)."""
     if command.status in FINISHED_COMMAND_STATUSES:
         return command.status
+    if _superseded(command, identifier):
+        return HostCommandStatus.FAILED
     if command.status == HostCommandStatus.PENDING:  # acknowledged without a poll: it starts now
         _start(session, command, now, settings)
     if command.status == HostCommandStatus.PENDING or command.acknowledged_at is None:
-        _ACKNOWLEDGED.execute(session.connection(), {"b_command": command.id, "b_now": now})
+        _ACKNOWLEDGED.execute(
+            session.connection(), {"b_command": command.id, "b_now": now, "b_identifier": identifier}
+        )
         _expire(session, command)
     return HostCommandStatus.IN_PROGRESS
 
@@ -485,13 +516,17 @@ _ESTIMATE = (
 
 def record_update(
     session: Session,
-    command: HostCommand,
+    command: Any,
+    identifier: str,
     estimated_completion_time: float | None,
     now: float,
     settings: EngineSettings,
 ) -> str:
     """PostHostCommandUpdate: remember the agent's estimate and, if it is later than the event's
-    deadline, move the deadline to the estimate plus the grace period."""
+    deadline, move the deadline to the estimate plus the grace period (not for a hand-out that does
+    not run: answered Failed, as its acknowledgement was)."""
+    if _superseded(command, identifier) and command.status not in FINISHED_COMMAND_STATUSES:
+        return HostCommandStatus.FAILED
     if command.status not in FINISHED_COMMAND_STATUSES and estimated_completion_time is not None:
         connection = session.connection()
         connection.execute(
@@ -560,18 +595,24 @@ _TARGET_ENDS = Prepared(
 
 def complete(
     session: Session,
-    command: HostCommand,
+    command: Any,
+    identifier: str,
     status: str,
     diagnostics: dict[str, Any] | None,
     now: float,
     settings: EngineSettings,
 ) -> bool:
-    """Record the agent's completion of ``command`` (lock it first). True if this was the first one; a
-    duplicate returns False and changes nothing."""
+    """Record the agent's completion of ``command``, handed out as ``identifier`` (lock it first). True
+    if this was the first one; a duplicate, or a completion of a hand-out that was not the one
+    acknowledged, returns False and changes nothing."""
     if status not in FINISHED_COMMAND_STATUSES:
         raise ValueError(f"a host command completes as Succeeded or Failed, not {status}")
-    if command.status in FINISHED_COMMAND_STATUSES:
+    if command.status in FINISHED_COMMAND_STATUSES or _superseded(command, identifier):
         return False
+    if command.acknowledged_identifier is None:  # completed without an acknowledgement: this hand-out ran
+        _ACKNOWLEDGED.execute(
+            session.connection(), {"b_command": command.id, "b_now": now, "b_identifier": identifier}
+        )
     succeeded = status == HostCommandStatus.SUCCEEDED
     _finish(
         session,

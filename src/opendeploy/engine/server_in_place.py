@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import bindparam, distinct, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import IN_PLACE, LifecycleEvent, server_events
@@ -361,10 +361,12 @@ def _refined_failure(session: Session, deployment: Deployment) -> ErrorCode:
     """HEALTH_CONSTRAINTS, or AGENT_ISSUE / TIMEOUT when every failed instance failed for that reason."""
     causes = set(
         session.scalars(
-            select(distinct(DeploymentTarget.failure_cause)).where(
+            select(DeploymentTarget.failure_cause)
+            .where(
                 DeploymentTarget.deployment_id == deployment.id,
                 DeploymentTarget.status == TargetStatus.FAILED,
             )
+            .distinct()
         )
     )
     if causes == {host_commands.CAUSE_AGENT}:

@@ -427,10 +427,13 @@ class CommandService:
     ) -> Callable[[Session], dict[str, Any]]:
         """The database step of an acknowledgement, a completion or an update of one host command."""
         settings = self.settings.engine
+        identifier = params["HostCommandIdentifier"]
         if operation == "PutHostCommandAcknowledgement":
 
             def action(session: Session, command: Any, now: float) -> dict[str, Any]:
-                return {"CommandStatus": host_commands.acknowledge(session, command, now, settings)}
+                return {
+                    "CommandStatus": host_commands.acknowledge(session, command, identifier, now, settings)
+                }
 
         elif operation == "PutHostCommandComplete":
             status = params["CommandStatus"]
@@ -439,12 +442,13 @@ class CommandService:
 
             def action(session: Session, command: Any, now: float) -> dict[str, Any]:
                 first = host_commands.complete(
-                    session, command, status, params.get("Diagnostics"), now, settings
+                    session, command, identifier, status, params.get("Diagnostics"), now, settings
                 )
                 if not first:
                     log.info(
-                        "duplicate completion of host command %s (%s) ignored; the first one stands",
-                        command.host_command_identifier,
+                        "completion of host command %s (%s) ignored: a duplicate, or of a hand-out that "
+                        "did not run; the first one stands",
+                        identifier,
                         command.command_name,
                     )
                 return {}
@@ -455,7 +459,12 @@ class CommandService:
             def action(session: Session, command: Any, now: float) -> dict[str, Any]:
                 return {
                     "CommandStatus": host_commands.record_update(
-                        session, command, float(estimate) if estimate is not None else None, now, settings
+                        session,
+                        command,
+                        identifier,
+                        float(estimate) if estimate is not None else None,
+                        now,
+                        settings,
                     )
                 }
 
@@ -465,9 +474,7 @@ class CommandService:
         def step(session: Session) -> dict[str, Any]:
             identity = self._instance(session, key, None)
             try:
-                command = host_commands.find_command(
-                    session, params["HostCommandIdentifier"], identity.host, lock=True
-                )
+                command = host_commands.find_command(session, identifier, identity.host, lock=True)
             except host_commands.HostCommandNotFound as error:
                 raise refused(str(error)) from None
             return action(session, command, time.time())

@@ -10,6 +10,7 @@ from opendeploy.store.models.deployment_groups import DeploymentGroup as Deploym
 from opendeploy.store.models.deployments import Deployment as Deployment
 from opendeploy.store.models.deployments import DeploymentTarget as DeploymentTarget
 from opendeploy.store.models.deployments import HostCommand as HostCommand
+from opendeploy.store.models.deployments import HostCommandDelivery as HostCommandDelivery
 from opendeploy.store.models.deployments import LifecycleEventRecord as LifecycleEventRecord
 from opendeploy.store.models.github_tokens import GitHubAccountToken as GitHubAccountToken
 from opendeploy.store.models.iam_users import IamUser as IamUser

@@ -210,9 +210,25 @@ class HostCommand(Base):
     completed_at: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[float] = mapped_column(Float)
     estimated_completion_time: Mapped[float | None] = mapped_column(Float, default=None)
+    # Which hand-out of the command the agent acknowledged first: its own identifier, or a later hand-out's
+    # (``HostCommandDelivery``). That one runs; every other hand-out is answered as finished.
+    acknowledged_identifier: Mapped[str | None] = mapped_column(String(255), default=None)
     # The first completion's diagnostics envelope (a duplicate completion keeps these).
     diagnostics_format: Mapped[str | None] = mapped_column(String(64), default=None)
     diagnostics_payload: Mapped[str | None] = mapped_column(Text, default=None)
     # Handed to the agent by PollHostCommand (migration 0003): when last, and how often.
     delivered_at: Mapped[float | None] = mapped_column(Float, default=None)
     delivery_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HostCommandDelivery(Base):
+    """A host command handed out again (its first hand-out was never acknowledged: the answer may have been
+    lost), under an identifier of its own, so the server can tell which hand-out an agent acknowledges."""
+
+    __tablename__ = "host_command_deliveries"
+
+    identifier: Mapped[str] = mapped_column(String(255), primary_key=True)  # opaque to the agent
+    host_command_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("host_commands.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[float] = mapped_column(Float)
