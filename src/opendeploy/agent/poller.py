@@ -9,8 +9,8 @@ per deployment group at a time — the command executor's group lock sees to tha
 2. PutHostCommandAcknowledgement with ``{"IsCommandNoop": …}``; a command the server already considers
    done (Succeeded/Failed) is not run again;
 3. write the ongoing-deployment marker, run the event with the command executor (DownloadBundle, Install,
-   a hook event), keep its outcome on disk (``unreported_completions``), and PutHostCommandComplete with
-   its diagnostics; the kept outcome is removed once the server has it.
+   a hook event), and PutHostCommandComplete with its diagnostics; an outcome the server cannot be told
+   at once is kept on disk (``unreported_completions``) until it has it.
 
 Every call to the server is retried after a transient failure (``retries``): an acknowledgement or a
 completion whose answer was lost is simply sent again — both are idempotent on the server — so a server
@@ -349,28 +349,50 @@ class CommandPoller:
     def _complete(
         self, identifier: str, status: str, diagnostics: Diagnostics, *, deployment_id: str | None = None
     ) -> None:
-        """Keep the command's outcome on disk (which supersedes its ongoing-deployment marker), then
-        report it; it stays kept for the next start if the agent must stop before the server has it."""
+        """Report the command's outcome. If the server cannot be told at once, keep the outcome on disk
+        first (it supersedes the ongoing-deployment marker) and go on trying: it stays kept for the next
+        start if the agent must stop before the server has it. (Kept only then: writing every outcome
+        to disk first would cost a sync per event for a crash within a moment of it.)"""
         completion = Completion(identifier, status, diagnostics)
-        kept = False
-        if self.completions is not None:
-            try:
-                self.completions.keep(completion)
-                kept = True
-            except OSError as error:
-                log.error("cannot keep the outcome of %s on disk: %s", identifier, error)
-        if kept and deployment_id is not None:
-            self.ongoing.finish(deployment_id)
-        if self._report(completion, giving_up=self._abandon) and deployment_id is not None:
+        try:
+            self._send(completion)
+        except Exception as error:
+            if not is_transient(error):
+                log.error("the server refused the completion of %s: %s", identifier, describe_error(error))
+            else:
+                log.warning(
+                    "reporting %s failed (%s); keeping it until the server has it",
+                    identifier,
+                    describe_error(error),
+                )
+                kept = self._keep_completion(completion)
+                if kept and deployment_id is not None:
+                    self.ongoing.finish(deployment_id)
+                if not self._report(completion, giving_up=self._abandon):
+                    return
+        if deployment_id is not None:
             self.ongoing.finish(deployment_id)
 
+    def _send(self, completion: Completion) -> None:
+        self.service.complete(completion.host_command_identifier, completion.status, completion.diagnostics)
+
+    def _keep_completion(self, completion: Completion) -> bool:
+        if self.completions is None:
+            return False
+        try:
+            self.completions.keep(completion)
+            return True
+        except OSError as error:
+            log.error("cannot keep the outcome of %s on disk: %s", completion.host_command_identifier, error)
+            return False
+
     def _report(self, completion: Completion, *, giving_up: threading.Event) -> bool:
-        """PutHostCommandComplete, retried until the server has it (or refuses it for good); False if
-        ``giving_up`` was set first (the completion then stays kept, if it could be)."""
+        """PutHostCommandComplete, retried until the server has it (or refuses it for good), then the
+        kept copy is forgotten; False if ``giving_up`` was set first (the kept copy stays)."""
         identifier = completion.host_command_identifier
         try:
             with_retries(
-                lambda: self.service.complete(identifier, completion.status, completion.diagnostics),
+                lambda: self._send(completion),
                 what=f"reporting {identifier}",
                 budget=math.inf,
                 cap=self.config.wait_after_error,
