@@ -28,13 +28,21 @@ class ServerState:
     def __post_init__(self) -> None:
         self.pagination_key = self.secrets.derive("pagination-tokens")
 
-    def find_key(self, access_key_id: str) -> StoredAccessKey | None:
-        """The active access key with this id (its secret decrypted), for signature checks."""
-        now = time.monotonic()
+    def cached_key(self, access_key_id: str) -> StoredAccessKey | None:
+        """The access key with this id if it was looked up in the last ``KEY_CACHE_SECONDS`` (no I/O:
+        safe in the event loop), else None."""
         with self._keys_lock:
             cached = self._keys.get(access_key_id)
-        if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
             return cached[1]
+        return None
+
+    def find_key(self, access_key_id: str) -> StoredAccessKey | None:
+        """The active access key with this id (its secret decrypted), for signature checks."""
+        cached = self.cached_key(access_key_id)
+        if cached is not None:
+            return cached
+        now = time.monotonic()
         with self.database.transaction(write=False) as session:
             key = find_access_key(session, self.secrets, access_key_id)
         with self._keys_lock:
