@@ -193,8 +193,10 @@ def make_deployment(
         applicationName=application, deploymentGroupName=group, revision=revision
     )["deploymentId"]
     wait_for(
-        lambda: codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"]
-        in ("Failed", "Succeeded", "Stopped"),
+        lambda: (
+            codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"]
+            in ("Failed", "Succeeded", "Stopped")
+        ),
         timeout=30,
         message=f"the engine to end {deployment_id}",
     )
