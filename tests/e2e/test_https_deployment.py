@@ -135,6 +135,11 @@ done
 # As AWS's agent sees it: OpenSSL's default store (no SSL_CERT_FILE), and SSL_CERT_FILE naming the bundle.
 env -u SSL_CERT_FILE -u SSL_CERT_DIR "$PYTHON" -c "$CHECK" default
 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$PYTHON" -c "$CHECK" bundle
+# deregister takes the certificate out again, links and bundle included.
+"$PYTHON" -m opendeploy deregister --instance-name "$2" --config-dir "$4"
+env -u SSL_CERT_FILE -u SSL_CERT_DIR "$PYTHON" -c "$CHECK" after-deregister 2>/dev/null \
+    || echo "after-deregister refused"
+echo "links left: $(find /etc/ssl/certs -name '*opendeploy*' -o -xtype l | wc -l)"
 """
 CHECK = """
 import os, ssl, sys, urllib.request
@@ -144,7 +149,7 @@ with urllib.request.urlopen(os.environ["HEALTH"], context=context) as answer:
 """
 
 
-def test_trust_system_wide_makes_the_systems_store_trust_the_server_as_aws_agent_needs(
+def test_trust_system_wide_makes_the_systems_store_trust_the_server_until_deregistered(
     https_server: ServerProcess, tmp_path: Path
 ) -> None:
     require_hosts()
@@ -165,5 +170,8 @@ def test_trust_system_wide_makes_the_systems_store_trust_the_server_as_aws_agent
     assert "Added the server's certificate to this system's trusted certificates" in result.stdout
     assert "default trusted: 200" in result.stdout
     assert "bundle trusted: 200" in result.stdout
+    assert "Removed the server's certificate from this system's trusted certificates" in result.stdout
+    assert "after-deregister refused" in result.stdout
+    assert "links left: 0" in result.stdout
     # Outside the namespace nothing changed.
     assert not list(Path("/usr/local/share/ca-certificates").glob("opendeploy-*"))

@@ -17,7 +17,8 @@ written by ``opendeploy init``):
    ``--config-dir`` (default ``/etc/codedeploy-agent/conf``).
 
 If a step fails, what the earlier steps created is removed again. ``deregister`` removes the instance's
-tags, deregisters it, deletes its IAM user (unless ``--no-delete-iam-user``) and removes the files.
+tags, deregisters it, deletes its IAM user (unless ``--no-delete-iam-user``) and removes the files,
+including a certificate ``--trust-system-wide`` added to the system's store.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from opendeploy.cli.server_trust import (
     TrustError,
     decide,
     install_system_wide,
+    remove_system_wide,
     verify_context,
 )
 
@@ -542,5 +544,13 @@ def deregister(
             ca_file.unlink()
             removed.append(ca_file)
         click.echo(f"Removed {', '.join(map(str, removed))}.")
+        try:
+            system_file = remove_system_wide(endpoint)
+        except TrustError as error:
+            raise RegistrationError(str(error)) from None
+        if system_file is not None:
+            click.echo(
+                f"Removed the server's certificate from this system's trusted certificates ({system_file})."
+            )
     elif here is not None:
         click.echo(f"Left the agent files in {config_dir}: they belong to {here}, not to {instance_name}.")

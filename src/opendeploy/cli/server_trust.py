@@ -13,9 +13,10 @@ The certificate to trust is decided once, in this order:
 
 opendeploy's agent then trusts ``<config-dir>/opendeploy-server-ca.pem`` (its ``:ca_bundle:``): those
 certificates plus the public CAs (certifi), so a bundle store elsewhere keeps working. AWS's agent has
-no such key — it trusts the system store, or ``SSL_CERT_FILE`` / ``AWS_SSL_CA_BUNDLE`` in its
-environment — so ``--trust-system-wide`` installs the certificate into
-``/usr/local/share/ca-certificates/`` and runs ``update-ca-certificates`` (Debian, Ubuntu).
+no such key — it trusts the system store, or the file ``SSL_CERT_FILE`` names (its start-up check and
+every client it makes read that variable) — so ``--trust-system-wide`` installs the certificate into
+``/usr/local/share/ca-certificates/`` and runs ``update-ca-certificates`` (Debian, Ubuntu);
+``opendeploy deregister`` takes it out again.
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ def install_system_wide(pem: bytes, endpoint: str, directory: Path = SYSTEM_CA_D
     if tool is None:
         raise TrustError(
             "update-ca-certificates is not installed (Debian/Ubuntu's ca-certificates): add the "
-            "certificate to this system's trust store by hand, or give AWS's agent SSL_CERT_FILE and "
-            "AWS_SSL_CA_BUNDLE naming the agent's CA bundle"
+            "certificate to this system's trust store by hand, or start AWS's agent with SSL_CERT_FILE "
+            "naming the agent's CA bundle (and no AWS_CA_BUNDLE)"
         )
     path = directory / _system_file_name(endpoint)
     try:
@@ -153,6 +154,25 @@ def install_system_wide(pem: bytes, endpoint: str, directory: Path = SYSTEM_CA_D
         subprocess.run([tool], check=True, capture_output=True, text=True, timeout=120)
     except PermissionError:
         raise TrustError(f"cannot write {path}: --trust-system-wide needs root") from None
+    except subprocess.CalledProcessError as error:
+        raise TrustError(f"update-ca-certificates failed: {error.stderr.strip()}") from None
+    return path
+
+
+def remove_system_wide(endpoint: str, directory: Path = SYSTEM_CA_DIR) -> Path | None:
+    """Take the certificate ``install_system_wide`` added for ``endpoint`` out of the system's trusted
+    certificates again; its file, or None if there was none. ``--fresh`` rebuilds the store's links, which
+    a plain run would leave dangling."""
+    path = directory / _system_file_name(endpoint)
+    if not path.exists():
+        return None
+    tool = shutil.which("update-ca-certificates")
+    try:
+        path.unlink()
+        if tool is not None:
+            subprocess.run([tool, "--fresh"], check=True, capture_output=True, text=True, timeout=120)
+    except PermissionError:
+        raise TrustError(f"cannot remove {path}: it was added by root, remove it as root") from None
     except subprocess.CalledProcessError as error:
         raise TrustError(f"update-ca-certificates failed: {error.stderr.strip()}") from None
     return path
