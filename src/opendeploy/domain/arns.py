@@ -64,3 +64,47 @@ def parse_arn(arn: str) -> CodeDeployArn | None:
     if resource_type in ("application", "deploymentconfig"):
         return CodeDeployArn(region, account_id, resource_type, (name,))
     return None
+
+
+# --- additions for authorization (issue 9): wildcard resources, S3 and IAM ARNs ----------------------
+
+
+def account_resources_arn(region: str, account_id: str) -> str:
+    """``arn:aws:codedeploy:<region>:<account>:*``: "all resources of one account in one Region"
+    (guide L21630–21634), the resource of the operations the permissions reference gives it."""
+    return f"arn:{PARTITION}:codedeploy:{region}:{account_id}:*"
+
+
+def s3_bucket_arn(bucket: str) -> str:
+    """``arn:aws:s3:::<bucket>`` (S3 ARNs name neither region nor account)."""
+    return f"arn:{PARTITION}:s3:::{bucket}"
+
+
+def s3_object_arn(bucket: str, key: str) -> str:
+    """``arn:aws:s3:::<bucket>/<key>``, the key as stored (not percent-encoded)."""
+    return f"arn:{PARTITION}:s3:::{bucket}/{key}"
+
+
+def _iam_path(path: str | None) -> str:
+    """An IAM path as it sits in an ARN: ``/`` by default, always starting and ending with ``/``."""
+    if not path:
+        return "/"
+    return ("" if path.startswith("/") else "/") + path + ("" if path.endswith("/") else "/")
+
+
+def iam_user_arn(account_id: str, user_name: str, path: str | None = "/") -> str:
+    """``arn:aws:iam::<account>:user<path><name>``, e.g. ``…:user/division_abc/subdivision_xyz/Bob``."""
+    return f"arn:{PARTITION}:iam::{account_id}:user{_iam_path(path)}{user_name}"
+
+
+def iam_group_arn(account_id: str, group_name: str, path: str | None = "/") -> str:
+    return f"arn:{PARTITION}:iam::{account_id}:group{_iam_path(path)}{group_name}"
+
+
+def iam_policy_arn(account_id: str, policy_name: str, path: str | None = "/") -> str:
+    """A customer managed policy's ARN; AWS managed policies use the account ``aws``."""
+    return f"arn:{PARTITION}:iam::{account_id}:policy{_iam_path(path)}{policy_name}"
+
+
+def iam_role_arn(account_id: str, role_name: str, path: str | None = "/") -> str:
+    return f"arn:{PARTITION}:iam::{account_id}:role{_iam_path(path)}{role_name}"
