@@ -1,0 +1,508 @@
+"""The audit trail's storage: recording events durably, looking them up, expiring them, and the
+JSON-lines files a SIEM reads.
+
+The database is the source of truth. ``AuditTrail.record(events)`` returns once the events are
+committed, so a request whose event is recorded before it is answered is on record even if the server
+is killed the instant after. Recording is batched like the command service's group commit: requests
+hand their events to one writer thread, which inserts everything waiting (up to ``max_batch`` events)
+in one transaction and commits once, so under load many requests share one commit (one sync of the
+write-ahead log) and a lone request pays one short insert. ``submit`` hands events over without
+waiting (a ``concurrent.futures.Future``), ``record_async`` waits from the event loop. A trail that is
+not started (tests, tools) writes in the caller's thread, in a transaction of its own.
+
+The JSON-lines files are written from the database, not at record time: a background thread
+(``start``) appends events not yet exported to ``<audit-dir>/audit-YYYY-MM-DD.jsonl`` (the UTC day of
+each event's ``eventTime``; one CloudTrail record per line; files 0600 in a 0700 directory), fsyncs
+each file, then marks those events exported. It runs within a moment of each commit and at start, so
+events committed just before a crash reach the files when the server starts again. An event may be
+appended twice if the server dies between the fsync and the mark (a SIEM deduplicates by ``eventID``);
+none is ever missing. On PostgreSQL each replica exports the events it claims (``FOR UPDATE SKIP
+LOCKED``) into its own data directory's files.
+
+The same thread expires events older than the retention period (``retention_days``; 0 keeps them
+forever) once an hour, in short batches, and deletes the JSON-lines files of days wholly before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from opendeploy.domain.cloudtrail_events import TrailEvent
+from opendeploy.store.db import Database
+from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+ATTEMPTS = 4
+EXPIRE_INTERVAL = 3600.0
+EXPORT_BATCH = 1000
+FILE_PREFIX = "audit-"
+FILE_SUFFIX = ".jsonl"
+_RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
+
+# LookupEvents' attribute keys and the column each matches (ResourceType/ResourceName: a resource row).
+LOOKUP_COLUMNS = {
+    "EventId": AuditEvent.event_id,
+    "EventName": AuditEvent.event_name,
+    "Username": AuditEvent.username,
+    "AccessKeyId": AuditEvent.access_key_id,
+    "EventSource": AuditEvent.event_source,
+    "ReadOnly": AuditEvent.read_only,
+}
+RESOURCE_COLUMNS = {
+    "ResourceType": AuditEventResource.resource_type,
+    "ResourceName": AuditEventResource.resource_name,
+}
+
+
+class AuditTrailUnavailable(Exception):
+    """Events could not be recorded (the database refused them)."""
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def insert_events(session: Session, events: Sequence[TrailEvent]) -> None:
+    """Insert ``events`` in ``session``'s transaction (for callers that already hold one)."""
+    if not events:
+        return
+    rows = [
+        {
+            "event_id": event.event_id,
+            "event_time": event.event_time,
+            "event_name": event.event_name,
+            "event_source": event.event_source,
+            "username": event.username,
+            "access_key_id": event.access_key_id,
+            "read_only": event.read_only,
+            "event_category": event.category,
+            "error_code": event.error_code,
+            "exported": False,
+            "record": event.json,
+        }
+        for event in events
+    ]
+    table = AuditEvent.__table__
+    if not any(event.resources for event in events):
+        session.execute(insert(table), rows)
+        return
+    keys = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    resources = [
+        {"event_pk": key, "resource_type": resource.type, "resource_name": resource.name}
+        for key, event in zip(keys.scalars(), events, strict=True)
+        for resource in event.resources
+    ]
+    if resources:
+        session.execute(insert(AuditEventResource.__table__), resources)
+
+
+def _retryable(error: DBAPIError) -> bool:
+    if error.connection_invalidated:
+        return True
+    if getattr(error.orig, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig)
+
+
+def write_events(database: Database, events: Sequence[TrailEvent]) -> None:
+    """Insert ``events`` in one transaction of their own, retrying what the database asks to retry. A
+    retry leaves out events already there (a commit whose answer was lost did happen)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with database.transaction() as session:
+                pending = list(events)
+                if attempt > 1:
+                    ids = [event.event_id for event in events]
+                    present = set(
+                        session.scalars(select(AuditEvent.event_id).where(AuditEvent.event_id.in_(ids)))
+                    )
+                    pending = [event for event in events if event.event_id not in present]
+                insert_events(session, pending)
+            return
+        except DBAPIError as error:
+            if attempt == ATTEMPTS or not _retryable(error):
+                raise
+            log.info("recording audit events: %s; retrying (attempt %d)", error.orig, attempt + 1)
+            time.sleep(random.uniform(0.005, 0.02) * attempt)
+
+
+_Submission = tuple[list[TrailEvent], concurrent.futures.Future[None]]
+
+
+class AuditTrail:
+    """The server's audit trail: durable recording (batched), JSON-lines export and expiry."""
+
+    def __init__(
+        self,
+        database: Database,
+        audit_dir: Path | None = None,
+        *,
+        retention_days: float = 90.0,
+        max_batch: int = 512,
+        export_delay: float = 0.2,
+        export_interval: float = 5.0,
+    ) -> None:
+        self.database = database
+        self.audit_dir = audit_dir
+        self.retention_days = retention_days
+        self.max_batch = max_batch
+        self.export_delay = export_delay  # wait this long after a commit, so one export covers many
+        self.export_interval = export_interval  # look for unexported events at least this often
+        self._queue: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._background: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._committed = threading.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread and (with an ``audit_dir``) the export and expiry thread."""
+        if self._writer is not None:
+            return
+        self._stopping.clear()
+        self._writer = threading.Thread(target=self._write_loop, name="opendeploy-audit-writer", daemon=True)
+        self._writer.start()
+        self._background = threading.Thread(
+            target=self._background_loop, name="opendeploy-audit-export", daemon=True
+        )
+        self._background.start()
+
+    def stop(self) -> None:
+        """Record what is queued, export it, and end the threads."""
+        if self._writer is None:
+            return
+        self._queue.put(None)
+        self._writer.join()
+        self._writer = None
+        self._stopping.set()
+        self._committed.set()
+        if self._background is not None:
+            self._background.join()
+            self._background = None
+
+    # --- recording ---------------------------------------------------------------------------------
+
+    def submit(self, events: Iterable[TrailEvent]) -> concurrent.futures.Future[None]:
+        """Hand ``events`` to the writer; the future is done once they are committed (or failed with
+        ``AuditTrailUnavailable``)."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        batch = list(events)
+        if self._writer is None:  # not started: write now, in this thread
+            try:
+                write_events(self.database, batch)
+                future.set_result(None)
+            except Exception as error:
+                future.set_exception(AuditTrailUnavailable(str(error)))
+            return future
+        self._queue.put((batch, future))
+        return future
+
+    def record(self, events: Iterable[TrailEvent], timeout: float | None = None) -> None:
+        """Record ``events``; return once they are committed (from a worker thread, never the loop)."""
+        self.submit(events).result(timeout)
+
+    async def record_async(self, events: Iterable[TrailEvent]) -> None:
+        """``record`` for the event loop: waits without holding a thread."""
+        await asyncio.wrap_future(self.submit(events))
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch, stopping, count = [item], False, len(item[0])
+            while count < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+                count += len(item[0])
+            self._write(batch)
+            self._committed.set()
+            if stopping:
+                return
+
+    def _write(self, batch: list[_Submission]) -> None:
+        try:
+            write_events(self.database, [event for events, _ in batch for event in events])
+            outcomes: list[BaseException | None] = [None] * len(batch)
+        except Exception as error:
+            if len(batch) == 1:
+                outcomes = [error]
+            else:  # one bad submission must not fail the others: each again on its own
+                outcomes = []
+                for events, _ in batch:
+                    try:
+                        write_events(self.database, events)
+                        outcomes.append(None)
+                    except Exception as alone:
+                        outcomes.append(alone)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if outcome is None:
+                future.set_result(None)
+            else:
+                log.error("audit events could not be recorded: %s", outcome)
+                future.set_exception(AuditTrailUnavailable(str(outcome)))
+
+    # --- export and expiry -------------------------------------------------------------------------
+
+    def _background_loop(self) -> None:
+        next_expiry = time.monotonic()
+        while True:
+            stopping = self._stopping.is_set()
+            if not stopping and time.monotonic() >= next_expiry:
+                self._guarded(self.expire_now)
+                next_expiry = time.monotonic() + EXPIRE_INTERVAL
+            if self.audit_dir is not None:
+                self._guarded(self.export_all)
+            if stopping:
+                return
+            self._committed.wait(self.export_interval)
+            self._committed.clear()
+            self._stopping.wait(self.export_delay)
+
+    def _guarded(self, work: Any) -> None:
+        try:
+            work()
+        except Exception:  # keep the thread alive: the next round tries again
+            log.exception("audit trail background work failed")
+
+    def export_all(self) -> int:
+        """Append every event not yet exported to its day's file; how many were written."""
+        total = 0
+        while True:
+            written = self.export_pending()
+            total += written
+            if written < EXPORT_BATCH:
+                return total
+
+    def export_pending(self, limit: int = EXPORT_BATCH) -> int:
+        """Append up to ``limit`` events not yet exported to their days' files (fsynced), then mark them
+        exported; how many were written."""
+        if self.audit_dir is None:
+            return 0
+        writer = JsonLinesWriter(self.audit_dir)
+        pending = (
+            select(AuditEvent.id, AuditEvent.event_time, AuditEvent.record)
+            .where(~AuditEvent.exported)
+            .order_by(AuditEvent.id)
+            .limit(limit)
+        )
+        if self.database.sqlite:
+            # One process writes this file: read, append and fsync outside the write lock, then mark.
+            with self.database.transaction(write=False) as session:
+                rows = session.execute(pending).all()
+            if rows:
+                writer.append((time_, text) for _, time_, text in rows)
+                self._mark_exported([row.id for row in rows])
+            return len(rows)
+        # PostgreSQL: replicas share the table; each claims its rows until its files are written.
+        with self.database.transaction() as session:
+            rows = session.execute(pending.with_for_update(skip_locked=True)).all()
+            if rows:
+                writer.append((time_, text) for _, time_, text in rows)
+                session.execute(
+                    update(AuditEvent)
+                    .where(AuditEvent.id.in_([row.id for row in rows]))
+                    .values(exported=True)
+                )
+        return len(rows)
+
+    def _mark_exported(self, ids: list[int]) -> None:
+        with self.database.transaction() as session:
+            session.execute(update(AuditEvent).where(AuditEvent.id.in_(ids)).values(exported=True))
+
+    def expire_now(self) -> int:
+        """Expire what the retention period no longer keeps (nothing when it is 0)."""
+        if self.retention_days <= 0:
+            return 0
+        return self.expire(time.time() - self.retention_days * DAY)
+
+    def expire(self, older_than: float, batch: int = 1000) -> int:
+        """Delete events whose time is before ``older_than`` (epoch seconds), in short transactions, and
+        the JSON-lines files of days wholly before it; how many events were deleted."""
+        deleted = 0
+        while True:
+            with self.database.transaction() as session:
+                ids = list(
+                    session.scalars(
+                        select(AuditEvent.id).where(AuditEvent.event_time < older_than).limit(batch)
+                    )
+                )
+                if ids:
+                    session.execute(delete(AuditEventResource).where(AuditEventResource.event_pk.in_(ids)))
+                    session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
+            deleted += len(ids)
+            if len(ids) < batch:
+                break
+        if self.audit_dir is not None:
+            JsonLinesWriter(self.audit_dir).remove_before(older_than)
+        if deleted:
+            log.info("audit trail: expired %d event(s) older than the retention period", deleted)
+        return deleted
+
+
+# --- JSON lines ----------------------------------------------------------------------------------
+
+
+def day_of(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+class JsonLinesWriter:
+    """Appends CloudTrail records, one a line, to ``<directory>/audit-YYYY-MM-DD.jsonl`` (UTC days)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, day: str) -> Path:
+        return self.directory / f"{FILE_PREFIX}{day}{FILE_SUFFIX}"
+
+    def append(self, records: Iterable[tuple[float, str]]) -> None:
+        """Append each (event time, record JSON) to its day's file; every file touched is fsynced."""
+        by_day: dict[str, list[str]] = defaultdict(list)
+        for event_time, text in records:
+            by_day[day_of(event_time)].append(text)
+        if not by_day:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for day, lines in by_day.items():
+            path = self.path_for(day)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                data = ("\n".join(lines) + "\n").encode()
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        with contextlib.suppress(OSError):  # the new files' names are durable too
+            directory_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(directory_fd)
+            finally:
+                os.close(directory_fd)
+
+    def remove_before(self, epoch: float) -> list[Path]:
+        """Delete the files of days that ended before ``epoch``."""
+        if not self.directory.is_dir():
+            return []
+        cutoff = day_of(epoch)
+        removed = []
+        for path in self.directory.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}"):
+            day = path.name[len(FILE_PREFIX) : -len(FILE_SUFFIX)]
+            if day < cutoff:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
+
+# --- looking up ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as LookupEvents returns it."""
+
+    event_id: str
+    event_time: float
+    event_name: str
+    event_source: str
+    read_only: bool
+    username: str | None
+    access_key_id: str | None
+    resources: list[tuple[str, str]]  # (type, name)
+    record: str
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[StoredEvent]
+    next_position: tuple[float, int] | None  # where the next page starts (exclusive), if there is one
+
+
+def lookup(
+    session: Session,
+    *,
+    attribute: tuple[str, str] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    limit: int = 50,
+    after: tuple[float, int] | None = None,
+) -> EventPage:
+    """One page of events, most recent first: those matching ``attribute`` (a LookupEvents key and
+    value; ``ReadOnly`` takes ``"true"``/``"false"``) whose time is within [``start``, ``end``],
+    continuing after ``after`` (a page's ``next_position``)."""
+    stmt = select(AuditEvent)
+    if attribute is not None:
+        key, value = attribute
+        if key in RESOURCE_COLUMNS:
+            named = select(AuditEventResource.event_pk).where(RESOURCE_COLUMNS[key] == value)
+            stmt = stmt.where(AuditEvent.id.in_(named))
+        elif key == "ReadOnly":
+            stmt = stmt.where(AuditEvent.read_only.is_(value == "true"))
+        else:
+            stmt = stmt.where(LOOKUP_COLUMNS[key] == value)
+    if start is not None:
+        stmt = stmt.where(AuditEvent.event_time >= start)
+    if end is not None:
+        stmt = stmt.where(AuditEvent.event_time <= end)
+    if after is not None:
+        stmt = stmt.where(tuple_(AuditEvent.event_time, AuditEvent.id) < tuple_(*after))
+    stmt = stmt.order_by(AuditEvent.event_time.desc(), AuditEvent.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    resources: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    if rows:
+        named_rows = session.execute(
+            select(
+                AuditEventResource.event_pk,
+                AuditEventResource.resource_type,
+                AuditEventResource.resource_name,
+            )
+            .where(AuditEventResource.event_pk.in_([row.id for row in rows]))
+            .order_by(AuditEventResource.id)
+        )
+        for event_pk, resource_type, resource_name in named_rows:
+            resources[event_pk].append((resource_type, resource_name))
+    events = [
+        StoredEvent(
+            event_id=row.event_id,
+            event_time=row.event_time,
+            event_name=row.event_name,
+            event_source=row.event_source,
+            read_only=row.read_only,
+            username=row.username,
+            access_key_id=row.access_key_id,
+            resources=resources.get(row.id, []),
+            record=row.record,
+        )
+        for row in rows
+    ]
+    last = rows[-1] if rows else None
+    return EventPage(events, (last.event_time, last.id) if more and last is not None else None)

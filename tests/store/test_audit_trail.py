@@ -1,0 +1,251 @@
+"""``store.audit_trail`` on SQLite and PostgreSQL: events recorded durably (one at a time, batched, from
+many threads), looked up by each LookupEvents attribute and time range in pages, written to the day's
+JSON-lines file (private, fsynced, none missing after a crash), and expired with their files."""
+
+from __future__ import annotations
+
+import json
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select, update
+
+from opendeploy.domain.cloudtrail_events import ApiCall, Caller, TrailEvent, trail_event
+from opendeploy.store.audit_trail import AuditTrail, AuditTrailUnavailable, lookup
+from opendeploy.store.base import Base
+from opendeploy.store.db import Database
+from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource
+from support.postgres import Databases
+
+ACCOUNT = "111122223333"
+DAY = 86400.0
+T0 = (time.time() // DAY - 3) * DAY  # midnight (UTC) three days ago: well within the retention period
+
+
+def file_of(epoch: float) -> str:
+    return f"audit-{time.strftime('%Y-%m-%d', time.gmtime(epoch))}.jsonl"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'opendeploy.db'}"
+    else:
+        databases: Databases = request.getfixturevalue("postgres_databases")
+        url = databases.create()
+    database = Database(url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def event(
+    at: float,
+    *,
+    user: str = "alice",
+    operation: str = "CreateDeployment",
+    service: str = "codedeploy",
+    params: dict[str, Any] | None = None,
+    key: str = "AKIAALICE",
+) -> TrailEvent:
+    return trail_event(
+        ApiCall(
+            service=service,
+            operation=operation,
+            time=at,
+            region="us-east-1",
+            account_id=ACCOUNT,
+            request_id=f"request-{at}",
+            caller=Caller(f"arn:aws:iam::{ACCOUNT}:user/{user}", key),
+            source_ip="127.0.0.1",
+            user_agent="pytest",
+            request_parameters=params if params is not None else {"applicationName": "App"},
+        )
+    )
+
+
+def all_pages(database: Database, **filters: Any) -> list[str]:
+    """Event ids of every page of a lookup, in order, 2 per page."""
+    ids: list[str] = []
+    after = None
+    while True:
+        with database.transaction(write=False) as session:
+            page = lookup(session, limit=2, after=after, **filters)
+        ids += [e.event_id for e in page.events]
+        if page.next_position is None:
+            return ids
+        after = page.next_position
+
+
+def test_the_migration_creates_what_the_models_describe(database: Database) -> None:
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    ours = [d for d in differences if "audit_event" in repr(d)]
+    assert ours == []
+
+
+def test_lookup_by_each_attribute_most_recent_first(database: Database) -> None:
+    events = [
+        event(T0 + 1, user="alice", params={"applicationName": "App", "deploymentGroupName": "G"}),
+        event(T0 + 2, user="bob", operation="GetDeployment", key="AKIABOB", params={"deploymentId": "d-1"}),
+        event(
+            T0 + 3, user="alice", service="s3", operation="GetObject", params={"bucketName": "b", "key": "k"}
+        ),
+        event(T0 + 4, user="alice", operation="ListApplications", params={}),
+    ]
+    AuditTrail(database).record(events)
+    ids = [e.event_id for e in events]
+
+    def found(key: str, value: str) -> list[str]:
+        return all_pages(database, attribute=(key, value))
+
+    assert all_pages(database) == ids[::-1]
+    assert found("Username", "alice") == [ids[3], ids[2], ids[0]]
+    assert found("Username", "Alice") == []  # exact, as CloudTrail
+    assert found("EventName", "GetDeployment") == [ids[1]]
+    assert found("AccessKeyId", "AKIABOB") == [ids[1]]
+    assert found("EventId", ids[2]) == [ids[2]]
+    assert found("EventSource", "s3.amazonaws.com") == [ids[2]]
+    assert found("ReadOnly", "true") == [ids[3], ids[2], ids[1]]
+    assert found("ReadOnly", "false") == [ids[0]]
+    assert found("ResourceType", "AWS::CodeDeploy::DeploymentGroup") == [ids[0]]
+    assert found("ResourceName", "App") == [ids[0]]
+    assert found("ResourceName", "b/k") == [ids[2]]
+
+    with database.transaction(write=False) as session:
+        page = lookup(session, attribute=("EventId", ids[0]))
+    (stored,) = page.events
+    assert stored.resources == [
+        ("AWS::CodeDeploy::Application", "App"),
+        ("AWS::CodeDeploy::DeploymentGroup", "G"),
+    ]
+    assert json.loads(stored.record) == events[0].record
+    assert (stored.username, stored.access_key_id, stored.read_only) == ("alice", "AKIAALICE", False)
+
+
+def test_time_ranges_are_inclusive_and_pages_do_not_skip_or_repeat(database: Database) -> None:
+    # Two events share a time: the page boundary between them must still see both.
+    events = [event(T0 + t) for t in (10, 20, 20, 30, 40, 50)]
+    AuditTrail(database).record(events)
+    ids = [e.event_id for e in events]
+    assert all_pages(database, start=T0 + 20, end=T0 + 40) == [ids[4], ids[3], ids[2], ids[1]]
+    assert all_pages(database, start=T0 + 41) == [ids[5]]
+    assert all_pages(database, end=T0 + 10) == [ids[0]]
+    assert all_pages(database, start=T0 + 60) == []
+    assert sorted(all_pages(database)) == sorted(ids)
+    assert len(set(all_pages(database))) == len(ids)
+
+
+def test_the_writer_batches_events_from_many_threads(database: Database) -> None:
+    trail = AuditTrail(database)
+    trail.start()
+    try:
+        threads = [
+            threading.Thread(target=lambda n=n: [trail.record([event(T0 + n + i / 100)]) for i in range(20)])
+            for n in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        trail.stop()
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 160
+
+
+def test_a_bad_submission_fails_alone(database: Database) -> None:
+    trail = AuditTrail(database)
+    first = event(T0)
+    trail.record([first])
+    trail.start()
+    try:
+        duplicate = trail.submit([first])  # the same eventID again: refused by the database
+        others = [trail.submit([event(T0 + n)]) for n in range(1, 5)]
+        with pytest.raises(AuditTrailUnavailable):
+            duplicate.result(10)
+        for future in others:
+            future.result(10)
+    finally:
+        trail.stop()
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 5
+
+
+def test_events_reach_the_days_json_lines_file(database: Database, tmp_path: Path) -> None:
+    audit_dir = tmp_path / "audit"
+    trail = AuditTrail(database, audit_dir, export_delay=0.01)
+    trail.start()
+    try:
+        first_day = [event(T0 + 10), event(T0 + 20)]
+        second_day = [event(T0 + DAY + 5)]
+        trail.record(first_day + second_day)
+    finally:
+        trail.stop()  # exports what is committed before it returns
+    one = audit_dir / file_of(T0)
+    two = audit_dir / file_of(T0 + DAY)
+    assert [json.loads(line) for line in one.read_text().splitlines()] == [e.record for e in first_day]
+    assert [json.loads(line) for line in two.read_text().splitlines()] == [second_day[0].record]
+    assert stat.S_IMODE(one.stat().st_mode) == 0o600
+    assert stat.S_IMODE(audit_dir.stat().st_mode) == 0o700
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).where(~AuditEvent.exported)) == 0
+
+
+def test_events_committed_before_a_crash_are_exported_at_the_next_start(
+    database: Database, tmp_path: Path
+) -> None:
+    audit_dir = tmp_path / "audit"
+    # Recorded by a server that died before its export ran: committed, not exported.
+    committed = [event(T0 + n) for n in range(3)]
+    AuditTrail(database, audit_dir).record(committed)
+    assert not audit_dir.exists()
+    trail = AuditTrail(database, audit_dir)
+    trail.start()
+    trail.stop()
+    lines = (audit_dir / file_of(T0)).read_text().splitlines()
+    assert sorted(json.loads(line)["eventID"] for line in lines) == sorted(e.event_id for e in committed)
+    # Appended, never rewritten: a later export adds to the same file.
+    later = event(T0 + 100)
+    AuditTrail(database, audit_dir).record([later])
+    assert AuditTrail(database, audit_dir).export_all() == 1
+    assert len((audit_dir / file_of(T0)).read_text().splitlines()) == 4
+
+
+def test_expiry_deletes_old_events_their_resources_and_files(database: Database, tmp_path: Path) -> None:
+    audit_dir = tmp_path / "audit"
+    now = time.time()
+    old = [event(now - 100 * DAY), event(now - 91 * DAY, params={"applicationName": "Old"})]
+    kept = [event(now - 89 * DAY), event(now - 1)]
+    trail = AuditTrail(database, audit_dir, retention_days=90)
+    trail.record(old + kept)
+    assert trail.export_all() == 4
+    old_files = {
+        audit_dir / f"audit-{time.strftime('%Y-%m-%d', time.gmtime(e.event_time))}.jsonl" for e in old
+    }
+    assert all(path.exists() for path in old_files)
+
+    assert trail.expire_now() == 2
+    assert sorted(all_pages(database)) == sorted(e.event_id for e in kept)
+    with database.transaction(write=False) as session:
+        names = set(session.scalars(select(AuditEventResource.resource_name)))
+    assert "Old" not in names
+    assert not any(path.exists() for path in old_files)
+    assert len(list(audit_dir.glob("audit-*.jsonl"))) == 2
+    assert AuditTrail(database, retention_days=0).expire_now() == 0  # 0: kept forever
+
+
+def test_only_unexported_events_are_exported(database: Database, tmp_path: Path) -> None:
+    trail = AuditTrail(database, tmp_path / "audit")
+    trail.record([event(T0), event(T0 + 1)])
+    with database.transaction() as session:
+        session.execute(update(AuditEvent).where(AuditEvent.event_time == T0).values(exported=True))
+    assert trail.export_all() == 1
+    assert trail.export_all() == 0
