@@ -15,6 +15,7 @@ from opendeploy.domain.iam_policy import (
     Outcome,
     Policy,
     Request,
+    cached_policy,
     canonical_codedeploy_arn,
     evaluate,
     evaluate_all,
@@ -922,6 +923,15 @@ def test_a_parsed_policy_does_not_follow_later_changes_to_its_dict() -> None:
     parsed = parse_policy(document)
     document["Statement"][0]["Action"] = "codedeploy:*"
     assert decide(parsed, "codedeploy:DeleteApplication", "*") is IMPLICIT
+
+
+def test_cached_policy_parses_stored_text_once() -> None:
+    text = '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}'
+    first = cached_policy(text, "inline")
+    assert cached_policy(text, "inline") is first
+    assert first.name == "inline" and cached_policy(text, "other").name == "other"
+    with pytest.raises(MalformedPolicy):
+        cached_policy("{}", "broken")
 
 
 def test_statement_may_be_a_single_object_and_json_text() -> None:

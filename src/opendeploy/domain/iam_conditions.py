@@ -141,9 +141,14 @@ def resolve(template: Template, context: Context) -> Template | None:
     return tuple(resolved)
 
 
+def _text_of(part: Part) -> str:
+    # Only called on resolved templates, which hold no Variable.
+    return part if isinstance(part, str) else part.text if isinstance(part, Verbatim) else ""
+
+
 def plain_text(template: Template) -> str:
     """A resolved template as the string it stands for (wildcards and escapes as plain characters)."""
-    return "".join(part if isinstance(part, str) else part.text for part in template)  # type: ignore[union-attr]
+    return "".join(_text_of(part) for part in template)
 
 
 # --- wildcard patterns ----------------------------------------------------------------------------------
@@ -151,7 +156,7 @@ def plain_text(template: Template) -> str:
 
 def _next_char(template: Template, index: int) -> str:
     for part in template[index:]:
-        text = part if isinstance(part, str) else part.text  # type: ignore[union-attr]
+        text = _text_of(part)
         if text:
             return text[0]
     return ""
@@ -162,7 +167,7 @@ def _regex_source(template: Template, kind: PatternKind) -> str:
     out: list[str] = []
     for index, part in enumerate(template):
         if not isinstance(part, str):
-            out.append(re.escape(part.text))  # type: ignore[union-attr]
+            out.append(re.escape(_text_of(part)))
             continue
         for position, char in enumerate(part):
             if char == "*":
