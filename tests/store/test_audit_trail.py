@@ -18,7 +18,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, update
 
 from opendeploy.domain.cloudtrail_events import ApiCall, Caller, TrailEvent, trail_event
-from opendeploy.store.audit_trail import AuditTrail, AuditTrailUnavailable, lookup
+from opendeploy.store.audit_trail import AuditTrail, AuditTrailUnavailable, insert_events, lookup
 from opendeploy.store.base import Base
 from opendeploy.store.db import Database
 from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource
@@ -249,3 +249,21 @@ def test_only_unexported_events_are_exported(database: Database, tmp_path: Path)
         session.execute(update(AuditEvent).where(AuditEvent.event_time == T0).values(exported=True))
     assert trail.export_all() == 1
     assert trail.export_all() == 0
+
+
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_synced_and_unsynced_commits_record_alike(database: Database, synchronous: bool) -> None:
+    trail = AuditTrail(database, synchronous_commits=synchronous)
+    try:
+        trail.record([event(T0), event(T0 + 1)])
+    finally:
+        trail.stop()
+    assert len(all_pages(database)) == 2
+
+
+def test_an_event_can_join_the_callers_transaction(database: Database) -> None:
+    with database.transaction() as session:
+        insert_events(session, [event(T0, params={"applicationName": "Joined"})])
+    with database.transaction(write=False) as session:
+        (found,) = lookup(session, attribute=("ResourceName", "Joined")).events
+    assert found.event_name == "CreateDeployment"

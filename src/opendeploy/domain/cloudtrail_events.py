@@ -29,6 +29,7 @@ cannot bloat the trail).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -242,19 +243,29 @@ def is_secret_name(name: str) -> bool:
     return normalized in _SECRET_NAMES or normalized.endswith(_SECRET_SUFFIXES)
 
 
+_KEEP, _HIDE, _DROP = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=4096)  # member names repeat from request to request
+def _treatment(name: str) -> int:
+    if _normalized(name) in _BODY_NAMES:
+        return _DROP
+    return _HIDE if is_secret_name(name) else _KEEP
+
+
 def redact(value: Any) -> Any:
     """``value`` with every secret member hidden, bodies dropped and binary values replaced by their
     size (see the module docstring); a new object, ``value`` is left as it was."""
-    if isinstance(value, Mapping):
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict | Mapping):
         redacted: dict[str, Any] = {}
         for name, member in value.items():
             name = str(name)
-            if _normalized(name) in _BODY_NAMES:
+            treatment = _treatment(name)
+            if treatment == _DROP:
                 continue
-            if member is not None and is_secret_name(name):
-                redacted[name] = HIDDEN
-            else:
-                redacted[name] = redact(member)
+            redacted[name] = HIDDEN if treatment == _HIDE and member is not None else redact(member)
         return redacted
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
