@@ -3,6 +3,7 @@ and ``opendeploy`` / ``aws`` subprocesses with a server's profile."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,9 @@ def run_aws(server: ServerProcess, *args: str, cwd: Path) -> subprocess.Complete
     return subprocess.run(
         [str(AWS_CLI), *args], env=server.env, cwd=cwd, capture_output=True, text=True, timeout=120
     )
+
+
+def policy_document(sid: str = "Allow", action: str = "s3:GetObject", effect: str = "Allow") -> str:
+    """A small valid identity policy (one statement named ``sid``, letters and digits only)."""
+    statement = {"Sid": sid, "Effect": effect, "Action": action, "Resource": "*"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
+from iam_helpers import policy_document
 
 from support.names import unique
 from support.server import ServerProcess
@@ -50,7 +51,7 @@ def test_put_get_list_and_delete(iam_server: ServerProcess, iam: Any) -> None:
 
     replacement = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
     iam.put_user_policy(UserName=name, PolicyName="codedeploy-agent", PolicyDocument=json.dumps(replacement))
-    iam.put_user_policy(UserName=name, PolicyName="another", PolicyDocument="{}")
+    iam.put_user_policy(UserName=name, PolicyName="another", PolicyDocument=policy_document())
     assert iam.get_user_policy(UserName=name, PolicyName="codedeploy-agent")["PolicyDocument"] == replacement
     assert iam.list_user_policies(UserName=name)["PolicyNames"] == ["another", "codedeploy-agent"]
     pages = list(
@@ -87,7 +88,7 @@ def _undecoded_document(server: ServerProcess, name: str, policy: str) -> str:
 
 def test_malformed_documents_are_refused(iam: Any) -> None:
     name = user(iam)
-    for document in ("{not json", '["a list"]', "null"):
+    for document in ("{not json", '["a list"]', "null", "{}", '{"Statement": [{"Effect": "Allow"}]}'):
         with pytest.raises(iam.exceptions.MalformedPolicyDocumentException):
             iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=document)
     with pytest.raises(ClientError) as raised:
@@ -104,14 +105,12 @@ def test_malformed_documents_are_refused(iam: Any) -> None:
 def test_a_user_s_inline_policies_hold_at_most_2048_characters(iam: Any) -> None:
     name = user(iam)
     # Whitespace does not count: 2000 spaces plus a 1000-character document fits.
-    padded = json.dumps({"Sid": "x" * 990}) + " " * 2000
+    padded = policy_document("x" * 990) + " " * 2000
     iam.put_user_policy(UserName=name, PolicyName="first", PolicyDocument=padded)
     with pytest.raises(iam.exceptions.LimitExceededException) as raised:
-        iam.put_user_policy(
-            UserName=name, PolicyName="second", PolicyDocument=json.dumps({"Sid": "y" * 1100})
-        )
+        iam.put_user_policy(UserName=name, PolicyName="second", PolicyDocument=policy_document("y" * 1100))
     assert "2048" in raised.value.response["Error"]["Message"]
     # Replacing a policy counts its new size instead of its old one.
-    iam.put_user_policy(UserName=name, PolicyName="first", PolicyDocument="{}")
-    iam.put_user_policy(UserName=name, PolicyName="second", PolicyDocument=json.dumps({"Sid": "y" * 1100}))
+    iam.put_user_policy(UserName=name, PolicyName="first", PolicyDocument=policy_document())
+    iam.put_user_policy(UserName=name, PolicyName="second", PolicyDocument=policy_document("y" * 1100))
     assert iam.list_user_policies(UserName=name)["PolicyNames"] == ["first", "second"]

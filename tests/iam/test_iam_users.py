@@ -4,12 +4,12 @@ and each operation's errors with IAM's codes."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from iam_helpers import policy_document
 
 from support.names import unique
 from support.server import ServerProcess
@@ -148,7 +148,7 @@ def test_delete_user_only_once_its_keys_and_policies_are_gone(iam: Any) -> None:
     name = unique("user")
     iam.create_user(UserName=name)
     key = iam.create_access_key(UserName=name)["AccessKey"]
-    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({"Statement": []}))
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=policy_document())
 
     with pytest.raises(iam.exceptions.DeleteConflictException) as raised:
         iam.delete_user(UserName=name)
@@ -177,7 +177,7 @@ def test_a_user_survives_a_server_restart(tmp_path: Any) -> None:
     try:
         iam = server.client("iam")
         user = iam.create_user(UserName="kept", Path="/hosts/")["User"]
-        iam.put_user_policy(UserName="kept", PolicyName="p", PolicyDocument='{"Statement": []}')
+        iam.put_user_policy(UserName="kept", PolicyName="p", PolicyDocument=policy_document())
         server.restart(kill=True)
         iam = server.client("iam")
         assert iam.get_user(UserName="kept")["User"] == user

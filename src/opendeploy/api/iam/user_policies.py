@@ -1,11 +1,9 @@
 """IAM users' inline policies: PutUserPolicy, GetUserPolicy, ListUserPolicies, DeleteUserPolicy.
 
-Policies are recorded, not evaluated. The document is stored exactly as given (a JSON object; IAM's
-size quota for a user's inline policies applies) and returned URL-encoded, as IAM returns it (boto3
-decodes it back into a dict). What a user's key may do on this server does not depend on its
-policies: an instance key reads bundles and talks to the command service, nothing else, whatever
-its policies say, and only the administrator may call the other APIs. ``aws deploy register`` and
-``opendeploy register`` record the read-bundles policy they put on an instance's user here.
+The document is stored exactly as given once the policy evaluator's parser accepts it (IAM's size quota
+for a user's inline policies applies) and returned URL-encoded, as IAM returns it (boto3 decodes it
+back into a dict). ``aws deploy register`` and ``opendeploy register`` put the read-bundles policy on an
+instance's user here.
 """
 
 from __future__ import annotations
@@ -15,9 +13,9 @@ from urllib.parse import quote
 
 from opendeploy.api.errors import ApiError
 from opendeploy.api.iam import markers
+from opendeploy.api.iam.managed_policies import checked_document, size
 from opendeploy.api.iam.registry import IamContext, iam_error, operation
 from opendeploy.api.iam.users import find_user
-from opendeploy.domain.json_text import NestingTooDeep, parse_json
 from opendeploy.store import iam_users
 
 # IAM's quota: a user's inline policies together hold at most this many characters, whitespace
@@ -25,34 +23,17 @@ from opendeploy.store import iam_users
 MAX_INLINE_POLICY_CHARACTERS = 2048
 
 
-def _size(document: str) -> int:
-    return sum(1 for character in document if not character.isspace())
-
-
 def _no_such_policy(name: str) -> ApiError:
     return iam_error("NoSuchEntity", f"The user policy with name {name} cannot be found.")
-
-
-def check_document(document: str) -> None:
-    """``MalformedPolicyDocument`` unless ``document`` is a JSON object (nested at most
-    ``json_text.MAX_NESTING_DEPTH`` levels)."""
-    try:
-        parsed = parse_json(document, "The policy document")
-    except NestingTooDeep as error:
-        raise iam_error("MalformedPolicyDocument", str(error)) from None
-    except ValueError as error:
-        raise iam_error("MalformedPolicyDocument", f"Syntax errors in policy: {error}") from None
-    if not isinstance(parsed, dict):
-        raise iam_error("MalformedPolicyDocument", "The policy document must be a JSON object.")
 
 
 @operation("PutUserPolicy")
 def put_user_policy(ctx: IamContext, params: dict[str, Any]) -> None:
     user = find_user(ctx, params["UserName"], for_update=True)
     name, document = params["PolicyName"], params["PolicyDocument"]
-    check_document(document)
-    others = sum(_size(policy.document) for policy in user.policies if policy.name != name)
-    if others + _size(document) > MAX_INLINE_POLICY_CHARACTERS:
+    checked_document(document, MAX_INLINE_POLICY_CHARACTERS, "PolicySize")
+    others = sum(size(policy.document) for policy in user.policies if policy.name != name)
+    if others + size(document) > MAX_INLINE_POLICY_CHARACTERS:
         raise iam_error(
             "LimitExceeded",
             f"Maximum policy size of {MAX_INLINE_POLICY_CHARACTERS} bytes exceeded for user {user.name}",

@@ -2,10 +2,10 @@
 ListUserTags).
 
 A user is ``arn:aws:iam::<account>:user<path><name>`` with an ``AIDA…`` user id; names are unique
-regardless of case. DeleteUser is refused (``DeleteConflict``) while the user has access keys or
-inline policies, as IAM refuses it. GetUser without ``UserName`` describes the caller, the
-administrator whose key ``opendeploy init`` made (that identity is not an IAM user of this API: its
-keys are managed on the server, and ListUsers does not list it).
+regardless of case. DeleteUser is refused (``DeleteConflict``) while the user has access keys, inline
+or attached policies, or belongs to a group, as IAM refuses it. GetUser without ``UserName`` describes
+the caller, the administrator whose key ``opendeploy init`` made (that identity is not an IAM user of
+this API: its keys are managed on the server, and ListUsers does not list it).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from opendeploy.api.iam import markers
 from opendeploy.api.iam.registry import IamContext, iam_error, no_such_user, operation
-from opendeploy.store import iam_users
+from opendeploy.store import iam_policies, iam_users
 from opendeploy.store.models.iam_users import IamUser
 
 DEFAULT_PATH = "/"
@@ -124,6 +124,10 @@ def delete_user(ctx: IamContext, params: dict[str, Any]) -> None:
         raise iam_error("DeleteConflict", "Cannot delete entity, must delete access keys first.")
     if user.policies:
         raise iam_error("DeleteConflict", "Cannot delete entity, must delete policies first.")
+    if iam_policies.attached(ctx.session, iam_policies.USER, user.user_id):
+        raise iam_error("DeleteConflict", "Cannot delete entity, must detach all policies first.")
+    if iam_policies.groups_of_user(ctx.session, user):
+        raise iam_error("DeleteConflict", "Cannot delete entity, must remove user from all groups first.")
     iam_users.delete_user(ctx.session, user)
 
 

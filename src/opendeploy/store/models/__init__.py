@@ -15,6 +15,12 @@ from opendeploy.store.models.deployments import HostCommand as HostCommand
 from opendeploy.store.models.deployments import HostCommandDelivery as HostCommandDelivery
 from opendeploy.store.models.deployments import LifecycleEventRecord as LifecycleEventRecord
 from opendeploy.store.models.github_tokens import GitHubAccountToken as GitHubAccountToken
+from opendeploy.store.models.iam_policies import IamGroup as IamGroup
+from opendeploy.store.models.iam_policies import IamGroupMember as IamGroupMember
+from opendeploy.store.models.iam_policies import IamGroupPolicy as IamGroupPolicy
+from opendeploy.store.models.iam_policies import IamManagedPolicy as IamManagedPolicy
+from opendeploy.store.models.iam_policies import IamPolicyAttachment as IamPolicyAttachment
+from opendeploy.store.models.iam_policies import IamPolicyVersion as IamPolicyVersion
 from opendeploy.store.models.iam_users import IamUser as IamUser
 from opendeploy.store.models.iam_users import IamUserPolicy as IamUserPolicy
 from opendeploy.store.models.instance_health import InstanceHealthRecord as InstanceHealthRecord
