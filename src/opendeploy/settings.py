@@ -74,6 +74,16 @@ class Settings:
     quotas: Quotas = field(default_factory=Quotas)
     page_size: int = 100  # most items one List* call returns before handing back a nextToken
     engine: EngineSettings = field(default_factory=EngineSettings)
+    # The audit trail (store.audit_trail) keeps events this many days (0: forever); they are also
+    # written to JSON-lines files under data_dir/audit, deleted after the same time.
+    audit_retention_days: float = 90.0
+    # Whether each audit commit waits for the disk; without, events survive a crash of the server
+    # process at once and one of the machine from the next synced commit on (store.audit_trail).
+    audit_synchronous_commits: bool = False
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.data_dir / "audit"
 
     @property
     def effective_database_url(self) -> str:

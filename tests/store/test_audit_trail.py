@@ -130,14 +130,14 @@ def test_lookup_by_each_attribute_most_recent_first(database: Database) -> None:
     assert (stored.username, stored.access_key_id, stored.read_only) == ("alice", "AKIAALICE", False)
 
 
-def test_time_ranges_are_inclusive_and_pages_do_not_skip_or_repeat(database: Database) -> None:
+def test_time_ranges_and_pages_do_not_skip_or_repeat(database: Database) -> None:
     # Two events share a time: the page boundary between them must still see both.
     events = [event(T0 + t) for t in (10, 20, 20, 30, 40, 50)]
     AuditTrail(database).record(events)
     ids = [e.event_id for e in events]
-    assert all_pages(database, start=T0 + 20, end=T0 + 40) == [ids[4], ids[3], ids[2], ids[1]]
+    assert all_pages(database, start=T0 + 20, until=T0 + 40.5) == [ids[4], ids[3], ids[2], ids[1]]
     assert all_pages(database, start=T0 + 41) == [ids[5]]
-    assert all_pages(database, end=T0 + 10) == [ids[0]]
+    assert all_pages(database, until=T0 + 10.5) == [ids[0]]
     assert all_pages(database, start=T0 + 60) == []
     assert sorted(all_pages(database)) == sorted(ids)
     assert len(set(all_pages(database))) == len(ids)

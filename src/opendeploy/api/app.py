@@ -1,8 +1,9 @@
 """The server's ASGI application: one port, requests routed by ``X-Amz-Target`` prefix and by path.
 
 ``POST /`` goes to the awsJson service whose target prefix the ``X-Amz-Target`` header names
-(CodeDeploy's API; the agent command service, prefix ``CodeDeployCommandService_v20141006``, has its
-own asynchronous adapter in ``api/commands``);
+(CodeDeploy's API; CloudTrail's LookupEvents over the audit trail, ``api/cloudtrail``; the agent
+command service, prefix ``CodeDeployCommandService_v20141006``, has its own asynchronous adapter in
+``api/commands``);
 ``POST /service/<prefix>/operation/<Operation>`` is the same service in Smithy RPC v2 CBOR.
 A ``POST /`` without ``X-Amz-Target`` and with a form-encoded body is IAM's Query protocol (``api/iam``).
 Other protocols (the S3 REST API, the console, ``/metrics``) mount their own routes.
@@ -17,11 +18,15 @@ server's own routes (``health``, ``metrics``, ``console``, ``agent`` …); add n
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,7 +34,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import opendeploy.api.codedeploy
-from opendeploy.api import awsjson, rpcv2cbor
+from opendeploy.api import awsjson, cloudtrail, rpcv2cbor
 from opendeploy.api.codedeploy.registry import OPERATIONS
 from opendeploy.api.commands.service import TARGET_PREFIX as COMMANDS_TARGET_PREFIX
 from opendeploy.api.commands.service import CommandService
@@ -37,6 +42,8 @@ from opendeploy.api.errors import ApiError
 from opendeploy.api.iam.service import IamService, is_iam_request
 from opendeploy.api.s3.routing import S3Route
 from opendeploy.api.server_state import ServerState
+from opendeploy.domain import codedeploy_permissions
+from opendeploy.store.audit_trail import AuditTrail
 from opendeploy.store.blob_store import blob_store_for
 
 CODEDEPLOY = awsjson.JsonService(
@@ -44,9 +51,10 @@ CODEDEPLOY = awsjson.JsonService(
     signing_name="codedeploy",
     operations=OPERATIONS,
     model_service_name="codedeploy",
+    required=codedeploy_permissions.required,
 )
 
-JSON_SERVICES: list[awsjson.JsonService] = [CODEDEPLOY]
+JSON_SERVICES: list[awsjson.JsonService] = [CODEDEPLOY, cloudtrail.SERVICE]
 
 
 def import_handlers() -> None:
@@ -83,12 +91,29 @@ def create_app(state: ServerState) -> Starlette:
     # and its lifespan runs the deployment engine.
     commands = CommandService(state)
     iam = IamService(state)
+    # The audit trail's writer, JSON-lines export and expiry threads run for the server's lifetime.
+    audit_trail = AuditTrail(
+        state.database,
+        state.settings.audit_dir,
+        retention_days=state.settings.audit_retention_days,
+        synchronous_commits=state.settings.audit_synchronous_commits,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        audit_trail.start()
+        try:
+            async with commands.lifespan(app):
+                yield
+        finally:
+            await run_in_threadpool(audit_trail.stop)
 
     async def json_rpc(request: Request) -> Response:
         if is_iam_request(request):
             return await iam.handle(request)
         target = request.headers.get("x-amz-target", "")
-        prefix, _, operation = target.partition(".")
+        # At the last dot: CloudTrail's prefix has dots of its own ("com.amazonaws.cloudtrail…").
+        prefix, _, operation = target.rpartition(".")
         service = services.get(prefix)
         if service is None or not operation:
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
@@ -114,7 +139,7 @@ def create_app(state: ServerState) -> Starlette:
     blob_store.recover()  # before serving: drop what writes interrupted by a crash left behind
 
     app = Starlette(
-        lifespan=commands.lifespan,
+        lifespan=lifespan,
         middleware=[Middleware(AgentRequests, commands=commands)],
         routes=[
             Route("/", json_rpc, methods=["POST"]),
@@ -126,4 +151,5 @@ def create_app(state: ServerState) -> Starlette:
     )
     app.state.server = state
     app.state.blob_store = blob_store
+    app.state.audit_trail = audit_trail
     return app

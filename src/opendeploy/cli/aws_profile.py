@@ -1,4 +1,5 @@
-"""Write an AWS CLI/SDK profile that points ``codedeploy``, ``s3`` and ``iam`` at an opendeploy server.
+"""Write an AWS CLI/SDK profile that points ``codedeploy``, ``s3``, ``iam`` and ``cloudtrail`` at an
+opendeploy server.
 
 The profile uses botocore's service-specific endpoint configuration (a ``services`` section), so
 ``aws --profile opendeploy deploy …`` and ``boto3.Session(profile_name="opendeploy")`` reach the
@@ -123,6 +124,8 @@ def write_profile(
             "s3 =",
             f"  endpoint_url = {endpoint_url}",
             "iam =",  # instance identities (aws deploy register / deregister)
+            f"  endpoint_url = {endpoint_url}",
+            "cloudtrail =",  # the audit trail (aws cloudtrail lookup-events)
             f"  endpoint_url = {endpoint_url}",
         ],
     }

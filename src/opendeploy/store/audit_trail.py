@@ -522,13 +522,13 @@ def lookup(
     *,
     attribute: tuple[str, str] | None = None,
     start: float | None = None,
-    end: float | None = None,
+    until: float | None = None,
     limit: int = 50,
     after: tuple[float, int] | None = None,
 ) -> EventPage:
     """One page of events, most recent first: those matching ``attribute`` (a LookupEvents key and
-    value; ``ReadOnly`` takes ``"true"``/``"false"``) whose time is within [``start``, ``end``],
-    continuing after ``after`` (a page's ``next_position``)."""
+    value; ``ReadOnly`` takes ``"true"``/``"false"``) whose time is at or after ``start`` and before
+    ``until``, continuing after ``after`` (a page's ``next_position``)."""
     stmt = select(AuditEvent)
     if attribute is not None:
         key, value = attribute
@@ -541,8 +541,8 @@ def lookup(
             stmt = stmt.where(LOOKUP_COLUMNS[key] == value)
     if start is not None:
         stmt = stmt.where(AuditEvent.event_time >= start)
-    if end is not None:
-        stmt = stmt.where(AuditEvent.event_time <= end)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.event_time < until)
     if after is not None:
         stmt = stmt.where(tuple_(AuditEvent.event_time, AuditEvent.id) < tuple_(*after))
     stmt = stmt.order_by(AuditEvent.event_time.desc(), AuditEvent.id.desc()).limit(limit + 1)
