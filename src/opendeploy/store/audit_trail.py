@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, create_engine, delete, insert, select, text, tuple_, update
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -379,7 +379,7 @@ class AuditTrail:
         writer = JsonLinesWriter(self.audit_dir)
         pending = (
             select(AuditEvent.id, AuditEvent.event_time, AuditEvent.record)
-            .where(~AuditEvent.exported)
+            .where(text("NOT audit_events.exported"))  # as the partial index says it, so both use it
             .order_by(AuditEvent.id)
             .limit(limit)
         )
@@ -388,14 +388,14 @@ class AuditTrail:
             with self.database.transaction(write=False) as session:
                 rows = session.execute(pending).all()
             if rows:
-                writer.append((time_, text) for _, time_, text in rows)
+                writer.append((row.event_time, row.record) for row in rows)
                 self._mark_exported([row.id for row in rows])
             return len(rows)
         # PostgreSQL: replicas share the table; each claims its rows until its files are written.
         with self.database.transaction() as session:
             rows = session.execute(pending.with_for_update(skip_locked=True)).all()
             if rows:
-                writer.append((time_, text) for _, time_, text in rows)
+                writer.append((row.event_time, row.record) for row in rows)
                 session.execute(
                     update(AuditEvent)
                     .where(AuditEvent.id.in_([row.id for row in rows]))
@@ -456,8 +456,8 @@ class JsonLinesWriter:
     def append(self, records: Iterable[tuple[float, str]]) -> None:
         """Append each (event time, record JSON) to its day's file; every file touched is fsynced."""
         by_day: dict[str, list[str]] = defaultdict(list)
-        for event_time, text in records:
-            by_day[day_of(event_time)].append(text)
+        for event_time, line in records:
+            by_day[day_of(event_time)].append(line)
         if not by_day:
             return
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
