@@ -38,11 +38,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from opendeploy.api import sigv4
+from opendeploy.api.authorization import Caller, SessionLookup, principal_for, refusal
 from opendeploy.api.codedeploy.registry import Handler, OperationContext, Principal
 from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import operation_model, validate_request
 from opendeploy.domain.json_text import NestingTooDeep, parse_json
+from opendeploy.domain.permissions import Permission, Requirement, Scope, UnknownOperation
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 SMALL_BODY_BYTES = 64 * 1024
 TOO_LARGE = "RequestEntityTooLargeException"
 _READ_PREFIXES = ("Get", "List", "BatchGet")
+# A permission on the ARN of no resource: an operation missing from its service's permission table is
+# allowed only by a policy that allows everything, rather than guessed at.
+_NOBODY = Permission("opendeploy:Unmapped", "arn:aws:opendeploy:::unmapped-operation")
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,19 @@ class JsonService:
     signing_name: str  # "codedeploy"
     operations: Mapping[str, Handler]
     model_service_name: str | None = None  # botocore model to validate against, if any
-    authorize: Callable[[Principal, str], bool] = lambda principal, operation: principal.is_admin
+    # What a request needs to be allowed (``domain/*_permissions``); by default ``<signing name>:<Op>``
+    # on ``*``.
+    required: Callable[[str, Mapping[str, Any], Scope, SessionLookup], list[Requirement]] | None = None
+
+    def requirements(
+        self, operation: str, params: Mapping[str, Any], scope: Scope, lookup: SessionLookup
+    ) -> list[Requirement]:
+        if self.required is None:
+            return [Permission(f"{self.signing_name}:{operation}", "*")]
+        try:
+            return self.required(operation, params, scope, lookup)
+        except UnknownOperation:  # no entry in the table: nobody may call it
+            return [Permission(f"{self.signing_name}:{operation}", "*"), _NOBODY]
 
     def is_read_only(self, operation: str) -> bool:
         return operation.startswith(_READ_PREFIXES)
@@ -120,6 +137,18 @@ def error_response(error: ApiError, request_id: str, codec: Codec = JSON, operat
     )
 
 
+@dataclass(frozen=True)
+class ConnectionFacts:
+    """What the server knows of the connection a request came over (for policies' condition keys)."""
+
+    source_ip: str | None
+    secure: bool
+
+    @classmethod
+    def of(cls, request: Request) -> ConnectionFacts:
+        return cls(request.client.host if request.client else None, request.url.scheme == "https")
+
+
 async def handle(
     request: Request, service: JsonService, state: ServerState, operation: str, codec: Codec = JSON
 ) -> Response:
@@ -135,7 +164,10 @@ async def handle(
         )
         body = await receive_body(request, MAX_BODY_BYTES, TOO_LARGE)
         incoming = dataclasses.replace(incoming, body_sha256=body.sha256)
-        result = await run_in_threadpool(_serve, service, state, operation, incoming, checked, body, codec)
+        connection = ConnectionFacts.of(request)
+        result = await run_in_threadpool(
+            _serve, service, state, operation, incoming, checked, body, codec, connection
+        )
     except ApiError as error:
         log.info("%s %s -> %s: %s", service.target_prefix, operation, error.code, error.message)
         return closing_if_body_unread(
@@ -307,8 +339,10 @@ def _serve(
     checked: sigv4.HeaderCheck,
     body: ReceivedBody,
     codec: Codec,
+    connection: ConnectionFacts,
 ) -> dict[str, Any] | None:
-    """Verify the signature, then parse, validate and run the handler (in a worker thread)."""
+    """Verify the signature, then parse and validate the request, authorize it with the caller's
+    policies and run the handler (in a worker thread)."""
     settings = state.settings
     verified = sigv4.verify(
         incoming,
@@ -327,22 +361,26 @@ def _serve(
     handler = service.operations.get(operation)
     if handler is None:
         raise ApiError("UnknownOperationException", f"Unknown operation {service.target_prefix}.{operation}")
-    if not service.authorize(principal, operation):
-        raise ApiError(
-            "AccessDeniedException",
-            f"User: {principal.arn} is not authorized to perform: {service.signing_name}:{operation}",
-        )
     params = codec.decode(body.read())
     if service.model_service_name:
         model = operation_model(operation, service.model_service_name)
         if model is not None:
             validate_request(model, params)
+    now = time.time()
     with state.database.transaction(write=not service.is_read_only(operation)) as session:
+        caller = Caller(
+            principal.arn, principal.access_key_id, key.is_admin, connection.source_ip, connection.secure
+        )
+        scope = Scope(settings.region, settings.account_id)
+        requirements = service.requirements(operation, params, scope, SessionLookup(session))
+        refused = refusal(principal_for(session, caller, now), requirements)
+        if refused is not None:
+            raise ApiError("AccessDeniedException", refused.message(principal.arn))
         context = OperationContext(
             session=session,
             settings=settings,
             principal=principal,
-            now=time.time(),
+            now=now,
             operation=operation,
             pagination_key=state.pagination_key,
         )

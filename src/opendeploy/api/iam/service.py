@@ -4,10 +4,11 @@ For each request: check its SigV4 signature (signing name ``iam``; the scope may
 region or ``us-east-1``, where AWS's SDKs sign IAM, a global service) as far as the headers alone
 decide before reading any of the body, then receive the body as the awsJson adapter does (size
 limit from ``Content-Length`` first; beyond a small size it waits in a temporary file until the
-signature is verified), and, in a worker thread, verify the signature, allow the administrator key
-only, read the action and its parameters (``protocol.decode``), validate them against botocore's
-``iam`` model, and run the handler in one database transaction committed before the response is
-sent. Errors use IAM's codes and XML error document; only server faults are 5xx.
+signature is verified), and, in a worker thread, verify the signature, read the action and its
+parameters (``protocol.decode``), validate them against botocore's ``iam`` model, authorize the request
+with the caller's policies (``api/authorization``; what it needs from ``domain/iam_permissions``), and
+run the handler in one database transaction committed before the response is sent. Errors use IAM's
+codes and XML error document; only server faults are 5xx.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from starlette.responses import Response
 
 import opendeploy.api.iam
 from opendeploy.api import sigv4
+from opendeploy.api.authorization import Caller, SessionLookup, principal_for, refusal
 from opendeploy.api.awsjson import (
+    ConnectionFacts,
     ReceivedBody,
     check_declared_length,
     closing_if_body_unread,
@@ -39,6 +42,8 @@ from opendeploy.api.iam import protocol
 from opendeploy.api.iam.registry import IAM_OPERATIONS, SERVICE_NAME, IamContext, iam_error
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import GENERIC_VALIDATION_ERROR, operation_model, validate_request
+from opendeploy.domain import iam_permissions
+from opendeploy.domain.permissions import Permission, Scope, UnknownOperation
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ SIGNATURE_ERRORS = sigv4.ErrorCodes(
     status=403,
 )
 _READ_PREFIXES = ("Get", "List")
+# An operation missing from the permission table: allowed only by a policy that allows everything.
+_NOBODY = Permission("opendeploy:Unmapped", "arn:aws:opendeploy:::unmapped-operation")
 
 
 def is_iam_request(request: Request) -> bool:
@@ -90,7 +97,9 @@ class IamService:
             checked = await run_in_threadpool(self._check_headers, incoming)
             body = await receive_body(request, MAX_BODY_BYTES, TOO_LARGE)
             incoming = dataclasses.replace(incoming, body_sha256=body.sha256)
-            return await run_in_threadpool(self._serve, incoming, checked, body, request_id)
+            facts = ConnectionFacts.of(request)
+            connection = (facts.source_ip, facts.secure)
+            return await run_in_threadpool(self._serve, incoming, checked, body, request_id, connection)
         except ApiError as error:
             log.info("IAM -> %s: %s", error.code, error.message)
             return closing_if_body_unread(protocol.error_response(error, request_id), request, error, body)
@@ -122,7 +131,12 @@ class IamService:
         }
 
     def _serve(
-        self, incoming: sigv4.IncomingRequest, checked: sigv4.HeaderCheck, body: ReceivedBody, request_id: str
+        self,
+        incoming: sigv4.IncomingRequest,
+        checked: sigv4.HeaderCheck,
+        body: ReceivedBody,
+        request_id: str,
+        connection: tuple[str | None, bool],
     ) -> Response:
         """Verify the signature, then parse, validate and run the handler (in a worker thread)."""
         state = self.state
@@ -130,12 +144,6 @@ class IamService:
         key = verified.key
         form = protocol.parse_form(body.read())
         action = _action(form)
-        if not key.is_admin:
-            raise iam_error(
-                "AccessDenied",
-                f"User: {key.principal_arn} is not authorized to perform: iam:{action} "
-                "(only the administrator may call IAM on this server)",
-            )
         handler = IAM_OPERATIONS.get(action)
         model = operation_model(action, SERVICE_NAME)
         if handler is None or model is None:
@@ -156,12 +164,28 @@ class IamService:
             instance_name=key.instance_name,
         )
         started = time.monotonic()
+        now = time.time()
         with state.database.transaction(write=not action.startswith(_READ_PREFIXES)) as session:
+            caller = Caller(key.principal_arn, verified.access_key_id, key.is_admin, *connection)
+            scope = Scope(state.settings.region, state.settings.account_id)
+            try:
+                requirements = iam_permissions.required(
+                    action, params, scope, SessionLookup(session), key.principal_arn
+                )
+            except UnknownOperation:
+                requirements = [Permission(f"iam:{action}", "*"), _NOBODY]
+            refused = refusal(
+                principal_for(session, caller, now),
+                requirements,
+                iam_permissions.request_context(action, params),
+            )
+            if refused is not None:
+                raise iam_error("AccessDenied", refused.message(key.principal_arn))
             context = IamContext(
                 session=session,
                 settings=state.settings,
                 principal=principal,
-                now=time.time(),
+                now=now,
                 operation=action,
                 pagination_key=state.pagination_key,
                 secrets=state.secrets,
