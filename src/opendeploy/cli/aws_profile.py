@@ -1,5 +1,5 @@
-"""Write an AWS CLI/SDK profile that points ``codedeploy``, ``s3``, ``iam`` and ``cloudtrail`` at an
-opendeploy server.
+"""Write an AWS CLI/SDK profile that points ``codedeploy``, ``s3``, ``iam``, ``cloudtrail`` and ``sts``
+at an opendeploy server.
 
 The profile uses botocore's service-specific endpoint configuration (a ``services`` section), so
 ``aws --profile opendeploy deploy …`` and ``boto3.Session(profile_name="opendeploy")`` reach the
@@ -126,6 +126,8 @@ def write_profile(
             "iam =",  # instance identities (aws deploy register / deregister)
             f"  endpoint_url = {endpoint_url}",
             "cloudtrail =",  # the audit trail (aws cloudtrail lookup-events)
+            f"  endpoint_url = {endpoint_url}",
+            "sts =",  # who am I (aws sts get-caller-identity)
             f"  endpoint_url = {endpoint_url}",
         ],
     }

@@ -10,6 +10,8 @@ A response is ``<OpResponse xmlns=…><OpResult>…</OpResult><ResponseMetadata>
 output shape's members, lists as ``<member>`` elements, timestamps in ISO 8601 and booleans as
 ``true``/``false``, which is what botocore's query parser reads. An error is IAM's
 ``<ErrorResponse><Error><Type>Sender</Type><Code>…</Code><Message>…</Message></Error><RequestId>…``.
+STS speaks the same protocol with its own XML namespace (``namespace=`` of ``response`` and
+``error_response``).
 """
 
 from __future__ import annotations
@@ -176,10 +178,12 @@ def _members(parent: ElementTree.Element, values: Mapping[str, Any], shape: Shap
             _append(parent, _name(member_shape, member), values[member], member_shape)
 
 
-def response(operation: OperationModel, result: Mapping[str, Any], request_id: str) -> Response:
+def response(
+    operation: OperationModel, result: Mapping[str, Any], request_id: str, *, namespace: str = NAMESPACE
+) -> Response:
     """The XML response of ``operation`` for ``result`` (members of its output shape, in wire form:
-    timestamps as epoch seconds)."""
-    root = ElementTree.Element(f"{operation.name}Response", xmlns=NAMESPACE)
+    timestamps as epoch seconds), in the API's ``namespace`` (IAM's unless told: STS has its own)."""
+    root = ElementTree.Element(f"{operation.name}Response", xmlns=namespace)
     output = operation.output_shape
     if output is not None:
         wrapper = ElementTree.SubElement(
@@ -191,9 +195,10 @@ def response(operation: OperationModel, result: Mapping[str, Any], request_id: s
     return Response(_render(root), media_type=XML_CONTENT_TYPE, headers={"x-amzn-RequestId": request_id})
 
 
-def error_response(error: ApiError, request_id: str) -> Response:
-    """IAM's error document: ``Sender`` faults for 4xx, ``Receiver`` for 5xx."""
-    root = ElementTree.Element("ErrorResponse", xmlns=NAMESPACE)
+def error_response(error: ApiError, request_id: str, *, namespace: str = NAMESPACE) -> Response:
+    """IAM's error document (STS's too, in its ``namespace``): ``Sender`` faults for 4xx, ``Receiver``
+    for 5xx."""
+    root = ElementTree.Element("ErrorResponse", xmlns=namespace)
     detail = ElementTree.SubElement(root, "Error")
     ElementTree.SubElement(detail, "Type").text = "Receiver" if error.status >= 500 else "Sender"
     ElementTree.SubElement(detail, "Code").text = error.code

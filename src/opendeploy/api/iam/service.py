@@ -9,6 +9,9 @@ parameters (``protocol.decode``), validate them against botocore's ``iam`` model
 with the caller's policies (``api/authorization``; what it needs from ``domain/iam_permissions``), and
 run the handler in one database transaction committed before the response is sent. Errors use IAM's
 codes and XML error document; only server faults are 5xx.
+
+A request whose credential scope names ``sts`` is STS's (``api/iam/sts``: GetCallerIdentity): the same
+steps with signing name ``sts``, then STS answers it, in STS's XML namespace.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from opendeploy.api.awsjson import (
 )
 from opendeploy.api.codedeploy.registry import Principal
 from opendeploy.api.errors import ApiError
-from opendeploy.api.iam import protocol
+from opendeploy.api.iam import protocol, sts
 from opendeploy.api.iam.registry import IAM_OPERATIONS, SERVICE_NAME, IamContext, iam_error
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import GENERIC_VALIDATION_ERROR, operation_model, validate_request
@@ -91,18 +94,23 @@ class IamService:
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         incoming = incoming_headers(request)
+        signing_name = sts.SIGNING_NAME if sts.is_sts_request(incoming) else SIGNING_NAME
+        namespace = sts.NAMESPACE if signing_name == sts.SIGNING_NAME else protocol.NAMESPACE
         body: ReceivedBody | None = None
         try:
             check_declared_length(request, MAX_BODY_BYTES, TOO_LARGE)
-            checked = await run_in_threadpool(self._check_headers, incoming)
+            checked = await run_in_threadpool(self._check_headers, incoming, signing_name)
             body = await receive_body(request, MAX_BODY_BYTES, TOO_LARGE)
             incoming = dataclasses.replace(incoming, body_sha256=body.sha256)
             facts = ConnectionFacts.of(request)
             connection = (facts.source_ip, facts.secure)
-            return await run_in_threadpool(self._serve, incoming, checked, body, request_id, connection)
+            return await run_in_threadpool(
+                self._serve, incoming, checked, body, request_id, connection, signing_name
+            )
         except ApiError as error:
-            log.info("IAM -> %s: %s", error.code, error.message)
-            return closing_if_body_unread(protocol.error_response(error, request_id), request, error, body)
+            log.info("%s -> %s: %s", signing_name.upper(), error.code, error.message)
+            response = protocol.error_response(error, request_id, namespace=namespace)
+            return closing_if_body_unread(response, request, error, body)
         except ClientDisconnect:
             log.info("IAM: the client disconnected before sending all its body")
             return Response(status_code=400)
@@ -113,18 +121,20 @@ class IamService:
                 f"The server failed to process the request (request id {request_id})",
                 status=500,
             )
-            return protocol.error_response(failure, request_id)
+            return protocol.error_response(failure, request_id, namespace=namespace)
         finally:
             if body is not None:
                 body.close()
 
-    def _check_headers(self, incoming: sigv4.IncomingRequest) -> sigv4.HeaderCheck:
+    def _check_headers(self, incoming: sigv4.IncomingRequest, signing_name: str) -> sigv4.HeaderCheck:
         """The signature's checks that need no body (in a worker thread: the key is looked up)."""
-        return sigv4.check_headers(incoming, **self._signature_options())
+        return sigv4.check_headers(incoming, **self._signature_options(signing_name))
 
-    def _signature_options(self) -> dict[str, Any]:
+    def _signature_options(self, signing_name: str) -> dict[str, Any]:
+        """How a request signed for ``signing_name`` (``iam`` or ``sts``, both global services whose
+        SDKs sign for ``us-east-1`` unless given a region) is checked."""
         return {
-            "signing_name": SIGNING_NAME,
+            "signing_name": signing_name,
             "lookup": self.state.find_key,
             "regions": {self.state.settings.region, GLOBAL_SIGNING_REGION},
             "codes": SIGNATURE_ERRORS,
@@ -137,11 +147,14 @@ class IamService:
         body: ReceivedBody,
         request_id: str,
         connection: tuple[str | None, bool],
+        signing_name: str,
     ) -> Response:
         """Verify the signature, then parse, validate and run the handler (in a worker thread)."""
         state = self.state
-        verified = sigv4.verify(incoming, checked=checked, **self._signature_options())
+        verified = sigv4.verify(incoming, checked=checked, **self._signature_options(signing_name))
         key = verified.key
+        if signing_name == sts.SIGNING_NAME:
+            return sts.serve(state, key, body.read(), request_id)
         form = protocol.parse_form(body.read())
         action = _action(form)
         handler = IAM_OPERATIONS.get(action)

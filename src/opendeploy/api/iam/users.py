@@ -45,18 +45,24 @@ def find_user(ctx: IamContext, name: str, *, for_update: bool = False) -> IamUse
     return user
 
 
+def stable_user_id(arn: str) -> str:
+    """A user id (``AIDA`` + 17 characters) for a principal that is not an IAM user row (the
+    administrator), derived from its ARN: the same on every request and every server restart."""
+    digest = base64.b32encode(hashlib.sha256(arn.encode()).digest()).decode()
+    return "AIDA" + digest[:17]
+
+
 def caller_shape(ctx: IamContext) -> dict[str, Any]:
     """The administrator who signed the request, described as IAM describes a user."""
     arn = ctx.principal.arn
     resource = arn.split(":", 5)[-1]  # "user/<path…>/<name>"
     path_and_name = resource.removeprefix("user")
     path, _, name = path_and_name.rpartition("/")
-    digest = base64.b32encode(hashlib.sha256(arn.encode()).digest()).decode()
     keys = iam_users.access_keys(ctx.session, arn, admin=True)
     return {
         "Path": path + "/",
         "UserName": name,
-        "UserId": "AIDA" + digest[:17],  # stable for this identity
+        "UserId": stable_user_id(arn),
         "Arn": arn,
         "CreateDate": keys[0].create_time if keys else ctx.now,
     }
