@@ -43,8 +43,10 @@ from opendeploy.api.codedeploy.registry import Handler, OperationContext, Princi
 from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import operation_model, validate_request
+from opendeploy.domain import cloudtrail_events
 from opendeploy.domain.json_text import NestingTooDeep, parse_json
 from opendeploy.domain.permissions import Permission, Requirement, Scope, UnknownOperation
+from opendeploy.store.audit_trail import insert_events
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,56 @@ def error_response(error: ApiError, request_id: str, codec: Codec = JSON, operat
     )
 
 
+@dataclass
+class AuditFacts:
+    """What the audit trail records of one request, filled in as the request is served: who signed it
+    (once the signature is verified) and its parameters (once decoded)."""
+
+    request_id: str
+    source_ip: str
+    user_agent: str
+    caller: cloudtrail_events.Caller | None = None
+    params: Mapping[str, Any] | None = None
+    recorded: bool = False  # a successful write's event went into the write's own transaction
+
+    def call(
+        self,
+        service: str,
+        operation: str,
+        settings: Any,
+        *,
+        result: Mapping[str, Any] | None = None,
+        error: ApiError | None = None,
+    ) -> cloudtrail_events.ApiCall:
+        return cloudtrail_events.ApiCall(
+            service=service,
+            operation=operation,
+            time=time.time(),
+            region=settings.region,
+            account_id=settings.account_id,
+            request_id=self.request_id,
+            caller=self.caller or cloudtrail_events.Caller(None),
+            source_ip=self.source_ip,
+            user_agent=self.user_agent,
+            request_parameters=self.params,
+            response_elements=result,
+            error_code=error.code if error else None,
+            error_message=error.message if error else None,
+        )
+
+
+async def record_in_trail(request: Request, call: cloudtrail_events.ApiCall) -> None:
+    """Record ``call`` in the server's audit trail before the answer goes out (a trail that cannot
+    record is logged: the request's own outcome stands)."""
+    trail = getattr(request.app.state, "audit_trail", None)
+    if trail is None:
+        return
+    try:
+        await trail.record_async([cloudtrail_events.trail_event(call)])
+    except Exception:
+        log.exception("the audit trail could not record %s %s", call.service, call.operation)
+
+
 @dataclass(frozen=True)
 class ConnectionFacts:
     """What the server knows of the connection a request came over (for policies' condition keys)."""
@@ -157,6 +209,10 @@ async def handle(
     started = time.monotonic()
     incoming = incoming_headers(request)
     body: ReceivedBody | None = None
+    checked: sigv4.HeaderCheck | None = None
+    audit = AuditFacts(
+        request_id, request.client.host if request.client else "", request.headers.get("user-agent", "")
+    )
     try:
         check_declared_length(request, MAX_BODY_BYTES, TOO_LARGE)
         checked = await check_headers_soon(
@@ -166,10 +222,17 @@ async def handle(
         incoming = dataclasses.replace(incoming, body_sha256=body.sha256)
         connection = ConnectionFacts.of(request)
         result = await run_in_threadpool(
-            _serve, service, state, operation, incoming, checked, body, codec, connection
+            _serve, service, state, operation, incoming, checked, body, codec, connection, audit
         )
+        if not audit.recorded:
+            await record_in_trail(request, audit.call(service.signing_name, operation, state.settings))
     except ApiError as error:
         log.info("%s %s -> %s: %s", service.target_prefix, operation, error.code, error.message)
+        if audit.caller is None:  # refused before the signature was verified: the key it named, if any
+            audit.caller = cloudtrail_events.Caller(None, checked.access_key_id if checked else None)
+        await record_in_trail(
+            request, audit.call(service.signing_name, operation, state.settings, error=error)
+        )
         return closing_if_body_unread(
             error_response(error, request_id, codec, operation), request, error, body
         )
@@ -340,6 +403,7 @@ def _serve(
     body: ReceivedBody,
     codec: Codec,
     connection: ConnectionFacts,
+    audit: AuditFacts,
 ) -> dict[str, Any] | None:
     """Verify the signature, then parse and validate the request, authorize it with the caller's
     policies and run the handler (in a worker thread)."""
@@ -361,7 +425,9 @@ def _serve(
     handler = service.operations.get(operation)
     if handler is None:
         raise ApiError("UnknownOperationException", f"Unknown operation {service.target_prefix}.{operation}")
+    audit.caller = cloudtrail_events.Caller(principal.arn, principal.access_key_id)
     params = codec.decode(body.read())
+    audit.params = params
     if service.model_service_name:
         model = operation_model(operation, service.model_service_name)
         if model is not None:
@@ -384,4 +450,10 @@ def _serve(
             operation=operation,
             pagination_key=state.pagination_key,
         )
-        return handler(context, params)
+        result = handler(context, params)
+        if not service.is_read_only(operation):
+            # A change and its audit event commit together: neither is ever kept without the other.
+            call = audit.call(service.signing_name, operation, settings, result=result)
+            insert_events(session, [cloudtrail_events.trail_event(call)])
+            audit.recorded = True
+        return result
