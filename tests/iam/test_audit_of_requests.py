@@ -1,4 +1,4 @@
-"""Every CodeDeploy request is on record: ``aws cloudtrail lookup-events`` finds the CreateDeployment a
+"""Every CodeDeploy and IAM request is on record: ``aws cloudtrail lookup-events`` finds the CreateDeployment a
 user made, with its parameters and who made it, and the AccessDenied another user got; a change and its
 event are committed together, so both survive a kill -9 of the server."""
 
@@ -77,5 +77,13 @@ def test_who_did_what_and_who_was_refused_survives_a_kill_9(tmp_path: Any) -> No
         by_name = events_of(server, "EventName", "DeleteApplication")
         assert [e["userIdentity"].get("userName") for e in by_name] == ["bob"]
         assert all(e["eventTime"] <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) for e in refused)
+
+        # IAM is on record too, and a new key's secret never is.
+        keys = events_of(server, "EventName", "CreateAccessKey")
+        assert {e["requestParameters"]["UserName"] for e in keys} == {"alice", "bob"}
+        assert all(e["eventSource"] == "iam.amazonaws.com" for e in keys)
+        text = json.dumps(keys)
+        assert alice_key[1] not in text and bob_key[1] not in text
+        assert "HIDDEN_DUE_TO_SECURITY_REASONS" in text
     finally:
         server.stop()

@@ -149,6 +149,7 @@ class AuditFacts:
     user_agent: str
     caller: cloudtrail_events.Caller | None = None
     params: Mapping[str, Any] | None = None
+    operation: str = ""  # when the operation is only known from the body (IAM's Query protocol)
     recorded: bool = False  # a successful write's event went into the write's own transaction
 
     def call(
@@ -162,7 +163,7 @@ class AuditFacts:
     ) -> cloudtrail_events.ApiCall:
         return cloudtrail_events.ApiCall(
             service=service,
-            operation=operation,
+            operation=operation or self.operation or "Unknown",
             time=time.time(),
             region=settings.region,
             account_id=settings.account_id,

@@ -32,12 +32,14 @@ import opendeploy.api.iam
 from opendeploy.api import sigv4
 from opendeploy.api.authorization import Caller, SessionLookup, principal_for, refusal
 from opendeploy.api.awsjson import (
+    AuditFacts,
     ConnectionFacts,
     ReceivedBody,
     check_declared_length,
     closing_if_body_unread,
     incoming_headers,
     receive_body,
+    record_in_trail,
 )
 from opendeploy.api.codedeploy.registry import Principal
 from opendeploy.api.errors import ApiError
@@ -45,8 +47,9 @@ from opendeploy.api.iam import protocol, sts
 from opendeploy.api.iam.registry import IAM_OPERATIONS, SERVICE_NAME, IamContext, iam_error
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import GENERIC_VALIDATION_ERROR, operation_model, validate_request
-from opendeploy.domain import iam_permissions
+from opendeploy.domain import cloudtrail_events, iam_permissions
 from opendeploy.domain.permissions import Permission, Scope, UnknownOperation
+from opendeploy.store.audit_trail import insert_events
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,10 @@ class IamService:
         signing_name = sts.SIGNING_NAME if sts.is_sts_request(incoming) else SIGNING_NAME
         namespace = sts.NAMESPACE if signing_name == sts.SIGNING_NAME else protocol.NAMESPACE
         body: ReceivedBody | None = None
+        checked: sigv4.HeaderCheck | None = None
+        audit = AuditFacts(
+            request_id, request.client.host if request.client else "", request.headers.get("user-agent", "")
+        )
         try:
             check_declared_length(request, MAX_BODY_BYTES, TOO_LARGE)
             checked = await run_in_threadpool(self._check_headers, incoming, signing_name)
@@ -104,11 +111,17 @@ class IamService:
             incoming = dataclasses.replace(incoming, body_sha256=body.sha256)
             facts = ConnectionFacts.of(request)
             connection = (facts.source_ip, facts.secure)
-            return await run_in_threadpool(
-                self._serve, incoming, checked, body, request_id, connection, signing_name
+            response = await run_in_threadpool(
+                self._serve, incoming, checked, body, request_id, connection, signing_name, audit
             )
+            if not audit.recorded:
+                await record_in_trail(request, audit.call(signing_name, "", self.state.settings))
+            return response
         except ApiError as error:
             log.info("%s -> %s: %s", signing_name.upper(), error.code, error.message)
+            if audit.caller is None:  # refused before the signature was verified: the key it named
+                audit.caller = cloudtrail_events.Caller(None, checked.access_key_id if checked else None)
+            await record_in_trail(request, audit.call(signing_name, "", self.state.settings, error=error))
             response = protocol.error_response(error, request_id, namespace=namespace)
             return closing_if_body_unread(response, request, error, body)
         except ClientDisconnect:
@@ -148,14 +161,18 @@ class IamService:
         request_id: str,
         connection: tuple[str | None, bool],
         signing_name: str,
+        audit: AuditFacts,
     ) -> Response:
         """Verify the signature, then parse, validate and run the handler (in a worker thread)."""
         state = self.state
         verified = sigv4.verify(incoming, checked=checked, **self._signature_options(signing_name))
         key = verified.key
+        audit.caller = cloudtrail_events.Caller(key.principal_arn, verified.access_key_id)
         if signing_name == sts.SIGNING_NAME:
+            audit.operation = "GetCallerIdentity"
             return sts.serve(state, key, body.read(), request_id)
         form = protocol.parse_form(body.read())
+        audit.operation = form.get("Action", "")
         action = _action(form)
         handler = IAM_OPERATIONS.get(action)
         model = operation_model(action, SERVICE_NAME)
@@ -166,6 +183,7 @@ class IamService:
                 f"{', '.join(sorted(IAM_OPERATIONS))}.",
             )
         params = protocol.decode(form, model)
+        audit.params = params
         try:
             validate_request(model, params)
         except ApiError as error:  # the model's checks, reported with IAM's code for them
@@ -210,6 +228,11 @@ class IamService:
                     raise
                 # The shared pagination module's name for a bad token; IAM calls it ValidationError.
                 raise iam_error("ValidationError", error.message) from None
+            if not action.startswith(_READ_PREFIXES):
+                # A change and its audit event commit together.
+                call = audit.call(signing_name, action, state.settings, result=result)
+                insert_events(session, [cloudtrail_events.trail_event(call)])
+                audit.recorded = True
         log.debug("IAM %s ok in %.1f ms", action, (time.monotonic() - started) * 1000)
         return protocol.response(model, result, request_id)
 
