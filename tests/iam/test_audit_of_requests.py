@@ -1,6 +1,6 @@
-"""Every CodeDeploy and IAM request is on record: ``aws cloudtrail lookup-events`` finds the CreateDeployment a
-user made, with its parameters and who made it, and the AccessDenied another user got; a change and its
-event are committed together, so both survive a kill -9 of the server."""
+"""Every CodeDeploy and IAM request is on record: ``aws cloudtrail lookup-events`` finds the
+CreateDeployment a user made, with its parameters and who made it, and the AccessDenied another user
+got; a change and its event are committed together, so both survive a kill -9 of the server."""
 
 from __future__ import annotations
 
