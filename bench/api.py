@@ -1,4 +1,5 @@
-"""Benchmark: GetDeployment and CreateDeployment through boto3 against a real ``opendeploy server``.
+"""Benchmark: GetDeployment and CreateDeployment through boto3 against a real ``opendeploy server``,
+as the administrator and as an IAM user with a realistic policy set, side by side in the same run.
 
 Starts a server as a subprocess (the test harness's ``ServerProcess``: ``opendeploy init`` into a
 temporary AWS profile, then ``opendeploy server``), on SQLite and on PostgreSQL (a throw-away database),
@@ -10,14 +11,35 @@ share an interpreter lock — started together once every client is ready:
   deployment at once (NO_INSTANCES) — its work is part of the load, as it would be in production;
 - GetDeployment: the deployments just created, round-robin.
 
-Prints requests per second and p50 / p99 latency (milliseconds) per backend, operation and number of
-clients. Quick run: ``--requests 200``. Run with the project's venv: ``.venv/bin/python bench/api.py``.
+Every measurement is made once per caller (``--as``, default ``admin,user``), interleaved: for each
+client count and repetition (``--repeat``) the callers take turns, in alternating order, each on an
+application of its own (fresh deployment groups), on the same server:
+
+- ``admin``: the administrator key ``opendeploy init`` wrote into the profile (AWS's
+  AdministratorAccess);
+- ``user``: an IAM user made through the server's IAM API, signing with its own access key, whose
+  policies hold 20 statements — an inline user policy, an inline policy of a group it belongs to and
+  an attached customer managed policy — with Allow on the bench applications' resources (Get*,
+  List*, BatchGet*, CreateDeployment, GetDeploymentConfig, Get/RegisterApplicationRevision),
+  Deny on other applications and on deletes, NotAction, and conditions (``IpAddress``,
+  ``NotIpAddress``, ``StringEquals aws:username``, ``Null``, ``DateLessThan``, ``Bool``) that
+  match or are evaluated without matching, so no decision is trivially short-circuited.
+
+Every request of both callers is authorized and writes an audit event; the user's extra cost is
+loading and evaluating its policies. Prints each measurement's requests per second and p50 / p99
+latency (milliseconds), then per backend, operation and client count the median throughput of each
+caller and the ratio user / admin. Target (issue 9): authorization and audit together cost under
+10 % of throughput — a ratio of at least 0.90.
+
+Quick run: ``--requests 200``. Run with the project's venv: ``.venv/bin/python bench/api.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -35,11 +57,14 @@ from support.server import ServerProcess
 ROLE = "arn:aws:iam::111122223333:role/CodeDeployServiceRole"
 REVISION = {"revisionType": "S3", "s3Location": {"bucket": "bench", "key": "app.zip", "bundleType": "zip"}}
 CONCURRENCY = (1, 8, 32)
+CALLERS = ("admin", "user")
+USER = "bench-deployer"
 
 
 @dataclass
 class Result:
     backend: str
+    caller: str
     operation: str
     clients: int
     requests: int
@@ -64,6 +89,15 @@ class Job:
     operation: str  # create_deployment | get_deployment
     application: str
     items: tuple[str, ...]  # group names or deployment ids
+    key: tuple[str, str] | None = None  # an IAM user's access key id and secret; None: the profile's
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signs the measured calls: ``key`` None is the profile's administrator key."""
+
+    name: str
+    key: tuple[str, str] | None
 
 
 def _client(job: Job) -> Any:
@@ -75,6 +109,13 @@ def _client(job: Job) -> Any:
     core.set_config_variable("config_file", job.config_file)
     core.set_config_variable("credentials_file", job.credentials_file)
     session = boto3.Session(botocore_session=core, profile_name="opendeploy")
+    if job.key is not None:  # the profile still gives endpoint and region; the user's key signs
+        session = boto3.Session(
+            botocore_session=core,
+            profile_name="opendeploy",
+            aws_access_key_id=job.key[0],
+            aws_secret_access_key=job.key[1],
+        )
     config = botocore.config.Config(retries={"max_attempts": 1}, max_pool_connections=1, read_timeout=120)
     return session.client("codedeploy", config=config)
 
@@ -101,7 +142,13 @@ def _client_process(job: Job, ready: Any, start: Any, results: Any) -> None:
 
 
 def _measure(
-    server: ServerProcess, backend: str, operation: str, application: str, clients: int, items: Sequence[str]
+    server: ServerProcess,
+    backend: str,
+    caller: Caller,
+    operation: str,
+    application: str,
+    clients: int,
+    items: Sequence[str],
 ) -> tuple[Result, list[str]]:
     context = multiprocessing.get_context("spawn")
     ready, start, results = context.Queue(), context.Event(), context.Queue()
@@ -113,6 +160,7 @@ def _measure(
             operation,
             application,
             tuple(items[index::clients]),
+            caller.key,
         )
         process = context.Process(target=_client_process, args=(job, ready, start, results))
         process.start()
@@ -131,7 +179,9 @@ def _measure(
     for process in processes:
         process.join()
     name = "CreateDeployment" if operation == "create_deployment" else "GetDeployment"
-    return Result(backend, name, clients, len(items), elapsed, latencies), created
+    if len(latencies) != len(items):
+        raise RuntimeError(f"{caller.name} {name}: {len(latencies)} of {len(items)} calls answered")
+    return Result(backend, caller.name, name, clients, len(items), elapsed, latencies), created
 
 
 def _create_groups(server: ServerProcess, application: str, names: Sequence[str]) -> None:
@@ -147,31 +197,146 @@ def _create_groups(server: ServerProcess, application: str, names: Sequence[str]
         )
 
 
-def run_backend(backend: str, server: ServerProcess, requests: int) -> list[Result]:
+def _statement(
+    effect: str, actions: Any, resources: Any, condition: Any = None, *, negate: bool = False
+) -> dict:
+    statement: dict[str, Any] = {
+        "Effect": effect,
+        "NotAction" if negate else "Action": actions,
+        "Resource": resources,
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def user_policies(region: str, account: str, prefix: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """The bench user's statements: (inline user policy, group inline policy, attached managed policy),
+    20 in all, for applications named ``<prefix>*``."""
+    cd = f"arn:aws:codedeploy:{region}:{account}"
+    app, groups = f"{cd}:application:{prefix}*", f"{cd}:deploymentgroup:{prefix}*/*"
+    local = {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}
+    me = {"StringEquals": {"aws:username": USER}}
+    inline = [
+        _statement(
+            "Allow", ["codedeploy:Get*", "codedeploy:List*", "codedeploy:BatchGet*"], [app, groups], local
+        ),
+        _statement("Allow", "codedeploy:CreateDeployment", groups, me),
+        _statement("Allow", "codedeploy:GetDeploymentConfig", f"{cd}:deploymentconfig:*"),
+        _statement(
+            "Allow", ["codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"], app
+        ),
+        _statement("Allow", ["codedeploy:ListApplications", "codedeploy:ListDeploymentConfigs"], "*"),
+        _statement("Allow", ["iam:GetUser", "iam:ListAccessKeys"], f"arn:aws:iam::{account}:user/{USER}"),
+    ]
+    group = [
+        _statement("Deny", "codedeploy:*", [f"{cd}:application:prod-*", f"{cd}:deploymentgroup:prod-*/*"]),
+        _statement("Deny", "codedeploy:*", [f"{cd}:application:billing", f"{cd}:deploymentgroup:billing/*"]),
+        _statement(
+            "Deny", "codedeploy:*", [f"{cd}:application:payments-*", f"{cd}:deploymentgroup:payments-*/*"]
+        ),
+        _statement("Deny", "codedeploy:Delete*", "*"),
+        _statement("Deny", ["codedeploy:CreateDeploymentConfig", "codedeploy:DeleteDeploymentConfig"], "*"),
+        _statement(
+            "Deny",
+            "codedeploy:*",
+            "*",
+            {"NotIpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128", "10.0.0.0/8"]}},
+        ),
+        _statement("Deny", ["codedeploy:*", "iam:*", "cloudtrail:*"], "*", negate=True),
+    ]
+    managed = [
+        _statement("Allow", "cloudtrail:LookupEvents", "*", me),
+        _statement("Deny", "codedeploy:*", "*", {"Null": {"aws:SourceIp": "true"}}),
+        _statement(
+            "Deny", "codedeploy:*", "*", {"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}
+        ),
+        _statement("Deny", ["codedeploy:UpdateDeploymentGroup", "codedeploy:CreateDeploymentGroup"], "*"),
+        _statement(
+            "Deny", ["iam:*AccessKey*", "iam:*Policy*"], "*", {"StringNotEquals": {"aws:username": "admin"}}
+        ),
+        _statement("Deny", "codedeploy:*OnPremises*", "*", {"Bool": {"aws:MultiFactorAuthPresent": "false"}}),
+        _statement("Allow", ["codedeploy:GetDeployment", "codedeploy:GetDeploymentInstance"], groups, local),
+    ]
+    return inline, group, managed
+
+
+def create_user(server: ServerProcess, prefix: str) -> tuple[tuple[str, str], int]:
+    """The bench IAM user with its group, policies and an access key: (key id, secret), statements."""
+    iam = server.client("iam")
+    inline, group, managed = user_policies(server.region, server.account_id, prefix)
+    document = lambda statements: json.dumps({"Version": "2012-10-17", "Statement": statements})  # noqa: E731
+    iam.create_user(UserName=USER)
+    iam.put_user_policy(UserName=USER, PolicyName="bench-deploy", PolicyDocument=document(inline))
+    iam.create_group(GroupName="bench-deployers")
+    iam.put_group_policy(GroupName="bench-deployers", PolicyName="guardrails", PolicyDocument=document(group))
+    iam.add_user_to_group(GroupName="bench-deployers", UserName=USER)
+    arn = iam.create_policy(PolicyName="bench-boundaries", PolicyDocument=document(managed))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=USER, PolicyArn=arn)
+    key = iam.create_access_key(UserName=USER)["AccessKey"]
+    return (key["AccessKeyId"], key["SecretAccessKey"]), len(inline) + len(group) + len(managed)
+
+
+def run_backend(
+    backend: str, server: ServerProcess, requests: int, callers: Sequence[Caller], repeat: int
+) -> list[Result]:
     results: list[Result] = []
+    stamp = int(time.time())
     for clients in CONCURRENCY:
-        # An application per client count: an application holds at most 1,000 deployment groups.
-        application = f"bench-{backend}-{clients}-{int(time.time())}"
-        server.client("codedeploy").create_application(applicationName=application)
-        groups = [f"g{clients}-{n}" for n in range(requests)]
-        _create_groups(server, application, groups)
-        created, ids = _measure(server, backend, "create_deployment", application, clients, groups)
-        gets = [ids[n % len(ids)] for n in range(requests)]
-        fetched, _ = _measure(server, backend, "get_deployment", application, clients, gets)
-        results += [created, fetched]
+        for round_ in range(repeat):
+            # Interleaved: the callers take turns, in alternating order, so drift affects both alike.
+            order = list(callers) if (clients + round_) % 2 == 0 else list(reversed(callers))
+            for caller in order:
+                # An application per measurement: one holds at most 1,000 deployment groups.
+                application = f"bench-{backend}-{caller.name}-{clients}-{round_}-{stamp}"
+                server.client("codedeploy").create_application(applicationName=application)
+                groups = [f"g{clients}-{n}" for n in range(requests)]
+                _create_groups(server, application, groups)
+                created, ids = _measure(
+                    server, backend, caller, "create_deployment", application, clients, groups
+                )
+                gets = [ids[n % len(ids)] for n in range(requests)]
+                fetched, _ = _measure(server, backend, caller, "get_deployment", application, clients, gets)
+                results += [created, fetched]
     return results
 
 
 def print_table(results: Sequence[Result]) -> None:
-    columns = f"{'backend':<11}{'operation':<18}{'clients':>8}{'requests':>10}"
+    columns = f"{'backend':<11}{'caller':<7}{'operation':<18}{'clients':>8}{'requests':>10}"
     header = f"{columns}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
     print(header)
     print("-" * len(header))
-    for r in results:
+    for r in sorted(results, key=lambda r: (r.backend, r.operation, r.clients, r.caller)):
         print(
-            f"{r.backend:<11}{r.operation:<18}{r.clients:>8}{r.requests:>10}{r.throughput:>10.1f}"
+            f"{r.backend:<11}{r.caller:<7}{r.operation:<18}{r.clients:>8}{r.requests:>10}{r.throughput:>10.1f}"
             f"{r.percentile(0.50):>9.1f}{r.percentile(0.99):>9.1f}"
         )
+
+
+def print_ratios(results: Sequence[Result], target: float = 0.90) -> None:
+    """Median throughput per caller and the ratio user / admin, per backend, operation and clients."""
+    cells: dict[tuple[str, str, int], dict[str, list[float]]] = {}
+    for r in results:
+        cells.setdefault((r.backend, r.operation, r.clients), {}).setdefault(r.caller, []).append(
+            r.throughput
+        )
+    columns = f"{'backend':<11}{'operation':<18}{'clients':>8}{'runs':>6}"
+    header = f"{columns}{'admin req/s':>13}{'user req/s':>12}{'user/admin':>12}"
+    print()
+    print(f"median throughput; target user/admin >= {target:.2f}")
+    print(header)
+    print("-" * len(header))
+    for (backend, operation, clients), by_caller in sorted(cells.items()):
+        admin, user = by_caller.get("admin"), by_caller.get("user")
+        runs = max(len(v) for v in by_caller.values())
+        a = f"{statistics.median(admin):.1f}" if admin else "-"
+        u = f"{statistics.median(user):.1f}" if user else "-"
+        ratio = "-"
+        if admin and user:
+            value = statistics.median(user) / statistics.median(admin)
+            ratio = f"{value:.3f}{'' if value >= target else ' *'}"
+        print(f"{backend:<11}{operation:<18}{clients:>8}{runs:>6}{a:>13}{u:>12}{ratio:>12}")
+    print("(* below target)")
 
 
 def main() -> None:
@@ -180,7 +345,20 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=1000, help="calls per operation and client count")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument(
+        "--as",
+        dest="callers",
+        default=",".join(CALLERS),
+        help="comma-separated callers measured in turn: admin (the profile's key), user (an IAM user)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measurements per caller, operation and client count"
+    )
     args = parser.parse_args()
+    names = [name.strip() for name in args.callers.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(CALLERS))
+    if unknown or not names:
+        parser.error(f"--as: expected admin and/or user, got {args.callers!r}")
     results: list[Result] = []
     for backend in args.backends.split(","):
         databases, url = None, None
@@ -195,12 +373,21 @@ def main() -> None:
             server = ServerProcess(Path(workdir), url)
             try:
                 server.start()
-                results += run_backend(backend, server, args.requests)
+                callers = []
+                for name in names:
+                    if name == "user":
+                        key, statements = create_user(server, "bench-")
+                        print(f"{backend}: IAM user {USER}, {statements} policy statements", file=sys.stderr)
+                        callers.append(Caller("user", key))
+                    else:
+                        callers.append(Caller("admin", None))
+                results += run_backend(backend, server, args.requests, callers, args.repeat)
             finally:
                 server.stop()
                 if databases is not None:
                     databases.drop_all()
     print_table(results)
+    print_ratios(results)
 
 
 if __name__ == "__main__":
