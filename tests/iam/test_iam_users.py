@@ -73,14 +73,23 @@ def test_a_permissions_boundary_names_a_policy_the_server_does_not_have(iam: Any
         iam.get_user(UserName=name)  # nothing was created
 
 
-def test_the_administrator_s_identity_cannot_be_taken(iam_server: ServerProcess, iam: Any) -> None:
+def test_the_administrator_is_a_user_with_administrator_access(iam_server: ServerProcess, iam: Any) -> None:
     caller = iam.get_user()["User"]  # without UserName: the caller, the administrator
     assert caller["Arn"] == f"arn:aws:iam::{iam_server.account_id}:user/opendeploy-admin"
     assert (caller["UserName"], caller["Path"]) == ("opendeploy-admin", "/")
     assert iam.get_user()["User"]["UserId"] == caller["UserId"]  # stable
+    assert iam.get_user(UserName="opendeploy-admin")["User"]["UserId"] == caller["UserId"]
     with pytest.raises(iam.exceptions.EntityAlreadyExistsException):
         iam.create_user(UserName="opendeploy-admin")
-    assert all(u["Arn"] != caller["Arn"] for u in iam.list_users()["Users"])
+    assert any(u["Arn"] == caller["Arn"] for u in iam.list_users()["Users"])
+    attached = iam.list_attached_user_policies(UserName="opendeploy-admin")["AttachedPolicies"]
+    assert attached == [
+        {"PolicyName": "AdministratorAccess", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    ]
+    with pytest.raises(iam.exceptions.DeleteConflictException):
+        iam.delete_user(UserName="opendeploy-admin")  # it has keys (and a policy)
+    sts = iam_server.client("sts").get_caller_identity()
+    assert (sts["Arn"], sts["UserId"]) == (caller["Arn"], caller["UserId"])
 
 
 def test_get_user_of_an_unknown_name(iam: Any) -> None:

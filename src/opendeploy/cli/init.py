@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from opendeploy.cli.aws_profile import ProfileFiles, default_files, write_profile
 from opendeploy.settings import Settings
+from opendeploy.store import iam_users
 from opendeploy.store.access_keys import NewAccessKey, create_access_key
 from opendeploy.store.data_at_rest import private_umask
 from opendeploy.store.db import Database
@@ -126,6 +127,7 @@ def bootstrap_admin(
             now=time.time(),
             description="administrator (opendeploy init)",
         )
+        iam_users.ensure_administrator(session, admin_principal_arn(settings.account_id), time.time())
     write_profile(
         files,
         profile=profile,

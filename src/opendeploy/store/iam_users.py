@@ -7,6 +7,8 @@ encrypted like every other key's and signature verification finds them.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from collections.abc import Sequence
 
@@ -14,6 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from opendeploy.domain.managed_policies import ADMINISTRATOR_ACCESS
+from opendeploy.store import iam_policies
 from opendeploy.store.access_keys import NewAccessKey, create_access_key
 from opendeploy.store.models.credentials import AccessKey
 from opendeploy.store.models.iam_users import IamUser, IamUserPolicy
@@ -34,6 +38,36 @@ def user_arn(account_id: str, path: str, name: str) -> str:
 def new_user_id() -> str:
     """An id shaped like IAM's user ids (``AIDA`` + 17 characters)."""
     return "AIDA" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
+
+
+def stable_user_id(arn: str) -> str:
+    """A user id (``AIDA`` + 17 characters) derived from a principal's ARN: the administrator's, the same
+    on every server and restart (what GetUser and GetCallerIdentity have always answered for it)."""
+    digest = base64.b32encode(hashlib.sha256(arn.encode()).digest()).decode()
+    return "AIDA" + digest[:17]
+
+
+def ensure_administrator(session: Session, arn: str, now: float) -> IamUser:
+    """The administrator's IAM user (``arn``, made by ``opendeploy init``), with AWS's
+    ``AdministratorAccess`` attached: created or re-attached if missing, so ``init`` also recovers an
+    administrator whose policy was detached."""
+    user = session.scalar(select(IamUser).where(IamUser.arn == arn))
+    if user is None:
+        path_and_name = arn.split(":", 5)[-1].removeprefix("user")
+        path, _, name = path_and_name.rpartition("/")
+        user = IamUser(
+            user_id=stable_user_id(arn),
+            name=name,
+            name_key=name.lower(),
+            path=path + "/",
+            arn=arn,
+            create_time=now,
+            tags=[],
+        )
+        session.add(user)
+        session.flush()
+    iam_policies.attach(session, iam_policies.USER, user.user_id, ADMINISTRATOR_ACCESS, now)
+    return user
 
 
 def find_user(session: Session, name: str, *, for_update: bool = False) -> IamUser | None:

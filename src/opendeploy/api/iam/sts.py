@@ -26,7 +26,6 @@ from starlette.responses import Response
 from opendeploy.api import sigv4
 from opendeploy.api.errors import ApiError
 from opendeploy.api.iam import protocol
-from opendeploy.api.iam.users import stable_user_id
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import operation_model, validate_request
 from opendeploy.domain import iam_permissions
@@ -52,11 +51,10 @@ def is_sts_request(incoming: sigv4.IncomingRequest) -> bool:
 
 def get_caller_identity(session: Session, settings: Settings, key: StoredAccessKey) -> dict[str, Any]:
     arn = key.principal_arn
-    user_id = stable_user_id(arn)
-    if not key.is_admin:
-        user = iam_users.find_user(session, arn.rpartition("/")[2])
-        if user is not None and user.arn == arn:
-            user_id = user.user_id
+    user_id = iam_users.stable_user_id(arn)
+    user = iam_users.find_user(session, arn.rpartition("/")[2])
+    if user is not None and user.arn == arn:
+        user_id = user.user_id
     return {"UserId": user_id, "Account": settings.account_id, "Arn": arn}
 
 

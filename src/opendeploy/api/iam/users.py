@@ -10,10 +10,10 @@ this API: its keys are managed on the server, and ListUsers does not list it).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy import select
 
 from opendeploy.api.iam import markers
 from opendeploy.api.iam.registry import IamContext, iam_error, no_such_user, operation
@@ -45,13 +45,6 @@ def find_user(ctx: IamContext, name: str, *, for_update: bool = False) -> IamUse
     return user
 
 
-def stable_user_id(arn: str) -> str:
-    """A user id (``AIDA`` + 17 characters) for a principal that is not an IAM user row (the
-    administrator), derived from its ARN: the same on every request and every server restart."""
-    digest = base64.b32encode(hashlib.sha256(arn.encode()).digest()).decode()
-    return "AIDA" + digest[:17]
-
-
 def caller_shape(ctx: IamContext) -> dict[str, Any]:
     """The administrator who signed the request, described as IAM describes a user."""
     arn = ctx.principal.arn
@@ -62,7 +55,7 @@ def caller_shape(ctx: IamContext) -> dict[str, Any]:
     return {
         "Path": path + "/",
         "UserName": name,
-        "UserId": stable_user_id(arn),
+        "UserId": iam_users.stable_user_id(arn),
         "Arn": arn,
         "CreateDate": keys[0].create_time if keys else ctx.now,
     }
@@ -101,7 +94,8 @@ def create_user(ctx: IamContext, params: dict[str, Any]) -> dict[str, Any]:
 @operation("GetUser")
 def get_user(ctx: IamContext, params: dict[str, Any]) -> dict[str, Any]:
     if "UserName" not in params:
-        return {"User": caller_shape(ctx)}
+        own = ctx.session.scalar(select(IamUser).where(IamUser.arn == ctx.principal.arn))
+        return {"User": user_shape(own) if own is not None else caller_shape(ctx)}
     return {"User": user_shape(find_user(ctx, params["UserName"]))}
 
 
@@ -126,7 +120,9 @@ def list_users(ctx: IamContext, params: dict[str, Any]) -> dict[str, Any]:
 @operation("DeleteUser")
 def delete_user(ctx: IamContext, params: dict[str, Any]) -> None:
     user = find_user(ctx, params["UserName"], for_update=True)
-    if iam_users.access_keys(ctx.session, user.arn):
+    if iam_users.access_keys(ctx.session, user.arn) or iam_users.access_keys(
+        ctx.session, user.arn, admin=True
+    ):
         raise iam_error("DeleteConflict", "Cannot delete entity, must delete access keys first.")
     if user.policies:
         raise iam_error("DeleteConflict", "Cannot delete entity, must delete policies first.")
