@@ -5,6 +5,7 @@
   names; tests that kill or restart a server use ``server_factory`` instead.
 - ``hosts``: ``hosts(server, "name", ...)`` boots a simulated host (see ``e2e_hosts.Host``); every host
   is shut down (agent killed, namespace gone) at the end of the test.
+- ``bucket_reader``: an instance's IAM user allowed to read one bucket (downloads outside deployments);
 - ``instance_key``: an access key for an IAM user ARN (and the on-premises instance it will identify),
   made directly in the server's store — the way to give an instance an identity without the server's
   IAM API.
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,5 +56,25 @@ def instance_key() -> Callable[..., tuple[str, str]]:
 
     def create(server: ServerProcess, user_arn: str, instance_name: str | None = None) -> tuple[str, str]:
         return server.store_access_key(user_arn, instance_name, "instance key made by a test")
+
+    return create
+
+
+@pytest.fixture(scope="session")
+def bucket_reader() -> Callable[..., tuple[str, str, str]]:
+    """``bucket_reader(server, name, bucket) -> (user ARN, access key id, secret)``: an instance's IAM user
+    that an administrator's policy lets read ``bucket``'s objects, for downloads no deployment grants."""
+
+    def create(server: ServerProcess, name: str, bucket: str) -> tuple[str, str, str]:
+        iam = server.client("iam")
+        arn = iam.create_user(UserName=name)["User"]["Arn"]
+        read = {"Effect": "Allow", "Action": "s3:GetObject*", "Resource": f"arn:aws:s3:::{bucket}/*"}
+        iam.put_user_policy(
+            UserName=name,
+            PolicyName="read-test-bundles",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [read]}),
+        )
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return arn, key["AccessKeyId"], key["SecretAccessKey"]
 
     return create

@@ -30,7 +30,9 @@ BODY = b"a bundle that must arrive whole\n" * 32768  # 1 MiB
 
 @pytest.fixture(scope="module")
 def uploaded(
-    module_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+    module_server: ServerProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+    bucket_reader: Callable[..., tuple[str, str, str]],
 ) -> Iterator[tuple[ServerProcess, Any, DeploymentSpecification]]:
     """The module's server, an S3 client signed with an instance's key, and a revision in its store."""
     server = module_server
@@ -39,8 +41,7 @@ def uploaded(
     admin.create_bucket(Bucket=bucket)
     etag = admin.put_object(Bucket=bucket, Key="app.tgz", Body=BODY)["ETag"]
     name = unique("instance")
-    user_arn = f"arn:aws:iam::{server.account_id}:user/{name}"
-    key_id, secret = server.store_access_key(user_arn, name, "instance key made by a test")
+    user_arn, key_id, secret = bucket_reader(server, name, bucket)  # no deployment grants it one here
     server.client("codedeploy").register_on_premises_instance(instanceName=name, iamUserArn=user_arn)
     client = create_s3_client(InstanceIdentity(user_arn, server.region, key_id, secret), server.endpoint)
     spec = parse_deployment_specification(

@@ -51,7 +51,7 @@ def zip_bundle() -> bytes:
 
 @pytest.fixture
 def store(
-    module_server: ServerProcess, instance_key: Callable[..., tuple[str, str]]
+    module_server: ServerProcess, bucket_reader: Callable[..., tuple[str, str, str]]
 ) -> tuple[ServerProcess, Any, str]:
     """A server, its admin S3 client with a bucket, and S3 downloads signed with an instance's key."""
     server = module_server
@@ -59,8 +59,7 @@ def store(
     bucket = unique("bundles").lower()
     s3.create_bucket(Bucket=bucket)
     name = unique("instance")
-    user_arn = f"arn:aws:iam::{server.account_id}:user/{name}"
-    key_id, secret = instance_key(server, user_arn, name)
+    user_arn, key_id, secret = bucket_reader(server, name, bucket)
     server.client("codedeploy").register_on_premises_instance(instanceName=name, iamUserArn=user_arn)
     identity = InstanceIdentity(user_arn, server.region, key_id, secret)
     register_fetcher(RevisionType.S3, S3BundleSource(create_s3_client(identity, server.endpoint)).fetch)

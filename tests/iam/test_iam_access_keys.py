@@ -4,13 +4,17 @@ instance registered with its user's ARN) and may not (IAM and CodeDeploy's API).
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import zipfile
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from iam_helpers import KEY_FORGOTTEN_WITHIN, agent_client, key_client
 
+from opendeploy.domain.instance_permissions import REGISTRATION_POLICY
 from support.names import unique
 from support.server import ServerProcess, wait_for
 
@@ -114,13 +118,42 @@ def test_a_user_s_key_serves_its_instance_and_nothing_else(iam_server: ServerPro
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert "HostCommand" not in answer  # nothing to do yet
 
-    # It reads bundles, and may not write them.
+    # It reads the bundles deployed to it and no others (not even with the register commands' s3:Get*
+    # policy on its user), nor the bucket list, and writes nothing.
+    iam.put_user_policy(
+        UserName=user["UserName"],
+        PolicyName="codedeploy-agent",
+        PolicyDocument=json.dumps(REGISTRATION_POLICY, indent=2),
+    )
     admin_s3 = iam_server.client("s3")
     bucket = unique("bundles")
     admin_s3.create_bucket(Bucket=bucket)
-    admin_s3.put_object(Bucket=bucket, Key="app.zip", Body=b"bundle")
+    for name in ("app.zip", "other-app.zip"):
+        admin_s3.put_object(Bucket=bucket, Key=name, Body=BUNDLE)
     s3 = key_client(iam_server, "s3", key_id, secret)
-    assert s3.get_object(Bucket=bucket, Key="app.zip")["Body"].read() == b"bundle"
+    assert refused_code(lambda: s3.get_object(Bucket=bucket, Key="app.zip")) == "AccessDenied"
+    application = unique("app")
+    codedeploy.create_application(applicationName=application)
+    codedeploy.add_tags_to_on_premises_instances(
+        instanceNames=[instance], tags=[{"Key": "Name", "Value": instance}]
+    )
+    codedeploy.create_deployment_group(
+        applicationName=application,
+        deploymentGroupName="fleet",
+        serviceRoleArn=ROLE,
+        onPremisesInstanceTagFilters=[{"Key": "Name", "Value": instance, "Type": "KEY_AND_VALUE"}],
+    )
+    codedeploy.create_deployment(
+        applicationName=application,
+        deploymentGroupName="fleet",
+        revision={
+            "revisionType": "S3",
+            "s3Location": {"bucket": bucket, "key": "app.zip", "bundleType": "zip"},
+        },
+    )
+    wait_for(lambda: _readable(s3, bucket, "app.zip"), timeout=60, message="the deployed bundle readable")
+    assert refused_code(lambda: s3.get_object(Bucket=bucket, Key="other-app.zip")) == "AccessDenied"
+    assert refused_code(lambda: s3.list_buckets()) == "AccessDenied"
     assert refused_code(lambda: s3.put_object(Bucket=bucket, Key="other.zip", Body=b"x")) == "AccessDenied"
 
     # It is not an administrator: CodeDeploy's API and IAM refuse it.
@@ -159,3 +192,24 @@ def test_an_inactive_or_deleted_key_stops_working(iam_server: ServerProcess, iam
     iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
     assert iam.list_access_keys(UserName=name)["AccessKeyMetadata"] == []
     wait_for(lambda: poll() == "UnrecognizedClientException", timeout=KEY_FORGOTTEN_WITHIN, interval=0.5)
+
+
+ROLE = "arn:aws:iam::111122223333:role/CodeDeployServiceRole"
+
+
+def _make_bundle() -> bytes:
+    """A zip bundle with an AppSpec, as a deployment's revision needs."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("appspec.yml", (2026, 12, 4, 0, 0, 0)), "version: 0.0\nos: linux\n")
+    return buffer.getvalue()
+
+
+BUNDLE = _make_bundle()  # once: a zip records when it was written
+
+
+def _readable(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read() == BUNDLE
+    except ClientError:
+        return False

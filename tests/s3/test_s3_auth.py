@@ -100,25 +100,24 @@ def test_expired_presigned_url(s3_server, s3, bucket):
         assert response.status_code == 403 and "expired" in response.text
 
 
-def test_non_administrator_keys_may_only_read(s3_server, s3, bucket):
-    # Decision: keys other than the administrator's (instances' IAM user keys) may list and download
-    # bundles, as the guide's on-premises IAM policy (s3:Get*, s3:List*) allows, and nothing else.
+def test_a_key_with_no_policy_can_do_nothing_in_the_bundle_store(s3_server, s3, bucket):
+    # A valid key whose principal has no policy (not an IAM user, not an instance) gets the implicit
+    # deny, reads included: bundles often carry configuration and secrets.
     s3.put_object(Bucket=bucket, Key="bundle.zip", Body=b"bundle")
-    reader = _client(
-        s3_server, *_stored_key(s3_server, f"arn:aws:iam::{s3_server.account_id}:user/{unique('host')}")
-    )
-    assert reader.get_object(Bucket=bucket, Key="bundle.zip")["Body"].read() == b"bundle"
-    assert reader.head_object(Bucket=bucket, Key="bundle.zip")["ContentLength"] == 6
-    assert [o["Key"] for o in reader.list_objects_v2(Bucket=bucket)["Contents"]] == ["bundle.zip"]
-    reader.head_bucket(Bucket=bucket)
+    arn = f"arn:aws:iam::{s3_server.account_id}:user/{unique('host')}"
+    stranger = _client(s3_server, *_stored_key(s3_server, arn))
     for call in (
-        lambda: reader.put_object(Bucket=bucket, Key="bundle.zip", Body=b"replaced"),
-        lambda: reader.delete_object(Bucket=bucket, Key="bundle.zip"),
-        lambda: reader.create_bucket(Bucket=unique("nope")),
-        lambda: reader.delete_bucket(Bucket=bucket),
-        lambda: reader.create_multipart_upload(Bucket=bucket, Key="mp"),
+        lambda: stranger.get_object(Bucket=bucket, Key="bundle.zip"),
+        lambda: stranger.list_objects_v2(Bucket=bucket),
+        lambda: stranger.list_buckets(),
+        lambda: stranger.put_object(Bucket=bucket, Key="bundle.zip", Body=b"replaced"),
+        lambda: stranger.delete_object(Bucket=bucket, Key="bundle.zip"),
+        lambda: stranger.create_bucket(Bucket=unique("nope")),
+        lambda: stranger.delete_bucket(Bucket=bucket),
+        lambda: stranger.create_multipart_upload(Bucket=bucket, Key="mp"),
     ):
         with pytest.raises(ClientError) as error:
             call()
         assert _code(error) == "AccessDenied"
+        assert f"User: {arn} is not authorized to perform: s3:" in error.value.response["Error"]["Message"]
     assert s3.get_object(Bucket=bucket, Key="bundle.zip")["Body"].read() == b"bundle"

@@ -1,9 +1,13 @@
 """Authorization: which IAM policies apply to the signer of a request, and whether they allow what the
 request needs. The one place the API adapters ask "may this caller do this?".
 
-- **Policies of a caller** (``policies_for``): the administrator key ``opendeploy init`` made acts with
-  AWS's ``AdministratorAccess``; an IAM user's key with the user's inline policies, its groups' inline
-  policies and every managed policy attached to it or its groups; any other key with none (implicit deny).
+- **Policies of a caller** (``principal_for``): an IAM user's key acts with the user's inline policies,
+  its groups' inline policies and every managed policy attached to it or its groups (kept a few
+  seconds: ``PolicyCache``); any other key with none (implicit deny). The administrator is no
+  exception: ``opendeploy init`` makes it an IAM user with AWS's ``AdministratorAccess`` attached. An
+  on-premises instance's credentials read the bundles of the revisions deployed to it and no others
+  (``domain/instance_permissions``): the register commands' read-everything policy is read as that
+  grant.
 - **What a request needs** comes from the permission tables in ``domain/`` (``codedeploy_permissions``,
   ``iam_permissions`` …): a list of requirements, every one of which must be allowed.
 - **The decision** is the policy evaluator's (``domain/iam_policy``): explicit Deny wins, then Allow, else
@@ -15,23 +19,26 @@ request needs. The one place the API adapters ask "may this caller do this?".
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from opendeploy.domain import managed_policies
-from opendeploy.domain.iam_policy import Outcome, Policy, Request, cached_policy, evaluate
+from opendeploy.domain.iam_policy import Outcome, Policy, Request, cached_policy, evaluate, parse_policy
+from opendeploy.domain.instance_permissions import instance_grant, is_registration_policy
 from opendeploy.domain.permissions import AnyOf, Permission, Requirement
 from opendeploy.store import iam_policies
 from opendeploy.store.models.applications import Application
 from opendeploy.store.models.deployment_groups import DeploymentGroup
-from opendeploy.store.models.deployments import Deployment
+from opendeploy.store.models.deployments import Deployment, DeploymentTarget
 from opendeploy.store.models.iam_users import IamUser
-
-_ADMINISTRATOR = (managed_policies.managed_policy(managed_policies.ADMINISTRATOR_ACCESS),)
+from opendeploy.store.models.on_premises_instances import OnPremisesInstance
+from opendeploy.store.models.revisions import Revision
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,10 @@ class Caller:
 
     arn: str
     access_key_id: str
-    is_admin: bool
     source_ip: str | None = None
     secure_transport: bool = False
+    instance_name: str | None = None  # a key made for an on-premises instance by name
+    bundles_matter: bool = False  # the request reads the bundle store: an instance's grant applies
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,99 @@ def _managed_document(session: Session) -> Any:
     return document
 
 
+@dataclass(frozen=True)
+class _UserPolicies:
+    """An IAM user's identity and parsed policies, as last read from the database."""
+
+    context: Mapping[str, Any]
+    policies: tuple[Policy, ...]
+    read_at: float
+
+
+class PolicyCache:
+    """Users' policies for a few seconds, so a busy user's requests do not read them from the database
+    each time (six queries). Any change through this server's IAM API forgets them all at once; another
+    replica's change is seen within ``ttl`` seconds (IAM itself is eventually consistent, too)."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._users: dict[str, _UserPolicies] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, arn: str, now: float) -> _UserPolicies | None:
+        found = self._users.get(arn)
+        return found if found is not None and now - found.read_at < self.ttl else None
+
+    def generation(self) -> int:
+        return self._generation
+
+    def put(self, arn: str, entry: _UserPolicies, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:  # nothing changed while it was being read
+                self._users[arn] = entry
+
+    def forget(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._users.clear()
+
+
+POLICIES = PolicyCache()
+
+
+def _user_policies(session: Session, arn: str, now: float) -> _UserPolicies | None:
+    cached = POLICIES.get(arn, time.monotonic())
+    if cached is not None:
+        return cached
+    generation = POLICIES.generation()
+    user = _user_by_arn(session, arn)
+    if user is None:
+        return None
+    context: dict[str, Any] = {"aws:username": user.name, "aws:userid": user.user_id}
+    for tag in user.tags:
+        context[f"aws:PrincipalTag/{tag['Key']}"] = tag["Value"]
+    instance = _registered_instance(session, arn, None)
+    sources = [
+        source
+        for source in iam_policies.policies_of_user(session, user, _managed_document(session))
+        # The register commands' read-bundles policy is the instance's own grant (instance_permissions).
+        if not (instance and is_registration_policy(source.name.rsplit("/", 1)[-1], source.document))
+        or not source.name.startswith("user/")
+    ]
+    entry = _UserPolicies(
+        context, tuple(cached_policy(s.document, s.name) for s in sources), time.monotonic()
+    )
+    POLICIES.put(arn, entry, generation)
+    return entry
+
+
+def _registered_instance(session: Session, arn: str, instance_name: str | None) -> str | None:
+    """The name of the registered on-premises instance whose credentials these are, if any."""
+    registered = OnPremisesInstance.deregister_time.is_(None)
+    if instance_name:
+        statement = select(OnPremisesInstance.name).where(
+            OnPremisesInstance.name == instance_name, registered
+        )
+    else:
+        statement = select(OnPremisesInstance.name).where(
+            registered,
+            or_(OnPremisesInstance.iam_user_arn == arn, OnPremisesInstance.iam_session_arn == arn),
+        )
+    return session.scalar(statement.limit(1))
+
+
+def _bundles_deployed_to(session: Session, instance_name: str) -> list[tuple[str, str]]:
+    statement = (
+        select(Revision.s3_bucket, Revision.s3_key)
+        .join(Deployment, Deployment.revision_id == Revision.id)
+        .join(DeploymentTarget, DeploymentTarget.deployment_id == Deployment.id)
+        .where(DeploymentTarget.target_id == instance_name, Revision.s3_bucket.is_not(None))
+        .distinct()
+    )
+    return [(bucket, key) for bucket, key in session.execute(statement) if bucket and key]
+
+
 def principal_for(session: Session, caller: Caller, now: float) -> Principal:
     """The policies that apply to ``caller`` and the global condition keys of its request."""
     context: dict[str, Any] = {
@@ -93,18 +194,17 @@ def principal_for(session: Session, caller: Caller, now: float) -> Principal:
     }
     if caller.source_ip:
         context["aws:SourceIp"] = caller.source_ip
-    if caller.is_admin:
-        context["aws:username"] = caller.arn.rsplit("/", 1)[-1]
-        return Principal(_ADMINISTRATOR, context)
-    user = _user_by_arn(session, caller.arn)
-    if user is None:
-        return Principal((), context)
-    context["aws:username"] = user.name
-    context["aws:userid"] = user.user_id
-    for tag in user.tags:
-        context[f"aws:PrincipalTag/{tag['Key']}"] = tag["Value"]
-    sources = iam_policies.policies_of_user(session, user, _managed_document(session))
-    return Principal(tuple(cached_policy(source.document, source.name) for source in sources), context)
+    policies: tuple[Policy, ...] = ()
+    user = _user_policies(session, caller.arn, now)
+    if user is not None:
+        context.update(user.context)
+        policies = user.policies
+    if caller.bundles_matter:
+        instance = _registered_instance(session, caller.arn, caller.instance_name)
+        grant = instance_grant(_bundles_deployed_to(session, instance)) if instance else None
+        if grant is not None:
+            policies += (parse_policy(grant, f"instance/{instance}"),)
+    return Principal(policies, context)
 
 
 def refusal(

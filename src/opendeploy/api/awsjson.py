@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from opendeploy.api import sigv4
-from opendeploy.api.authorization import Caller, SessionLookup, principal_for, refusal
+from opendeploy.api.authorization import POLICIES, Caller, SessionLookup, principal_for, refusal
 from opendeploy.api.codedeploy.registry import Handler, OperationContext, Principal
 from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
@@ -46,7 +46,7 @@ from opendeploy.api.validation import operation_model, validate_request
 from opendeploy.domain import cloudtrail_events
 from opendeploy.domain.json_text import NestingTooDeep, parse_json
 from opendeploy.domain.permissions import Permission, Requirement, Scope, UnknownOperation
-from opendeploy.store.audit_trail import insert_events
+from opendeploy.store.audit_trail import AuditTrail, insert_events
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ TOO_LARGE = "RequestEntityTooLargeException"
 _READ_PREFIXES = ("Get", "List", "BatchGet")
 # A permission on the ARN of no resource: an operation missing from its service's permission table is
 # allowed only by a policy that allows everything, rather than guessed at.
+_CHANGES_WHO_IS_AN_INSTANCE = frozenset({"RegisterOnPremisesInstance", "DeregisterOnPremisesInstance"})
 _NOBODY = Permission("opendeploy:Unmapped", "arn:aws:opendeploy:::unmapped-operation")
 
 
@@ -181,7 +182,11 @@ class AuditFacts:
 async def record_in_trail(request: Request, call: cloudtrail_events.ApiCall) -> None:
     """Record ``call`` in the server's audit trail before the answer goes out (a trail that cannot
     record is logged: the request's own outcome stands)."""
-    trail = getattr(request.app.state, "audit_trail", None)
+    await record_call(getattr(request.app.state, "audit_trail", None), call)
+
+
+async def record_call(trail: AuditTrail | None, call: cloudtrail_events.ApiCall) -> None:
+    """``record_in_trail`` with the trail at hand."""
     if trail is None:
         return
     try:
@@ -435,9 +440,7 @@ def _serve(
             validate_request(model, params)
     now = time.time()
     with state.database.transaction(write=not service.is_read_only(operation)) as session:
-        caller = Caller(
-            principal.arn, principal.access_key_id, key.is_admin, connection.source_ip, connection.secure
-        )
+        caller = Caller(principal.arn, principal.access_key_id, connection.source_ip, connection.secure)
         scope = Scope(settings.region, settings.account_id)
         requirements = service.requirements(operation, params, scope, SessionLookup(session))
         refused = refusal(principal_for(session, caller, now), requirements)
@@ -457,4 +460,6 @@ def _serve(
             call = audit.call(service.signing_name, operation, settings, result=result)
             insert_events(session, [cloudtrail_events.trail_event(call)])
             audit.recorded = True
-        return result
+    if operation in _CHANGES_WHO_IS_AN_INSTANCE:  # committed: an instance's grant may have changed
+        POLICIES.forget()
+    return result

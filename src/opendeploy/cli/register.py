@@ -67,15 +67,14 @@ from opendeploy.cli.server_trust import (
     remove_system_wide,
     verify_context,
 )
+from opendeploy.domain.instance_permissions import REGISTRATION_POLICY, REGISTRATION_POLICY_NAME
 
 CERTIFICATE_PATH = "/agent/certificate"
 IAM_USER_PATH = "/AWS/CodeDeploy/"
-IAM_POLICY_NAME = "codedeploy-agent"
-# What an instance needs besides the command service: read its bundles (guide L13605–L13650).
-INSTANCE_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}],
-}
+# What an instance needs besides the command service: read its bundles (guide L13605–L13650); the
+# server reads it as the instance's least-privilege grant (domain/instance_permissions).
+IAM_POLICY_NAME = REGISTRATION_POLICY_NAME
+INSTANCE_POLICY = REGISTRATION_POLICY
 
 
 # A server without the IAM API answers in another protocol, which botocore cannot even parse.

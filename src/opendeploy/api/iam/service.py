@@ -30,7 +30,7 @@ from starlette.responses import Response
 
 import opendeploy.api.iam
 from opendeploy.api import sigv4
-from opendeploy.api.authorization import Caller, SessionLookup, principal_for, refusal
+from opendeploy.api.authorization import POLICIES, Caller, SessionLookup, principal_for, refusal
 from opendeploy.api.awsjson import (
     AuditFacts,
     ConnectionFacts,
@@ -197,7 +197,7 @@ class IamService:
         started = time.monotonic()
         now = time.time()
         with state.database.transaction(write=not action.startswith(_READ_PREFIXES)) as session:
-            caller = Caller(key.principal_arn, verified.access_key_id, key.is_admin, *connection)
+            caller = Caller(key.principal_arn, verified.access_key_id, *connection)
             scope = Scope(state.settings.region, state.settings.account_id)
             try:
                 requirements = iam_permissions.required(
@@ -233,6 +233,8 @@ class IamService:
                 call = audit.call(signing_name, action, state.settings, result=result)
                 insert_events(session, [cloudtrail_events.trail_event(call)])
                 audit.recorded = True
+        if audit.recorded:  # a change to IAM: policies read before it may no longer hold
+            POLICIES.forget()
         log.debug("IAM %s ok in %.1f ms", action, (time.monotonic() - started) * 1000)
         return protocol.response(model, result, request_id)
 

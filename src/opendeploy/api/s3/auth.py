@@ -6,40 +6,30 @@ and streaming payloads, all through ``api.sigv4``). Presigned URLs in the older 
 those for ``us-east-1`` profiles that do not set ``signature_version = s3v4`` — ``aws s3 presign``
 with opendeploy's profile included; the expected signature is botocore's own (``HmacV1QueryAuth``).
 
-Authorisation: administrator keys may do everything; every other key (an on-premises instance's IAM
-user key, say) may only read — list and download bundles, what the IAM policy the CodeDeploy guide
-gives on-premises instances allows (``s3:Get*``, ``s3:List*``).
+Authorisation: the signer's IAM policies decide (``api/authorization``), with the actions and resources
+the S3 documentation names for each operation (``domain/s3_permissions``); an on-premises instance's
+credentials read the bundles of the revisions deployed to it and nothing else unless a policy grants
+more (``domain/instance_permissions``).
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from botocore.auth import HmacV1QueryAuth
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
 from opendeploy.api import sigv4
+from opendeploy.api.authorization import Caller, principal_for, refusal
 from opendeploy.api.errors import ApiError
 from opendeploy.api.s3.errors import S3Error
 from opendeploy.api.server_state import ServerState
-
-READ_OPERATIONS = frozenset(
-    {
-        "ListBuckets",
-        "HeadBucket",
-        "GetBucketLocation",
-        "GetBucketVersioning",
-        "ListObjects",
-        "ListObjectsV2",
-        "GetObject",
-        "HeadObject",
-        "ListParts",
-        "ListMultipartUploads",
-    }
-)
+from opendeploy.domain import s3_permissions
+from opendeploy.domain.arns import s3_object_arn
+from opendeploy.domain.permissions import Permission, UnknownOperation
 
 
 def authenticate(state: ServerState, incoming: sigv4.IncomingRequest) -> sigv4.VerifiedSignature:
@@ -124,14 +114,59 @@ def _verify_v2_query(
     )
 
 
-def authorize(verified: sigv4.VerifiedSignature, operation: str, resource: str) -> None:
-    """Raise ``AccessDenied`` unless the signer may perform ``operation``."""
-    key = verified.key
-    if getattr(key, "is_admin", False) or operation in READ_OPERATIONS:
-        return
-    raise S3Error(
-        "AccessDenied",
-        f"User: {getattr(key, 'principal_arn', verified.access_key_id)} is not authorized to perform: "
-        f"s3:{operation} on resource: {resource}",
-        403,
+def authorize(
+    state: ServerState,
+    verified: sigv4.VerifiedSignature,
+    operation: str,
+    bucket: str,
+    key: str,
+    *,
+    version_id: str | None,
+    copy_source: str | None,
+    source_ip: str | None,
+    secure: bool,
+) -> None:
+    """Raise ``AccessDenied`` unless the signer's policies allow ``operation`` (in a worker thread: the
+    policies are read from the database)."""
+    stored = verified.key
+    arn = getattr(stored, "principal_arn", verified.access_key_id)
+    if operation == "DeleteObjects":
+        # Its keys are in the body, read later: the whole bucket's objects must be deletable.
+        requirements: list[Permission] = [Permission("s3:DeleteObject", s3_object_arn(bucket, "*"))]
+    else:
+        try:
+            requirements = s3_permissions.required(
+                operation, bucket, key, version_id=version_id, copy_source=_copy_source(copy_source)
+            )
+        except (UnknownOperation, ValueError):
+            requirements = [Permission(f"s3:{operation}", s3_object_arn(bucket, key) if key else "*")]
+    caller = Caller(
+        arn,
+        verified.access_key_id,
+        source_ip,
+        secure,
+        instance_name=getattr(stored, "instance_name", None),
+        bundles_matter=operation in _BUNDLE_READS,
     )
+    query = {"versionId": version_id} if version_id else {}
+    with state.database.transaction(write=False) as session:
+        refused = refusal(
+            principal_for(session, caller, time.time()),
+            requirements,
+            s3_permissions.request_context(operation, query, version_id),
+        )
+    if refused is not None:
+        raise S3Error("AccessDenied", refused.message(arn), 403)
+
+
+_BUNDLE_READS = frozenset({"GetObject", "HeadObject"})
+
+
+def _copy_source(header: str | None) -> s3_permissions.ObjectRef | None:
+    """``x-amz-copy-source`` (``[/]bucket/key[?versionId=…]``, percent-encoded) as an object reference."""
+    if not header:
+        return None
+    path, _, query = header.partition("?")
+    bucket, _, key = unquote(path.lstrip("/")).partition("/")
+    version = dict(parse_qsl(query)).get("versionId")
+    return s3_permissions.ObjectRef(key, version, bucket)
