@@ -80,6 +80,11 @@ class Settings:
     # Whether each audit commit waits for the disk; without, events survive a crash of the server
     # process at once and one of the machine from the next synced commit on (store.audit_trail).
     audit_synchronous_commits: bool = False
+    # Which of the agents' command-service requests go on the audit trail: "none"; "refusals" (the
+    # requests refused: a bad signature, another host's command …); "changes" (also the
+    # acknowledgements, completions and updates of host commands: two events per lifecycle event per
+    # host); "all" (also each long poll and specification fetch).
+    audit_agent_requests: str = "refusals"
 
     @property
     def audit_dir(self) -> Path:

@@ -56,6 +56,16 @@ def test_who_did_what_and_who_was_refused_survives_a_kill_9(tmp_path: Any) -> No
         else:
             raise AssertionError("bob may not delete the application")
 
+        # The bundle store is on record too: an upload, and a read refused to a user without S3 policies.
+        server.client("s3").create_bucket(Bucket="audited-bundles")
+        server.client("s3").put_object(Bucket="audited-bundles", Key="app.zip", Body=b"bundle")
+        try:
+            key_client(server, "s3", *bob_key).get_object(Bucket="audited-bundles", Key="app.zip")
+        except bob.exceptions.ClientError as error:
+            assert error.response["Error"]["Code"] == "AccessDenied"
+        else:
+            raise AssertionError("bob may not read bundles")
+
         server.restart(kill=True)  # a kill -9: what was answered is on record
 
         created = [e for e in events_of(server, "Username", "alice") if e["eventName"] == "CreateDeployment"]
@@ -70,9 +80,14 @@ def test_who_did_what_and_who_was_refused_survives_a_kill_9(tmp_path: Any) -> No
         assert event["readOnly"] is False and "errorCode" not in event
 
         refused = events_of(server, "Username", "bob")
-        assert [(e["eventName"], e["errorCode"]) for e in refused] == [
-            ("DeleteApplication", "AccessDeniedException")
+        assert sorted((e["eventName"], e["errorCode"]) for e in refused) == [
+            ("DeleteApplication", "AccessDeniedException"),
+            ("GetObject", "AccessDenied"),
         ]
+        refused = [e for e in refused if e["eventName"] == "DeleteApplication"]
+        upload = events_of(server, "EventName", "PutObject")[0]
+        assert (upload["eventSource"], upload["eventCategory"]) == ("s3.amazonaws.com", "Data")
+        assert upload["requestParameters"] == {"bucketName": "audited-bundles", "key": "app.zip"}
         assert "codedeploy:DeleteApplication" in refused[0]["errorMessage"]
         by_name = events_of(server, "EventName", "DeleteApplication")
         assert [e["userIdentity"].get("userName") for e in by_name] == ["bob"]

@@ -98,6 +98,7 @@ def create_app(state: ServerState) -> Starlette:
         retention_days=state.settings.audit_retention_days,
         synchronous_commits=state.settings.audit_synchronous_commits,
     )
+    commands.audit_trail = audit_trail
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

@@ -206,6 +206,16 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
     "(milliseconds under load), for about half the cost per request.",
 )
 @click.option(
+    "--audit-agent-requests",
+    envvar="OPENDEPLOY_AUDIT_AGENT_REQUESTS",
+    type=click.Choice(["none", "refusals", "changes", "all"]),
+    default=Settings.audit_agent_requests,
+    show_default=True,
+    help="Which agent command-service requests the audit trail records: refusals (bad signatures, "
+    "another host's commands …), changes (also acknowledgements, completions and updates: two events "
+    "per lifecycle event per host), all (also every long poll and specification fetch), or none.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -244,6 +254,7 @@ def server(
     deploy_to_new_instances: bool,
     audit_retention_days: float,
     audit_synchronous_commits: bool,
+    audit_agent_requests: str,
     log_level: str,
 ) -> None:
     """Run the opendeploy control plane."""
@@ -286,6 +297,7 @@ def server(
         ),
         audit_retention_days=audit_retention_days,
         audit_synchronous_commits=audit_synchronous_commits,
+        audit_agent_requests=audit_agent_requests,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     loose = tighten(

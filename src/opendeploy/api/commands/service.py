@@ -55,6 +55,7 @@ from opendeploy.api.commands.specification_signing import PKCS7_JSON, Specificat
 from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
 from opendeploy.data import BOTOCORE_DATA
+from opendeploy.domain import cloudtrail_events
 from opendeploy.domain.statuses import HostCommandStatus
 from opendeploy.engine import host_commands
 from opendeploy.engine.pg_listener import PostgresListener
@@ -62,6 +63,7 @@ from opendeploy.engine.transactions import GroupCommit, in_transaction
 from opendeploy.engine.wakeups import WakeBus, install_bus
 from opendeploy.engine.worker import EngineWorker
 from opendeploy.store.access_keys import StoredAccessKey
+from opendeploy.store.audit_trail import AuditTrail
 from opendeploy.store.models import Deployment, DeploymentTarget
 from opendeploy.store.prepared import Prepared
 
@@ -142,6 +144,10 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
+# The agent's reads: recorded only with --audit-agent-requests all.
+_READS = frozenset({"PollHostCommand", "GetDeploymentSpecification"})
+
+
 def _json(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
@@ -162,6 +168,7 @@ class CommandService:
         self.settings = state.settings
         self.signer = SpecificationSigner.load_or_create(state.settings.data_dir, state.secrets)
         self.bus = WakeBus()
+        self.audit_trail: AuditTrail | None = None  # set by the application that serves it
         self._specifications: OrderedDict[str, str] = OrderedDict()
         self._specifications_lock = threading.Lock()
         self._building = threading.Lock()
@@ -283,6 +290,8 @@ class CommandService:
     ) -> tuple[int, bytes, str]:
         """(HTTP status, JSON body, request id) for one request."""
         request_id = str(uuid.uuid4())
+        key: StoredAccessKey | None = None
+        params: dict[str, Any] | None = None
         try:
             if too_large:
                 raise ApiError(
@@ -306,12 +315,47 @@ class CommandService:
                 result = await self._step(self._command_step(operation, key, params))
         except ApiError as error:
             log.info("%s.%s -> %s: %s", TARGET_PREFIX, operation, error.code, error.message)
+            await self._record(scope, request_id, operation, key, params, None, error)
             return error.status, _json({"__type": error.code, "message": error.message}), request_id
         except Exception:
             log.exception("%s.%s failed (request %s)", TARGET_PREFIX, operation, request_id)
             message = f"The server failed to process the request (request id {request_id})"
             return 500, _json({"__type": "ServerException", "message": message}), request_id
+        await self._record(scope, request_id, operation, key, params, result, None)
         return 200, _json(result), request_id
+
+    async def _record(
+        self,
+        scope: Scope,
+        request_id: str,
+        operation: str,
+        key: StoredAccessKey | None,
+        params: dict[str, Any] | None,
+        result: dict[str, Any] | None,
+        error: ApiError | None,
+    ) -> None:
+        """Put the request on the audit trail as ``--audit-agent-requests`` asks: refusals by default;
+        with ``changes`` also what agents report; with ``all`` every request."""
+        level = self.settings.audit_agent_requests
+        wanted = {
+            "none": False,
+            "refusals": error is not None,
+            "changes": error is not None or operation not in _READS,
+        }.get(level, True)
+        if not wanted:
+            return
+        client = scope.get("client")
+        headers = dict(scope["headers"])
+        audit = awsjson.AuditFacts(
+            request_id, client[0] if client else "", headers.get(b"user-agent", b"").decode("latin-1")
+        )
+        if key is not None:
+            audit.caller = cloudtrail_events.Caller(key.principal_arn, key.access_key_id)
+        audit.params = params
+        # A handed-out command is the answer to a read; what the agent reports is what matters.
+        answer = result if operation not in _READS else None
+        call = audit.call(SIGNING_NAME, operation, self.settings, result=answer, error=error)
+        await awsjson.record_call(self.audit_trail, call)
 
     async def _authenticate(
         self, incoming: sigv4.IncomingRequest, operation: str, body: bytes

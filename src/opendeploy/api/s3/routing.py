@@ -28,6 +28,8 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
 from opendeploy.api import sigv4
+from opendeploy.api.awsjson import AuditFacts, record_in_trail
+from opendeploy.api.errors import ApiError
 from opendeploy.api.s3 import buckets, copying, listing, multipart, objects
 from opendeploy.api.s3.auth import authenticate, authorize
 from opendeploy.api.s3.context import S3Context, parse_query
@@ -35,6 +37,7 @@ from opendeploy.api.s3.errors import S3Error, error_response, not_implemented
 from opendeploy.api.s3.payload import check_body_integrity, check_signed_payload
 from opendeploy.api.s3.reserved import is_reserved
 from opendeploy.api.server_state import ServerState
+from opendeploy.domain import cloudtrail_events
 from opendeploy.store.blob_store.base import BlobStoreError, check_bucket_name, check_key
 from opendeploy.store.blob_store.filesystem import FilesystemBlobStore
 
@@ -140,6 +143,10 @@ def operation_for(method: str, bucket: str, key: str, query: dict[str, str], *, 
     raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
 
 
+# The query parameters worth recording (which version, which upload, which listing).
+_RECORDED_QUERY = frozenset({"versionId", "uploadId", "partNumber", "prefix", "delimiter", "max-keys"})
+
+
 class S3Route(BaseRoute):
     """The S3 API as a Starlette route (see the module docstring for which requests it claims)."""
 
@@ -194,7 +201,19 @@ class S3Route(BaseRoute):
             context.verified = await run_in_threadpool(authenticate, self.state, incoming)
             if refused is not None:
                 raise refused
-            authorize(context.verified, operation, f"arn:aws:s3:::{bucket}{'/' + key if key else ''}")
+            await run_in_threadpool(
+                lambda: authorize(
+                    self.state,
+                    context.verified,
+                    operation,
+                    bucket,
+                    key,
+                    version_id=query.get("versionId"),
+                    copy_source=request.headers.get("x-amz-copy-source"),
+                    source_ip=request.client.host if request.client else None,
+                    secure=request.url.scheme == "https",
+                )
+            )
             if is_reserved(bucket):
                 raise S3Error(
                     "InvalidBucketName",
@@ -213,10 +232,11 @@ class S3Route(BaseRoute):
                 check_body_integrity(context)
             response = await HANDLERS[operation](context)
         except BlobStoreError as error:
-            return self._failed(
-                S3Error.from_store_error(error), request_id, method, resource, operation, context
-            )
+            failure = S3Error.from_store_error(error)
+            await self._record(request, request_id, operation, context, failure)
+            return self._failed(failure, request_id, method, resource, operation, context)
         except S3Error as error:
+            await self._record(request, request_id, operation, context, error)
             return self._failed(error, request_id, method, resource, operation, context)
         except ClientDisconnect:
             log.info("S3 %s %s: client disconnected; nothing stored", operation, resource)
@@ -228,7 +248,35 @@ class S3Route(BaseRoute):
                 error_response(error, request_id, method=method, resource=resource), context
             )
         log.debug("S3 %s %s -> %s", operation, resource, response.status_code)
+        await self._record(request, request_id, operation, context, None)
         return response
+
+    async def _record(
+        self,
+        request: Request,
+        request_id: str,
+        operation: str,
+        context: S3Context | None,
+        error: S3Error | None,
+    ) -> None:
+        """Put the request on the audit trail (S3 object operations are CloudTrail's data events)."""
+        if operation == "?":  # not even a request S3 knows: nothing to say about it
+            return
+        audit = AuditFacts(
+            request_id, request.client.host if request.client else "", request.headers.get("user-agent", "")
+        )
+        verified = context.verified if context is not None else None
+        if verified is not None:
+            arn = getattr(verified.key, "principal_arn", None)
+            audit.caller = cloudtrail_events.Caller(arn, verified.access_key_id)
+        if context is not None:
+            audit.params = {
+                **({"bucketName": context.bucket} if context.bucket else {}),
+                **({"key": context.key} if context.key else {}),
+                **{name: value for name, value in context.query.items() if name in _RECORDED_QUERY},
+            }
+        failure = ApiError(error.code, error.message, status=error.status) if error is not None else None
+        await record_in_trail(request, audit.call("s3", operation, self.state.settings, error=failure))
 
     @staticmethod
     def _failed(
