@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from opendeploy.api.iam import markers
-from opendeploy.api.iam.managed_policies import checked_document, size
+from opendeploy.api.iam.managed_policies import checked_inline_document
 from opendeploy.api.iam.registry import IamContext, iam_error, operation
 from opendeploy.api.iam.users import find_user, user_shape
 from opendeploy.store import iam_policies
@@ -111,13 +111,12 @@ def list_groups_for_user(ctx: IamContext, params: dict[str, Any]) -> dict[str, A
 def put_group_policy(ctx: IamContext, params: dict[str, Any]) -> None:
     group = find_group(ctx, params["GroupName"], for_update=True)
     name = params["PolicyName"]
-    document = checked_document(params["PolicyDocument"], MAX_GROUP_POLICY_CHARACTERS, "PolicySize")
-    others = sum(size(policy.document) for policy in group.policies if policy.name != name)
-    if others + size(document) > MAX_GROUP_POLICY_CHARACTERS:
-        raise iam_error(
-            "LimitExceeded",
-            f"Maximum policy size of {MAX_GROUP_POLICY_CHARACTERS} bytes exceeded for group {group.name}",
-        )
+    document = checked_inline_document(
+        params["PolicyDocument"],
+        (policy.document for policy in group.policies if policy.name != name),
+        MAX_GROUP_POLICY_CHARACTERS,
+        f"group {group.name}",
+    )
     iam_policies.put_group_policy(ctx.session, group, name, document)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -50,6 +51,15 @@ def checked_document(document: str, limit: int, what: str) -> str:
 
 def size(document: str) -> int:
     return sum(1 for character in document if not character.isspace())
+
+
+def checked_inline_document(document: str, others: Iterable[str], limit: int, owner: str) -> str:
+    """An inline policy ``document`` the evaluator can read and that, with the owner's ``others``, stays
+    within IAM's quota of ``limit`` characters for its owner (``"user alice"``, ``"group ops"``)."""
+    checked_document(document, limit, "PolicySize")
+    if sum(size(other) for other in others) + size(document) > limit:
+        raise iam_error("LimitExceeded", f"Maximum policy size of {limit} bytes exceeded for {owner}")
+    return document
 
 
 def _no_such_policy(arn: str) -> ApiError:

@@ -55,6 +55,23 @@ def parse_form(body: bytes) -> dict[str, str]:
     return form
 
 
+def read_action(form: Mapping[str, str], service: str, api_version: str) -> str:
+    """The Query request's ``Action``, once its ``Version`` is ``api_version`` (``service`` names the
+    service in the refusal: IAM, STS)."""
+    action = form.get("Action", "")
+    if not action:
+        raise ApiError("MissingAction", "The request must contain the parameter Action.")
+    version = form.get("Version")
+    if version is None:
+        raise ApiError("MissingParameter", "The request must contain the parameter Version.")
+    if version != api_version:
+        raise ApiError(
+            "NoSuchVersion",
+            f"The requested version ({version}) of service {service} does not exist; use {api_version}.",
+        )
+    return action
+
+
 def decode(form: Mapping[str, str], operation: OperationModel) -> dict[str, Any]:
     """The operation's parameters from ``form`` (without ``Action`` and ``Version``), nested as the
     input shape describes them."""

@@ -173,7 +173,7 @@ class IamService:
             return sts.serve(state, key, body.read(), request_id)
         form = protocol.parse_form(body.read())
         audit.operation = form.get("Action", "")
-        action = _action(form)
+        action = protocol.read_action(form, "IAM", API_VERSION)
         handler = IAM_OPERATIONS.get(action)
         model = operation_model(action, SERVICE_NAME)
         if handler is None or model is None:
@@ -237,18 +237,3 @@ class IamService:
             POLICIES.forget()
         log.debug("IAM %s ok in %.1f ms", action, (time.monotonic() - started) * 1000)
         return protocol.response(model, result, request_id)
-
-
-def _action(form: dict[str, str]) -> str:
-    action = form.get("Action", "")
-    if not action:
-        raise iam_error("MissingAction", "The request must contain the parameter Action.")
-    version = form.get("Version")
-    if version is None:
-        raise iam_error("MissingParameter", "The request must contain the parameter Version.")
-    if version != API_VERSION:
-        raise iam_error(
-            "NoSuchVersion",
-            f"The requested version ({version}) of service IAM does not exist; use {API_VERSION}.",
-        )
-    return action

@@ -64,7 +64,7 @@ STS_OPERATIONS: dict[str, StsHandler] = {"GetCallerIdentity": get_caller_identit
 def serve(state: ServerState, key: StoredAccessKey, body: bytes, request_id: str) -> Response:
     """Answer an STS request whose signature (by ``key``) is verified (in a worker thread)."""
     form = protocol.parse_form(body)
-    action = _action(form)
+    action = protocol.read_action(form, "STS", API_VERSION)
     handler = STS_OPERATIONS.get(action)
     model = operation_model(action, SERVICE_NAME)
     if handler is None or model is None:
@@ -83,18 +83,3 @@ def serve(state: ServerState, key: StoredAccessKey, body: bytes, request_id: str
     with state.database.transaction(write=False) as session:
         result = handler(session, state.settings, key)
     return protocol.response(model, result, request_id, namespace=NAMESPACE)
-
-
-def _action(form: dict[str, str]) -> str:
-    action = form.get("Action", "")
-    if not action:
-        raise ApiError("MissingAction", "The request must contain the parameter Action.")
-    version = form.get("Version")
-    if version is None:
-        raise ApiError("MissingParameter", "The request must contain the parameter Version.")
-    if version != API_VERSION:
-        raise ApiError(
-            "NoSuchVersion",
-            f"The requested version ({version}) of service STS does not exist; use {API_VERSION}.",
-        )
-    return action

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from opendeploy.api.errors import ApiError
 from opendeploy.api.iam import markers
-from opendeploy.api.iam.managed_policies import checked_document, size
+from opendeploy.api.iam.managed_policies import checked_inline_document
 from opendeploy.api.iam.registry import IamContext, iam_error, operation
 from opendeploy.api.iam.users import find_user
 from opendeploy.store import iam_users
@@ -30,14 +30,13 @@ def _no_such_policy(name: str) -> ApiError:
 @operation("PutUserPolicy")
 def put_user_policy(ctx: IamContext, params: dict[str, Any]) -> None:
     user = find_user(ctx, params["UserName"], for_update=True)
-    name, document = params["PolicyName"], params["PolicyDocument"]
-    checked_document(document, MAX_INLINE_POLICY_CHARACTERS, "PolicySize")
-    others = sum(size(policy.document) for policy in user.policies if policy.name != name)
-    if others + size(document) > MAX_INLINE_POLICY_CHARACTERS:
-        raise iam_error(
-            "LimitExceeded",
-            f"Maximum policy size of {MAX_INLINE_POLICY_CHARACTERS} bytes exceeded for user {user.name}",
-        )
+    name = params["PolicyName"]
+    document = checked_inline_document(
+        params["PolicyDocument"],
+        (policy.document for policy in user.policies if policy.name != name),
+        MAX_INLINE_POLICY_CHARACTERS,
+        f"user {user.name}",
+    )
     iam_users.put_policy(ctx.session, user, name, document)
 
 
