@@ -215,3 +215,36 @@ def test_policies_come_through_groups_and_policy_variables_name_the_caller(
     assert f"iam:GetUser on resource: {other.arn}" in message
     iam.remove_user_from_group(GroupName=group, UserName=user.name)
     denied(lambda: own.get_user(UserName=user.name))
+
+
+def test_the_tags_a_request_sets_are_condition_keys(iam_server: ServerProcess, iam: Any) -> None:
+    user = User(iam_server, iam)
+    iam.put_user_policy(
+        UserName=user.name,
+        PolicyName="web-team-applications",
+        PolicyDocument=policy(
+            {
+                "Effect": "Allow",
+                "Action": "codedeploy:CreateApplication",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:RequestTag/team": "web"},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": ["team", "cost-centre"]},
+                },
+            }
+        ),
+    )
+    codedeploy = user.client("codedeploy")
+    codedeploy.create_application(applicationName=unique("web"), tags=[{"Key": "team", "Value": "web"}])
+    denied(
+        lambda: codedeploy.create_application(
+            applicationName=unique("db"), tags=[{"Key": "team", "Value": "db"}]
+        )
+    )
+    denied(lambda: codedeploy.create_application(applicationName=unique("untagged")))
+    denied(
+        lambda: codedeploy.create_application(
+            applicationName=unique("extra"),
+            tags=[{"Key": "team", "Value": "web"}, {"Key": "owner", "Value": "me"}],
+        )
+    )

@@ -52,6 +52,7 @@ CODEDEPLOY = awsjson.JsonService(
     operations=OPERATIONS,
     model_service_name="codedeploy",
     required=codedeploy_permissions.required,
+    request_context=codedeploy_permissions.request_context,
 )
 
 JSON_SERVICES: list[awsjson.JsonService] = [CODEDEPLOY, cloudtrail.SERVICE]

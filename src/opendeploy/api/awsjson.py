@@ -73,6 +73,8 @@ class JsonService:
     # What a request needs to be allowed (``domain/*_permissions``); by default ``<signing name>:<Op>``
     # on ``*``.
     required: Callable[[str, Mapping[str, Any], Scope, SessionLookup], list[Requirement]] | None = None
+    # Condition keys the request itself sets (``aws:RequestTag/…``, ``aws:TagKeys``), if any.
+    request_context: Callable[[str, Mapping[str, Any]], Mapping[str, Any]] | None = None
 
     def requirements(
         self, operation: str, params: Mapping[str, Any], scope: Scope, lookup: SessionLookup
@@ -443,7 +445,8 @@ def _serve(
         caller = Caller(principal.arn, principal.access_key_id, connection.source_ip, connection.secure)
         scope = Scope(settings.region, settings.account_id)
         requirements = service.requirements(operation, params, scope, SessionLookup(session))
-        refused = refusal(principal_for(session, caller, now), requirements)
+        extra = service.request_context(operation, params) if service.request_context else None
+        refused = refusal(principal_for(session, caller, now), requirements, extra)
         if refused is not None:
             raise ApiError("AccessDeniedException", refused.message(principal.arn))
         context = OperationContext(
