@@ -101,7 +101,7 @@ class _UserPolicies:
 
 class PolicyCache:
     """Users' policies for a few seconds, so a busy user's requests do not read them from the database
-    each time (six queries). Any change through this server's IAM API forgets them all at once; another
+    each time (several queries). Any change through this server's IAM API forgets them all at once; another
     replica's change is seen within ``ttl`` seconds (IAM itself is eventually consistent, too)."""
 
     def __init__(self, ttl: float = 5.0) -> None:
@@ -131,7 +131,7 @@ class PolicyCache:
 POLICIES = PolicyCache()
 
 
-def _user_policies(session: Session, arn: str, now: float) -> _UserPolicies | None:
+def _user_policies(session: Session, arn: str) -> _UserPolicies | None:
     cached = POLICIES.get(arn, time.monotonic())
     if cached is not None:
         return cached
@@ -142,19 +142,24 @@ def _user_policies(session: Session, arn: str, now: float) -> _UserPolicies | No
     context: dict[str, Any] = {"aws:username": user.name, "aws:userid": user.user_id}
     for tag in user.tags:
         context[f"aws:PrincipalTag/{tag['Key']}"] = tag["Value"]
-    instance = _registered_instance(session, arn, None)
+    instance = _registered_instance(session, arn, None) is not None
     sources = [
         source
         for source in iam_policies.policies_of_user(session, user, _managed_document(session))
-        # The register commands' read-bundles policy is the instance's own grant (instance_permissions).
-        if not (instance and is_registration_policy(source.name.rsplit("/", 1)[-1], source.document))
-        or not source.name.startswith("user/")
+        if not (instance and _is_registration_grant(source))
     ]
     entry = _UserPolicies(
         context, tuple(cached_policy(s.document, s.name) for s in sources), time.monotonic()
     )
     POLICIES.put(arn, entry, generation)
     return entry
+
+
+def _is_registration_grant(source: iam_policies.PolicySource) -> bool:
+    """The register commands' read-bundles policy on an instance's own user: that instance's grant
+    (``instance_grant``), not access to every bucket."""
+    owner, _, name = source.name.rpartition("/")
+    return owner.startswith("user/") and is_registration_policy(name, source.document)
 
 
 def _registered_instance(session: Session, arn: str, instance_name: str | None) -> str | None:
@@ -195,7 +200,7 @@ def principal_for(session: Session, caller: Caller, now: float) -> Principal:
     if caller.source_ip:
         context["aws:SourceIp"] = caller.source_ip
     policies: tuple[Policy, ...] = ()
-    user = _user_policies(session, caller.arn, now)
+    user = _user_policies(session, caller.arn)
     if user is not None:
         context.update(user.context)
         policies = user.policies
