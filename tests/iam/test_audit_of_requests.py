@@ -10,7 +10,7 @@ from typing import Any
 
 from iam_helpers import key_client, start_server
 
-from support.server import ServerProcess
+from support.server import ServerProcess, wait_for
 
 DEPLOYER = "arn:aws:iam::aws:policy/AWSCodeDeployDeployerAccess"
 ROLE = "arn:aws:iam::111122223333:role/CodeDeployServiceRole"
@@ -66,7 +66,15 @@ def test_who_did_what_and_who_was_refused_survives_a_kill_9(tmp_path: Any) -> No
         else:
             raise AssertionError("bob may not read bundles")
 
-        server.restart(kill=True)  # a kill -9: what was answered is on record
+        # A read is on record too, committed with the next batch rather than before its answer.
+        alice.get_deployment(deploymentId=deployment_id)
+        reads = wait_for(
+            lambda: [e for e in events_of(server, "Username", "alice") if e["eventName"] == "GetDeployment"],
+            timeout=20,
+        )
+        assert reads[0]["readOnly"] is True and reads[0]["responseElements"] is None
+
+        server.restart(kill=True)  # a kill -9: every change and refusal answered is on record
 
         created = [e for e in events_of(server, "Username", "alice") if e["eventName"] == "CreateDeployment"]
         assert len(created) == 1
