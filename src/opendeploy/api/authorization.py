@@ -28,11 +28,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from opendeploy.domain import managed_policies
 from opendeploy.domain.iam_policy import Outcome, Policy, Request, cached_policy, evaluate, parse_policy
 from opendeploy.domain.instance_permissions import instance_grant, is_registration_policy
 from opendeploy.domain.permissions import AnyOf, Permission, Requirement
-from opendeploy.store import iam_policies
+from opendeploy.store import iam_policies, iam_users
 from opendeploy.store.models.applications import Application
 from opendeploy.store.models.deployment_groups import DeploymentGroup
 from opendeploy.store.models.deployments import Deployment, DeploymentTarget
@@ -74,20 +73,6 @@ class Principal:
 
     policies: Sequence[Policy]
     context: Mapping[str, Any]
-
-
-def _user_by_arn(session: Session, arn: str) -> IamUser | None:
-    return session.scalar(select(IamUser).where(IamUser.arn == arn))
-
-
-def _managed_document(session: Session) -> Any:
-    def document(arn: str) -> str | None:
-        if managed_policies.is_managed_policy(arn):
-            return managed_policies.document_json(arn)
-        policy = iam_policies.find_policy(session, arn)
-        return iam_policies.default_document(policy) if policy is not None else None
-
-    return document
 
 
 @dataclass(frozen=True)
@@ -136,7 +121,7 @@ def _user_policies(session: Session, arn: str) -> _UserPolicies | None:
     if cached is not None:
         return cached
     generation = POLICIES.generation()
-    user = _user_by_arn(session, arn)
+    user = iam_users.find_user_by_arn(session, arn)
     if user is None:
         return None
     context: dict[str, Any] = {"aws:username": user.name, "aws:userid": user.user_id}
@@ -145,7 +130,7 @@ def _user_policies(session: Session, arn: str) -> _UserPolicies | None:
     instance = _registered_instance(session, arn, None) is not None
     sources = [
         source
-        for source in iam_policies.policies_of_user(session, user, _managed_document(session))
+        for source in iam_policies.policies_of_user(session, user)
         if not (instance and _is_registration_grant(source))
     ]
     entry = _UserPolicies(
@@ -230,6 +215,16 @@ def refusal(
         if first is not None:
             return first
     return None
+
+
+# A permission on the ARN of no resource: an operation missing from its service's permission table is
+# allowed only by a policy that allows everything, rather than guessed at.
+_UNMAPPED = Permission("opendeploy:Unmapped", "arn:aws:opendeploy:::unmapped-operation")
+
+
+def unmapped(action: str) -> list[Requirement]:
+    """What an operation the permission tables do not know needs (``UnknownOperation``)."""
+    return [Permission(action, "*"), _UNMAPPED]
 
 
 class SessionLookup:

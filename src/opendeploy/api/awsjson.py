@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from opendeploy.api import sigv4
-from opendeploy.api.authorization import POLICIES, Caller, SessionLookup, principal_for, refusal
+from opendeploy.api.authorization import POLICIES, Caller, SessionLookup, principal_for, refusal, unmapped
 from opendeploy.api.codedeploy.registry import Handler, OperationContext, Principal
 from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
@@ -56,10 +56,8 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 SMALL_BODY_BYTES = 64 * 1024
 TOO_LARGE = "RequestEntityTooLargeException"
 _READ_PREFIXES = ("Get", "List", "BatchGet")
-# A permission on the ARN of no resource: an operation missing from its service's permission table is
-# allowed only by a policy that allows everything, rather than guessed at.
+# Operations that change which credentials are an instance's (and so what they may read).
 _CHANGES_WHO_IS_AN_INSTANCE = frozenset({"RegisterOnPremisesInstance", "DeregisterOnPremisesInstance"})
-_NOBODY = Permission("opendeploy:Unmapped", "arn:aws:opendeploy:::unmapped-operation")
 
 
 @dataclass(frozen=True)
@@ -83,8 +81,8 @@ class JsonService:
             return [Permission(f"{self.signing_name}:{operation}", "*")]
         try:
             return self.required(operation, params, scope, lookup)
-        except UnknownOperation:  # no entry in the table: nobody may call it
-            return [Permission(f"{self.signing_name}:{operation}", "*"), _NOBODY]
+        except UnknownOperation:
+            return unmapped(f"{self.signing_name}:{operation}")
 
     def is_read_only(self, operation: str) -> bool:
         return operation.startswith(_READ_PREFIXES)
@@ -154,6 +152,11 @@ class AuditFacts:
     params: Mapping[str, Any] | None = None
     operation: str = ""  # when the operation is only known from the body (IAM's Query protocol)
     recorded: bool = False  # a successful write's event went into the write's own transaction
+
+    @classmethod
+    def of(cls, request: Request, request_id: str) -> AuditFacts:
+        client = request.client.host if request.client else ""
+        return cls(request_id, client, request.headers.get("user-agent", ""))
 
     def call(
         self,
@@ -229,9 +232,7 @@ async def handle(
     incoming = incoming_headers(request)
     body: ReceivedBody | None = None
     checked: sigv4.HeaderCheck | None = None
-    audit = AuditFacts(
-        request_id, request.client.host if request.client else "", request.headers.get("user-agent", "")
-    )
+    audit = AuditFacts.of(request, request_id)
     try:
         check_declared_length(request, MAX_BODY_BYTES, TOO_LARGE)
         checked = await check_headers_soon(

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opendeploy.domain.arns import application_arn, deployment_config_arn, deployment_group_arn
+from opendeploy.domain.permissions import is_read_only
 
 EVENT_VERSION = "1.09"
 EVENT_TYPE = "AwsApiCall"
@@ -46,7 +47,6 @@ MANAGEMENT = "Management"
 DATA = "Data"
 MAX_ELEMENT_CHARS = 100_000
 
-_READ_PREFIXES = ("Get", "List", "BatchGet", "Head", "Describe", "Lookup")
 
 # S3 operations on objects (and listings of a bucket's objects): CloudTrail's S3 data events.
 S3_DATA_OPERATIONS = frozenset(
@@ -178,10 +178,6 @@ class TrailEvent:
 def event_source(service: str) -> str:
     """CloudTrail's ``eventSource`` for a signing name: ``codedeploy`` -> ``codedeploy.amazonaws.com``."""
     return f"{service}.amazonaws.com"
-
-
-def is_read_only(operation: str) -> bool:
-    return operation.startswith(_READ_PREFIXES)
 
 
 def is_data_event(service: str, operation: str) -> bool:

@@ -93,11 +93,12 @@ def first_unmet(
 
 
 # CloudTrail's ``readOnly`` (guide §7, L20492–20539): true for the operations that only read.
-_READ_ONLY_PREFIXES = ("Get", "List", "BatchGet", "Describe", "Head")
+_READ_ONLY_PREFIXES = ("Get", "List", "BatchGet", "Describe", "Head", "Lookup")
 
 
 def is_read_only(operation: str) -> bool:
     """CloudTrail's ``readOnly`` flag for an operation of any of the server's APIs (CodeDeploy, the
-    command service, S3, IAM, STS): true for ``Get*``, ``List*``, ``BatchGet*``, ``Describe*`` and
-    ``Head*``. ``PollHostCommand`` is not read-only: a poll hands a command to the agent."""
+    command service, S3, IAM, STS): true for ``Get*``, ``List*``, ``BatchGet*``, ``Describe*``,
+    ``Head*`` and ``Lookup*`` (CloudTrail's LookupEvents). ``PollHostCommand`` is not read-only: a
+    poll hands a command to the agent."""
     return operation.startswith(_READ_ONLY_PREFIXES)

@@ -8,13 +8,13 @@ groups' inline, and the managed policies attached to it or its groups — for th
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from opendeploy.domain import managed_policies
 from opendeploy.store.models.iam_policies import (
     IamGroup,
     IamGroupMember,
@@ -121,6 +121,15 @@ def delete_version(session: Session, policy: IamManagedPolicy, version: IamPolic
 def delete_policy(session: Session, policy: IamManagedPolicy) -> None:
     session.delete(policy)
     session.flush()
+
+
+def managed_document(session: Session, arn: str) -> str | None:
+    """The default version's document of managed policy ``arn``: an AWS managed one from the server's
+    code, a customer managed one from the database; None if there is no such policy."""
+    if managed_policies.is_managed_policy(arn):
+        return managed_policies.document_json(arn)
+    policy = find_policy(session, arn)
+    return default_document(policy) if policy is not None else None
 
 
 def default_document(policy: IamManagedPolicy) -> str:
@@ -289,20 +298,17 @@ class PolicySource:
     document: str
 
 
-def policies_of_user(
-    session: Session, user: IamUser, managed_document: Callable[[str], str | None]
-) -> list[PolicySource]:
+def policies_of_user(session: Session, user: IamUser) -> list[PolicySource]:
     """Every policy that applies to ``user``: its inline policies, its groups' inline policies, and the
-    managed policies attached to it or to its groups (each once). ``managed_document`` gives an attached
-    managed policy's default document by ARN (AWS managed ones come from the server's code), or None
-    if it no longer exists."""
+    managed policies attached to it or to its groups (each once; AWS managed ones from the server's
+    code)."""
     sources = [PolicySource(f"user/{user.name}/{p.name}", p.document) for p in user.policies]
     arns = attached(session, USER, user.user_id)
     for group in groups_of_user(session, user):
         sources += [PolicySource(f"group/{group.name}/{p.name}", p.document) for p in group.policies]
         arns += [arn for arn in attached(session, GROUP, group.group_id) if arn not in arns]
     for arn in arns:
-        document = managed_document(arn)
+        document = managed_document(session, arn)
         if document is not None:
             sources.append(PolicySource(arn, document))
     return sources

@@ -51,7 +51,7 @@ def ensure_administrator(session: Session, arn: str, now: float) -> IamUser:
     """The administrator's IAM user (``arn``, made by ``opendeploy init``), with AWS's
     ``AdministratorAccess`` attached: created or re-attached if missing, so ``init`` also recovers an
     administrator whose policy was detached."""
-    user = session.scalar(select(IamUser).where(IamUser.arn == arn))
+    user = find_user_by_arn(session, arn)
     if user is None:
         path_and_name = arn.split(":", 5)[-1].removeprefix("user")
         path, _, name = path_and_name.rpartition("/")
@@ -68,6 +68,11 @@ def ensure_administrator(session: Session, arn: str, now: float) -> IamUser:
         session.flush()
     iam_policies.attach(session, iam_policies.USER, user.user_id, ADMINISTRATOR_ACCESS, now)
     return user
+
+
+def find_user_by_arn(session: Session, arn: str) -> IamUser | None:
+    """The IAM user whose ARN is ``arn`` (the principal of a signing key), if any."""
+    return session.scalar(select(IamUser).where(IamUser.arn == arn))
 
 
 def find_user(session: Session, name: str, *, for_update: bool = False) -> IamUser | None:

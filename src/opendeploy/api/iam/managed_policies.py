@@ -131,14 +131,6 @@ def exists(ctx: IamContext, arn: str) -> bool:
     return managed_policies.is_managed_policy(arn) or iam_policies.find_policy(ctx.session, arn) is not None
 
 
-def default_document(ctx: IamContext, arn: str) -> str | None:
-    """The default version's document of managed policy ``arn`` (None if it does not exist)."""
-    if managed_policies.is_managed_policy(arn):
-        return managed_policies.document_json(arn)
-    policy = iam_policies.find_policy(ctx.session, arn)
-    return iam_policies.default_document(policy) if policy is not None else None
-
-
 @operation("CreatePolicy")
 def create_policy(ctx: IamContext, params: dict[str, Any]) -> dict[str, Any]:
     name, path = params["PolicyName"], params.get("Path", DEFAULT_PATH)

@@ -30,7 +30,7 @@ from starlette.responses import Response
 
 import opendeploy.api.iam
 from opendeploy.api import sigv4
-from opendeploy.api.authorization import POLICIES, Caller, SessionLookup, principal_for, refusal
+from opendeploy.api.authorization import POLICIES, Caller, SessionLookup, principal_for, refusal, unmapped
 from opendeploy.api.awsjson import (
     AuditFacts,
     ConnectionFacts,
@@ -48,7 +48,7 @@ from opendeploy.api.iam.registry import IAM_OPERATIONS, SERVICE_NAME, IamContext
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import GENERIC_VALIDATION_ERROR, operation_model, validate_request
 from opendeploy.domain import cloudtrail_events, iam_permissions
-from opendeploy.domain.permissions import Permission, Scope, UnknownOperation
+from opendeploy.domain.permissions import Scope, UnknownOperation
 from opendeploy.store.audit_trail import insert_events
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,6 @@ SIGNATURE_ERRORS = sigv4.ErrorCodes(
     status=403,
 )
 _READ_PREFIXES = ("Get", "List")
-# An operation missing from the permission table: allowed only by a policy that allows everything.
-_NOBODY = Permission("opendeploy:Unmapped", "arn:aws:opendeploy:::unmapped-operation")
 
 
 def is_iam_request(request: Request) -> bool:
@@ -101,16 +99,13 @@ class IamService:
         namespace = sts.NAMESPACE if signing_name == sts.SIGNING_NAME else protocol.NAMESPACE
         body: ReceivedBody | None = None
         checked: sigv4.HeaderCheck | None = None
-        audit = AuditFacts(
-            request_id, request.client.host if request.client else "", request.headers.get("user-agent", "")
-        )
+        audit = AuditFacts.of(request, request_id)
         try:
             check_declared_length(request, MAX_BODY_BYTES, TOO_LARGE)
             checked = await run_in_threadpool(self._check_headers, incoming, signing_name)
             body = await receive_body(request, MAX_BODY_BYTES, TOO_LARGE)
             incoming = dataclasses.replace(incoming, body_sha256=body.sha256)
-            facts = ConnectionFacts.of(request)
-            connection = (facts.source_ip, facts.secure)
+            connection = ConnectionFacts.of(request)
             response = await run_in_threadpool(
                 self._serve, incoming, checked, body, request_id, connection, signing_name, audit
             )
@@ -159,7 +154,7 @@ class IamService:
         checked: sigv4.HeaderCheck,
         body: ReceivedBody,
         request_id: str,
-        connection: tuple[str | None, bool],
+        connection: ConnectionFacts,
         signing_name: str,
         audit: AuditFacts,
     ) -> Response:
@@ -197,14 +192,16 @@ class IamService:
         started = time.monotonic()
         now = time.time()
         with state.database.transaction(write=not action.startswith(_READ_PREFIXES)) as session:
-            caller = Caller(key.principal_arn, verified.access_key_id, *connection)
+            caller = Caller(
+                key.principal_arn, verified.access_key_id, connection.source_ip, connection.secure
+            )
             scope = Scope(state.settings.region, state.settings.account_id)
             try:
                 requirements = iam_permissions.required(
                     action, params, scope, SessionLookup(session), key.principal_arn
                 )
             except UnknownOperation:
-                requirements = [Permission(f"iam:{action}", "*"), _NOBODY]
+                requirements = unmapped(f"iam:{action}")
             refused = refusal(
                 principal_for(session, caller, now),
                 requirements,

@@ -51,10 +51,8 @@ def is_sts_request(incoming: sigv4.IncomingRequest) -> bool:
 
 def get_caller_identity(session: Session, settings: Settings, key: StoredAccessKey) -> dict[str, Any]:
     arn = key.principal_arn
-    user_id = iam_users.stable_user_id(arn)
-    user = iam_users.find_user(session, arn.rpartition("/")[2])
-    if user is not None and user.arn == arn:
-        user_id = user.user_id
+    user = iam_users.find_user_by_arn(session, arn)
+    user_id = user.user_id if user is not None else iam_users.stable_user_id(arn)
     return {"UserId": user_id, "Account": settings.account_id, "Arn": arn}
 
 

@@ -4,16 +4,14 @@ ListUserTags).
 A user is ``arn:aws:iam::<account>:user<path><name>`` with an ``AIDA…`` user id; names are unique
 regardless of case. DeleteUser is refused (``DeleteConflict``) while the user has access keys, inline
 or attached policies, or belongs to a group, as IAM refuses it. GetUser without ``UserName`` describes
-the caller, the administrator whose key ``opendeploy init`` made (that identity is not an IAM user of
-this API: its keys are managed on the server, and ListUsers does not list it).
+the caller. The administrator ``opendeploy init`` makes is a user like any other (``opendeploy-admin``,
+with AdministratorAccess attached); only its access keys are managed on the server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-from sqlalchemy import select
 
 from opendeploy.api.iam import markers
 from opendeploy.api.iam.registry import IamContext, iam_error, no_such_user, operation
@@ -43,22 +41,6 @@ def find_user(ctx: IamContext, name: str, *, for_update: bool = False) -> IamUse
     if user is None:
         raise no_such_user(name)
     return user
-
-
-def caller_shape(ctx: IamContext) -> dict[str, Any]:
-    """The administrator who signed the request, described as IAM describes a user."""
-    arn = ctx.principal.arn
-    resource = arn.split(":", 5)[-1]  # "user/<path…>/<name>"
-    path_and_name = resource.removeprefix("user")
-    path, _, name = path_and_name.rpartition("/")
-    keys = iam_users.access_keys(ctx.session, arn, admin=True)
-    return {
-        "Path": path + "/",
-        "UserName": name,
-        "UserId": iam_users.stable_user_id(arn),
-        "Arn": arn,
-        "CreateDate": keys[0].create_time if keys else ctx.now,
-    }
 
 
 def _checked_tags(tags: Sequence[dict[str, str]]) -> list[dict[str, str]]:
@@ -94,8 +76,11 @@ def create_user(ctx: IamContext, params: dict[str, Any]) -> dict[str, Any]:
 @operation("GetUser")
 def get_user(ctx: IamContext, params: dict[str, Any]) -> dict[str, Any]:
     if "UserName" not in params:
-        own = ctx.session.scalar(select(IamUser).where(IamUser.arn == ctx.principal.arn))
-        return {"User": user_shape(own) if own is not None else caller_shape(ctx)}
+        # The caller: only an IAM user's policies can allow this, so the caller is one.
+        own = iam_users.find_user_by_arn(ctx.session, ctx.principal.arn)
+        if own is None:
+            raise no_such_user(ctx.principal.arn.rpartition("/")[2])
+        return {"User": user_shape(own)}
     return {"User": user_shape(find_user(ctx, params["UserName"]))}
 
 

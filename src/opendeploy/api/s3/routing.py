@@ -262,9 +262,7 @@ class S3Route(BaseRoute):
         """Put the request on the audit trail (S3 object operations are CloudTrail's data events)."""
         if operation == "?":  # not even a request S3 knows: nothing to say about it
             return
-        audit = AuditFacts(
-            request_id, request.client.host if request.client else "", request.headers.get("user-agent", "")
-        )
+        audit = AuditFacts.of(request, request_id)
         verified = context.verified if context is not None else None
         if verified is not None:
             arn = getattr(verified.key, "principal_arn", None)
