@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from opendeploy.appspec.lifecycle_events import IN_PLACE
 from opendeploy.domain import deployment_config as configs
 from opendeploy.domain.statuses import DeploymentCreator, DeploymentStatus
 from opendeploy.engine.automatic_deployments import (
@@ -46,7 +45,7 @@ IGNORE = "IGNORE"
 
 
 def _in_place(group: DeploymentGroup) -> bool:
-    return (group.deployment_style or {}).get("deploymentType", IN_PLACE) == IN_PLACE
+    return group.style.in_place
 
 
 def _groups_with_a_revision(session: Session) -> list[DeploymentGroup]:

@@ -20,16 +20,14 @@ successful revision as a new deployment (guide: "Redeploy and roll back", L19370
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from opendeploy.domain.deployment_style import RollbackEvent
 from opendeploy.domain.statuses import DeploymentCreator, DeploymentStatus
 from opendeploy.engine.automatic_deployments import create_deployment
 from opendeploy.store.models import Deployment, DeploymentGroup, DeploymentTarget, LifecycleEventRecord
 
-DEPLOYMENT_FAILURE = "DEPLOYMENT_FAILURE"
 # A failed rollback is not rolled back again; nor is a deployment of the group's own revision to new
 # instances (engine.new_instances), which a rollback would only repeat across the whole group.
 _NOT_ROLLED_BACK = frozenset(
@@ -39,12 +37,6 @@ _NOT_ROLLED_BACK = frozenset(
         DeploymentCreator.CODEDEPLOY_AUTO_UPDATE,
     }
 )
-DEPLOYMENT_STOP_ON_REQUEST = "DEPLOYMENT_STOP_ON_REQUEST"
-
-
-def _configured(configuration: dict[str, Any] | None, event: str) -> bool:
-    configuration = configuration or {}
-    return bool(configuration.get("enabled")) and event in (configuration.get("events") or [])
 
 
 def rollback_wanted(deployment: Deployment) -> bool:
@@ -52,11 +44,11 @@ def rollback_wanted(deployment: Deployment) -> bool:
     if deployment.creator in _NOT_ROLLED_BACK:
         return False
     if deployment.status == DeploymentStatus.FAILED:
-        return _configured(deployment.auto_rollback_configuration, DEPLOYMENT_FAILURE)
+        return deployment.auto_rollback.rolls_back_on(RollbackEvent.DEPLOYMENT_FAILURE)
     if deployment.status == DeploymentStatus.STOPPED and deployment.stop_requested_at is not None:
         if deployment.stop_auto_rollback_enabled is not None:
             return deployment.stop_auto_rollback_enabled
-        return _configured(deployment.auto_rollback_configuration, DEPLOYMENT_STOP_ON_REQUEST)
+        return deployment.auto_rollback.rolls_back_on(RollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)
     return False
 
 

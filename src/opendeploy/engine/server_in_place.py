@@ -113,10 +113,10 @@ def unsupported(deployment: Deployment) -> str | None:
     """Why the engine cannot run ``deployment`` yet, or None."""
     if deployment.compute_platform != configs.ComputePlatform.SERVER:
         return f"This server does not run {deployment.compute_platform} deployments yet."
-    style = deployment.deployment_style or {}
-    if style.get("deploymentType", IN_PLACE) != IN_PLACE:
+    style = deployment.style
+    if not style.in_place:
         return "This server does not run blue/green deployments yet."
-    if style.get("deploymentOption") == "WITH_TRAFFIC_CONTROL":
+    if style.traffic_control:
         return "This server does not run deployments with traffic control (a load balancer) yet."
     return None
 

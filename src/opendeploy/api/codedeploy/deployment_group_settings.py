@@ -14,6 +14,7 @@ from typing import Any
 
 from opendeploy.api.errors import ApiError
 from opendeploy.domain.deployment_config import ComputePlatform, DeploymentConfig
+from opendeploy.domain.deployment_style import DeploymentOption, DeploymentStyle, DeploymentType
 from opendeploy.settings import Quotas
 
 # Members of CreateDeploymentGroup / UpdateDeploymentGroup that are settings of the group, with the
@@ -83,14 +84,12 @@ def with_defaults(settings: Mapping[str, Any], platform: str) -> GroupSettings:
     result = dict(settings)
     style = dict(result.get("deploymentStyle") or {})
     if platform == ComputePlatform.SERVER:
-        style.setdefault("deploymentType", "IN_PLACE")
-        style.setdefault(
-            "deploymentOption",
-            "WITH_TRAFFIC_CONTROL" if style["deploymentType"] == "BLUE_GREEN" else "WITHOUT_TRAFFIC_CONTROL",
-        )
+        typed = DeploymentStyle.from_wire(style)  # the absent members as AWS assumes them
+        style.setdefault("deploymentType", str(typed.deployment_type))
+        style.setdefault("deploymentOption", str(typed.deployment_option))
     else:  # Lambda and ECS deployments are always blue/green with traffic control (guide L15302–15312)
-        style.setdefault("deploymentType", "BLUE_GREEN")
-        style.setdefault("deploymentOption", "WITH_TRAFFIC_CONTROL")
+        style.setdefault("deploymentType", str(DeploymentType.BLUE_GREEN))
+        style.setdefault("deploymentOption", str(DeploymentOption.WITH_TRAFFIC_CONTROL))
     result["deploymentStyle"] = style
     result.setdefault("outdatedInstancesStrategy", "UPDATE")  # guide L17127–17158
     if result.get("terminationHookEnabled") is None:
@@ -277,14 +276,14 @@ def check_auto_rollback(
 
 
 def _check_style(settings: Mapping[str, Any], platform: str) -> None:
-    style = settings["deploymentStyle"]
-    kind, option = style.get("deploymentType"), style.get("deploymentOption")
-    if platform != ComputePlatform.SERVER and (kind, option) != ("BLUE_GREEN", "WITH_TRAFFIC_CONTROL"):
+    style = DeploymentStyle.from_wire(settings["deploymentStyle"])
+    kind, option = style.deployment_type, style.deployment_option
+    if platform != ComputePlatform.SERVER and not (style.blue_green and style.traffic_control):
         raise ApiError(
             "InvalidDeploymentStyleException",
             f"{platform} deployments are BLUE_GREEN with WITH_TRAFFIC_CONTROL, got {kind} / {option}",
         )
-    if kind == "BLUE_GREEN" and option != "WITH_TRAFFIC_CONTROL":
+    if style.blue_green and not style.traffic_control:
         raise ApiError(
             "InvalidDeploymentStyleException",
             "A blue/green deployment reroutes traffic through a load balancer: use WITH_TRAFFIC_CONTROL",
@@ -306,7 +305,7 @@ def _check_load_balancer(settings: Mapping[str, Any], platform: str) -> None:
             raise ApiError(
                 "InvalidLoadBalancerInfoException", f"Every loadBalancerInfo.{member} entry needs a name"
             )
-    traffic_control = settings["deploymentStyle"].get("deploymentOption") == "WITH_TRAFFIC_CONTROL"
+    traffic_control = DeploymentStyle.from_wire(settings["deploymentStyle"]).traffic_control
     if platform == ComputePlatform.LAMBDA:
         if elbs or target_groups or pairs:
             raise ApiError(
@@ -385,7 +384,7 @@ def _check_config(config: DeploymentConfig, platform: str, settings: Mapping[str
             f"Deployment configuration {config.name} is for the {config.compute_platform} compute platform; "
             f"this deployment group's compute platform is {platform}",
         )
-    if config.zonal_config is not None and settings["deploymentStyle"].get("deploymentType") == "BLUE_GREEN":
+    if config.zonal_config is not None and DeploymentStyle.from_wire(settings["deploymentStyle"]).blue_green:
         raise ApiError(
             "InvalidDeploymentConfigNameException",
             f"Deployment configuration {config.name} has a zonal configuration, which supports only in-place "

@@ -257,7 +257,7 @@ def list_deployment_instances(ctx: OperationContext, params: dict[str, Any]) -> 
     labels = params.get("instanceTypeFilter") or []
     _check_statuses(statuses)
     _check_labels(labels)
-    if labels and (deployment.deployment_style or {}).get("deploymentType") != "BLUE_GREEN":
+    if labels and not deployment.style.blue_green:
         raise ApiError(
             "InvalidDeploymentInstanceTypeException",
             "instanceTypeFilter (Blue/Green) applies to blue/green deployments only",

@@ -82,7 +82,7 @@ def _check_target_instances(ctx: OperationContext, group: DeploymentGroup, targe
     """``targetInstances`` name the replacement environment of a blue/green deployment (guide
     L18853–18857); an in-place deployment takes none."""
     exception = "InvalidTargetInstancesException"
-    if (group.deployment_style or {}).get("deploymentType") != "BLUE_GREEN":
+    if not group.style.blue_green:
         raise ApiError(
             exception, "targetInstances apply to blue/green deployments; this group deploys in place"
         )
@@ -137,9 +137,7 @@ def _revision_to_deploy(
                 "InvalidRevisionException",
                 "A RESTART deployment takes no revision: it redeploys the last successful one",
             )
-        if application.compute_platform != configs.ComputePlatform.SERVER or (
-            (group.deployment_style or {}).get("deploymentType") != "IN_PLACE"
-        ):
+        if application.compute_platform != configs.ComputePlatform.SERVER or not group.style.in_place:
             raise ApiError(
                 "InvalidComputePlatformException",
                 "RESTART deployments are for EC2/On-Premises in-place deployment groups only",
@@ -173,10 +171,7 @@ def create_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     config_name = config_name or configs.default_config_name(platform)
     config = deployment_config_by_name(ctx, config_name)
     check_config_platform(config, platform)
-    if (
-        config.zonal_config is not None
-        and (group.deployment_style or {}).get("deploymentType") == "BLUE_GREEN"
-    ):
+    if config.zonal_config is not None and group.style.blue_green:
         raise ApiError(
             "InvalidDeploymentConfigNameException",
             f"Deployment configuration {config.name} has a zonal configuration, which supports only in-place "
@@ -432,7 +427,7 @@ def _check_not_completed(deployment: Deployment) -> None:
 
 
 def _check_blue_green(deployment: Deployment, action: str) -> None:
-    if (deployment.deployment_style or {}).get("deploymentType") != "BLUE_GREEN":
+    if not deployment.style.blue_green:
         raise ApiError(
             "UnsupportedActionForDeploymentTypeException",
             f"{action} applies to blue/green deployments; {deployment.id} is an in-place deployment",

@@ -103,7 +103,7 @@ def specification_document(session: Session, box: SecretBox, deployment: Deploym
         "DeploymentGroupName": group.name,
         "ApplicationName": application.name,
         "DeploymentCreator": deployment.creator,
-        "DeploymentType": (deployment.deployment_style or {}).get("deploymentType") or "IN_PLACE",
+        "DeploymentType": str(deployment.style.deployment_type),
         "AppSpecFilename": APPSPEC_FILENAME,
         "AgentActionOverrides": {
             "AgentOverrides": {"FileExistsBehavior": deployment.file_exists_behavior or "DISALLOW"}

@@ -13,10 +13,11 @@ from sqlalchemy import Boolean, Float, ForeignKey, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendeploy.store.base import Base
+from opendeploy.store.models.deployment_options import DeploymentOptions
 from opendeploy.store.models.json_column import JSONValue
 
 
-class DeploymentGroup(Base):
+class DeploymentGroup(DeploymentOptions, Base):
     __tablename__ = "deployment_groups"
     __table_args__ = (UniqueConstraint("application_id", "name"),)
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from opendeploy.domain.statuses import ACTIVE_DEPLOYMENT_STATUSES
 from opendeploy.store.base import Base
+from opendeploy.store.models.deployment_options import DeploymentOptions
 from opendeploy.store.models.json_column import JSONValue
 
 ACTIVE_STATUS_PREDICATE = text(
@@ -39,7 +40,7 @@ ACTIVE_STATUS_PREDICATE = text(
 )
 
 
-class Deployment(Base):
+class Deployment(DeploymentOptions, Base):
     __tablename__ = "deployments"
     __table_args__ = (
         Index(
