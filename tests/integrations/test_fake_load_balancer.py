@@ -59,6 +59,7 @@ def test_finish_block_takes_the_target_out_of_service(lb: FakeLoadBalancer) -> N
     lb.block("host-1")
     lb.finish_block("host-1")
     lb.finish_block("host-1")  # idempotent
+    lb.block("host-1")  # a BlockTraffic repeated after a crash does not reopen it, as with HAProxy
 
     assert state_of(lb, "host-1") == TargetObservation(TargetState.OUT_OF_SERVICE, 0)
     assert lb.observe(["host-2", "host-3"]) == dict.fromkeys(["host-2", "host-3"], IN_SERVICE)
