@@ -19,8 +19,9 @@ from sqlalchemy import inspect, select
 
 from opendeploy.api.codedeploy.deployments import get_deployment
 from opendeploy.api.codedeploy.registry import OperationContext, Principal
-from opendeploy.engine import deployment_end, host_commands, server_in_place, wakeups
+from opendeploy.engine import deployment_end, host_commands, wakeups
 from opendeploy.engine.reconciler import Reconciler, retry_delay
+from opendeploy.engine.strategies import server_in_place
 from opendeploy.settings import EngineSettings, Settings
 from opendeploy.store.db import Database, alembic_config
 from opendeploy.store.models import (

@@ -13,7 +13,7 @@ import pytest
 from command_agents import create_fleet, wait_for_status
 
 from opendeploy.engine.event_timeouts import bundle_appspec, for_revision
-from opendeploy.engine.server_in_place import lifecycle_events
+from opendeploy.engine.strategies.server_in_place import lifecycle_events
 from opendeploy.store.blob_store import FilesystemBlobStore
 from support.server import ServerProcess
 

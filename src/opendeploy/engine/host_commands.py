@@ -23,7 +23,7 @@ The agent protocol's flow (agent wire protocol §1.5) as state transitions, each
   reported it.
 
 An instance finishing (or failing) asks the engine to look at its deployment; the engine decides what
-runs next (``server_in_place``).
+runs next (its strategy, ``engine.strategies``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from opendeploy.domain import deployment_config as configs
 from opendeploy.domain.statuses import DeploymentCreator, DeploymentStatus
 from opendeploy.engine.automatic_deployments import (
     active_deployment_id,
@@ -36,6 +35,7 @@ from opendeploy.engine.automatic_deployments import (
     last_successful_deployment,
 )
 from opendeploy.engine.instance_health_records import known_instances
+from opendeploy.engine.strategies import StrategyKey, find_strategy
 from opendeploy.engine.targets import group_instances, registered_instances, selected_among
 from opendeploy.settings import Settings
 from opendeploy.store.models import Application, Deployment, DeploymentGroup, DeploymentTarget
@@ -44,21 +44,23 @@ NEW_INSTANCES_CONFIG = "CodeDeployDefault.AllAtOnce"
 IGNORE = "IGNORE"
 
 
-def _in_place(group: DeploymentGroup) -> bool:
-    return group.style.in_place
+def _deploys_to_new_instances(group: DeploymentGroup, compute_platform: str) -> bool:
+    """Whether the strategy that runs the group's deployments gives new instances their own."""
+    strategy = find_strategy(StrategyKey.of(compute_platform, group.style))
+    return strategy is not None and strategy.deploys_to_new_instances
 
 
 def _groups_with_a_revision(session: Session) -> list[DeploymentGroup]:
-    """In-place Server groups that have a successful deployment."""
+    """Groups with a successful deployment whose strategy deploys to new instances."""
     succeeded = exists().where(
         Deployment.deployment_group_id == DeploymentGroup.id, Deployment.status == DeploymentStatus.SUCCEEDED
     )
-    groups = session.scalars(
-        select(DeploymentGroup)
+    groups = session.execute(
+        select(DeploymentGroup, Application.compute_platform)
         .join(Application, Application.id == DeploymentGroup.application_id)
-        .where(Application.compute_platform == configs.ComputePlatform.SERVER, succeeded)
+        .where(succeeded)
     )
-    return [group for group in groups if _in_place(group)]
+    return [group for group, platform in groups if _deploys_to_new_instances(group, platform)]
 
 
 def _deploy_revision_of(
@@ -113,7 +115,11 @@ def after_deployment(
 ) -> Deployment | None:
     """``deployment`` has ended (and its instances' health is recorded): bring the instances that joined
     the group meanwhile to its revision. The deployment created for them, if any."""
-    if not settings.engine.deploy_to_new_instances or rolled_back or not _in_place(group):
+    if (
+        not settings.engine.deploy_to_new_instances
+        or rolled_back
+        or not _deploys_to_new_instances(group, deployment.compute_platform)
+    ):
         return None
     has_targets = session.scalar(select(exists().where(DeploymentTarget.deployment_id == deployment.id)))
     if not has_targets:

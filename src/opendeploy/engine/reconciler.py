@@ -29,9 +29,11 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from opendeploy.domain.statuses import ACTIVE_DEPLOYMENT_STATUSES, DeploymentStatus, ErrorCode
-from opendeploy.engine import event_timeouts, host_commands, server_in_place, stop
+from opendeploy.appspec.lifecycle_events import LifecycleEvent
+from opendeploy.domain.statuses import ACTIVE_DEPLOYMENT_STATUSES, ERROR_MESSAGES, DeploymentStatus, ErrorCode
+from opendeploy.engine import event_timeouts, host_commands, stop
 from opendeploy.engine.deployment_end import end_deployment
+from opendeploy.engine.strategies import NoStrategy, StrategyKey, find_strategy, strategy_for
 from opendeploy.engine.transactions import in_transaction
 from opendeploy.settings import EngineSettings, Settings
 from opendeploy.store.blob_store import blob_store_for
@@ -88,11 +90,34 @@ def advance(session: Session, deployment_id: str, now: float, settings: Settings
         deployment.engine_last_error = None
     if deployment.stop_requested_at is not None and deployment.status in STOPPABLE:
         stop.continue_stop(session, deployment, now, settings)
-    elif deployment.status == DeploymentStatus.CREATED:
-        server_in_place.start(session, deployment, now, settings)
-    elif deployment.status == DeploymentStatus.IN_PROGRESS:
-        server_in_place.dispatch(session, deployment, None, now, settings)
+        return True
+    try:
+        strategy = strategy_for(deployment)
+    except NoStrategy as missing:
+        if deployment.status == DeploymentStatus.CREATED:
+            _not_supported(session, deployment, str(missing), now, settings)
+        return True
+    if deployment.status == DeploymentStatus.CREATED:
+        strategy.start(session, deployment, now, settings)
+    elif deployment.status in ACTIVE_DEPLOYMENT_STATUSES:
+        strategy.advance(session, deployment, now, settings)
     return True
+
+
+def _not_supported(
+    session: Session, deployment: Deployment, reason: str, now: float, settings: Settings
+) -> None:
+    """No strategy runs this kind of deployment (yet): it fails at start rather than waiting forever."""
+    end_deployment(
+        session,
+        deployment,
+        DeploymentStatus.FAILED,
+        now,
+        settings,
+        error_code=ErrorCode.INTERNAL_ERROR,
+        error_message=ERROR_MESSAGES.get(ErrorCode.INTERNAL_ERROR) or reason,
+        status_messages=[reason],
+    )
 
 
 def _due_timers(session: Session, now: float) -> list[int]:
@@ -360,22 +385,26 @@ class Reconciler:
         """Before a deployment starts, learn its events' run times from its bundle (outside any
         transaction: reading a bundle may take a moment)."""
 
-        def location(session: Session) -> dict[str, Any] | None:
+        def location(session: Session) -> tuple[dict[str, Any], tuple[LifecycleEvent, ...]] | None:
             deployment = session.get(Deployment, deployment_id)
             if deployment is None or deployment.status != DeploymentStatus.CREATED:
                 return None
             if deployment.event_timeouts is not None or deployment.revision_id is None:
                 return None
+            strategy = find_strategy(StrategyKey.of_deployment(deployment))
+            if strategy is None:
+                return None  # it fails at start
             revision = session.get(Revision, deployment.revision_id)
-            return revision.location if revision is not None else {}
+            return (revision.location if revision is not None else {}), strategy.lifecycle_events(deployment)
 
         found = in_transaction(self.database, location, write=False)
         if found is None:
             return
+        revision_location, events = found
         timeouts = event_timeouts.for_revision(
             blob_store_for(self.settings.data_dir),
-            found,
-            server_in_place.lifecycle_events(),
+            revision_location,
+            events,
             self.settings.engine.event_timeout_grace,
         )
         in_transaction(

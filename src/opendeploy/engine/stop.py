@@ -7,7 +7,8 @@
   one that had begun is Failed: it was deployed to and did not finish, so it counts as attempted. When
   no event is running on an agent, the deployment is Stopped in that same transaction and
   StopDeployment answers ``Succeeded``.
-- **drain**: events already handed to agents cannot be interrupted; they finish (or run into their
+- **drain** (the deployment's strategy; for agents' events ``drain_host_commands``): events already
+  handed to agents cannot be interrupted; they finish (or run into their
   deadline) and are recorded as usual, but an instance goes no further (``host_commands.finish_event``).
   Meanwhile StopDeployment answers ``Pending`` and the deployment stays InProgress.
 - **stopped**: once no event runs, the deployment is ``Stopped`` with errorInformation ``MANUAL_STOP``
@@ -29,6 +30,7 @@ from opendeploy.domain.statuses import (
 )
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.host_commands import CAUSE_STOPPED
+from opendeploy.engine.strategies import StrategyKey, find_strategy
 from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.settings import Settings
 from opendeploy.store.models import Deployment, DeploymentTarget, HostCommand, LifecycleEventRecord, Timer
@@ -150,11 +152,22 @@ def _events_running(session: Session, deployment_id: str) -> bool:
     )
 
 
+def drain_host_commands(session: Session, deployment_id: str, now: float) -> bool:
+    """Cancel what waits for an agent; True once no agent runs any of the deployment's events."""
+    cancel_waiting_work(session, deployment_id, now)  # again in the engine: anything issued since
+    return not _events_running(session, deployment_id)
+
+
 def continue_stop(session: Session, deployment: Deployment, now: float, settings: Settings) -> bool:
-    """A step of a deployment being stopped: cancel what waits, and end it Stopped once no event runs any
-    more (True); False while an agent still runs one (its completion or deadline brings the engine back)."""
-    cancel_waiting_work(session, deployment.id, now)  # again in the engine: anything issued since
-    if _events_running(session, deployment.id):
+    """A step of a deployment being stopped: its strategy calls off what waits; end it Stopped once
+    nothing runs any more (True); False while something still does (an agent's event: its completion or
+    deadline brings the engine back). A deployment no strategy runs has only agents' work to call off."""
+    strategy = find_strategy(StrategyKey.of_deployment(deployment))
+    if strategy is not None:
+        drained = strategy.drain(session, deployment, now, settings)
+    else:
+        drained = drain_host_commands(session, deployment.id, now)
+    if not drained:
         return False
     # Instances still under way (their events ended, the stop let them go no further) fail as stopped.
     end_deployment(

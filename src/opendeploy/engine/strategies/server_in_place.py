@@ -1,4 +1,5 @@
-"""The EC2/On-Premises in-place strategy: start a deployment, decide which instances run, finish it.
+"""The EC2/On-Premises in-place strategy (without a load balancer): start a deployment, decide which
+instances run, finish it. Registered for (Server, IN_PLACE, WITHOUT_TRAFFIC_CONTROL).
 
 - **start** (Created -> InProgress): resolve the deployment group's instances now (a deployment the
   engine made for new instances only: those of them still selected); none is a ``NO_INSTANCES``
@@ -18,9 +19,8 @@
   and dispatch's explanation in ``deploymentStatusMessages``. A failure caused only by agents that never
   picked their events up is ``AGENT_ISSUE``; only by events that ran past their deadline, ``TIMEOUT``.
   Every end goes through ``deployment_end``: health, automatic rollback, new instances.
-
-Kinds of deployment the engine cannot run yet (blue/green, traffic control through a load balancer,
-Lambda, ECS) fail at start with a message saying so, rather than waiting forever.
+- **drain** (a stop): events not yet handed to agents are called off; those running finish
+  (``engine.stop``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from opendeploy.appspec.lifecycle_events import IN_PLACE, LifecycleEvent, server
 from opendeploy.domain import deployment_config as configs
 from opendeploy.domain.arns import instance_arn
 from opendeploy.domain.batching import DispatchDecision, FleetTarget, next_dispatch
+from opendeploy.domain.deployment_style import DeploymentType
 from opendeploy.domain.instance_health import NEW_INSTANCE, HealthStatus
 from opendeploy.domain.statuses import (
     ERROR_MESSAGES,
@@ -44,9 +45,10 @@ from opendeploy.domain.statuses import (
     LifecycleEventStatus,
     TargetStatus,
 )
-from opendeploy.engine import host_commands, instance_health_records
+from opendeploy.engine import host_commands, instance_health_records, stop
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.instance_zones import instance_zones
+from opendeploy.engine.strategies.base import StrategyKey, register
 from opendeploy.engine.targets import group_instances
 from opendeploy.settings import Settings
 from opendeploy.store.models import (
@@ -109,27 +111,11 @@ def deployment_config(session: Session, name: str) -> configs.DeploymentConfig |
     )
 
 
-def unsupported(deployment: Deployment) -> str | None:
-    """Why the engine cannot run ``deployment`` yet, or None."""
-    if deployment.compute_platform != configs.ComputePlatform.SERVER:
-        return f"This server does not run {deployment.compute_platform} deployments yet."
-    style = deployment.style
-    if not style.in_place:
-        return "This server does not run blue/green deployments yet."
-    if style.traffic_control:
-        return "This server does not run deployments with traffic control (a load balancer) yet."
-    return None
-
-
 # --- start ----------------------------------------------------------------------------------------------
 
 
 def start(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
     """Created -> InProgress with a target per instance, then the first dispatch; or Failed."""
-    reason = unsupported(deployment)
-    if reason:
-        _fail(session, deployment, ErrorCode.INTERNAL_ERROR, now, reason, settings)
-        return
     group = (
         session.get(DeploymentGroup, deployment.deployment_group_id)
         if deployment.deployment_group_id
@@ -413,3 +399,31 @@ def _skip_targets(session: Session, target_ids: Sequence[int], now: float) -> No
             )
             .values(status=LifecycleEventStatus.SKIPPED)
         )
+
+
+# --- the strategy -----------------------------------------------------------------------------------------
+
+
+class InPlaceStrategy:
+    """``start`` / ``dispatch`` above as the engine's strategy interface."""
+
+    deploys_to_new_instances = True
+
+    def lifecycle_events(self, deployment: Deployment) -> tuple[LifecycleEvent, ...]:
+        return lifecycle_events()
+
+    def start(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+        start(session, deployment, now, settings)
+
+    def advance(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+        if deployment.status == DeploymentStatus.IN_PROGRESS:
+            dispatch(session, deployment, None, now, settings)
+
+    def drain(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> bool:
+        return stop.drain_host_commands(session, deployment.id, now)
+
+
+IN_PLACE_STRATEGY = register(
+    InPlaceStrategy(),
+    StrategyKey(configs.ComputePlatform.SERVER, DeploymentType.IN_PLACE, traffic_control=False),
+)
