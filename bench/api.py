@@ -26,24 +26,33 @@ application of its own (fresh deployment groups), on the same server:
   match or are evaluated without matching, so no decision is trivially short-circuited.
 
 Every request of both callers is authorized and writes an audit event; the user's extra cost is
-loading and evaluating its policies. Prints each measurement's requests per second and p50 / p99
-latency (milliseconds), then per backend, operation and client count the median throughput of each
-caller and the ratio user / admin. Target (issue 9): authorization and audit together cost under
-10 % of throughput — a ratio of at least 0.90.
+loading and evaluating its policies. What authorization and audit cost together shows next to a server
+without either: ``--baseline REF`` adds the caller ``before``, the administrator of a second server run
+from a git worktree of ``REF`` (e.g. ``668551c``, the last commit before issue 9 added them) on the same
+backend, measured in the same turns.
 
-Quick run: ``--requests 200``. Run with the project's venv: ``.venv/bin/python bench/api.py``.
+Prints each measurement's requests per second and p50 / p99 latency (milliseconds), then per backend,
+operation and client count the median throughput of each caller and the ratios user / admin and, with a
+baseline, admin / before and user / before. Target (issue 9): authorization and audit together cost
+under 10 % of throughput — ratios of at least 0.90.
+
+Quick run: ``--requests 200 --clients 1,8``. Run with the project's venv:
+``.venv/bin/python bench/api.py --baseline 668551c``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +67,7 @@ ROLE = "arn:aws:iam::111122223333:role/CodeDeployServiceRole"
 REVISION = {"revisionType": "S3", "s3Location": {"bucket": "bench", "key": "app.zip", "bundleType": "zip"}}
 CONCURRENCY = (1, 8, 32)
 CALLERS = ("admin", "user")
+REPOSITORY = Path(__file__).resolve().parents[1]
 USER = "bench-deployer"
 
 
@@ -94,10 +104,11 @@ class Job:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who signs the measured calls: ``key`` None is the profile's administrator key."""
+    """Who signs the measured calls, on which server: ``key`` None is the profile's administrator key."""
 
     name: str
     key: tuple[str, str] | None
+    server: ServerProcess
 
 
 def _client(job: Job) -> Any:
@@ -142,7 +153,6 @@ def _client_process(job: Job, ready: Any, start: Any, results: Any) -> None:
 
 
 def _measure(
-    server: ServerProcess,
     backend: str,
     caller: Caller,
     operation: str,
@@ -150,6 +160,7 @@ def _measure(
     clients: int,
     items: Sequence[str],
 ) -> tuple[Result, list[str]]:
+    server = caller.server
     context = multiprocessing.get_context("spawn")
     ready, start, results = context.Queue(), context.Event(), context.Queue()
     processes = []
@@ -278,25 +289,23 @@ def create_user(server: ServerProcess, prefix: str) -> tuple[tuple[str, str], in
 
 
 def run_backend(
-    backend: str, server: ServerProcess, requests: int, callers: Sequence[Caller], repeat: int
+    backend: str, requests: int, callers: Sequence[Caller], repeat: int, concurrency: Sequence[int]
 ) -> list[Result]:
     results: list[Result] = []
     stamp = int(time.time())
-    for clients in CONCURRENCY:
+    for clients in concurrency:
         for round_ in range(repeat):
             # Interleaved: the callers take turns, in alternating order, so drift affects both alike.
             order = list(callers) if (clients + round_) % 2 == 0 else list(reversed(callers))
             for caller in order:
                 # An application per measurement: one holds at most 1,000 deployment groups.
                 application = f"bench-{backend}-{caller.name}-{clients}-{round_}-{stamp}"
-                server.client("codedeploy").create_application(applicationName=application)
+                caller.server.client("codedeploy").create_application(applicationName=application)
                 groups = [f"g{clients}-{n}" for n in range(requests)]
-                _create_groups(server, application, groups)
-                created, ids = _measure(
-                    server, backend, caller, "create_deployment", application, clients, groups
-                )
+                _create_groups(caller.server, application, groups)
+                created, ids = _measure(backend, caller, "create_deployment", application, clients, groups)
                 gets = [ids[n % len(ids)] for n in range(requests)]
-                fetched, _ = _measure(server, backend, caller, "get_deployment", application, clients, gets)
+                fetched, _ = _measure(backend, caller, "get_deployment", application, clients, gets)
                 results += [created, fetched]
     return results
 
@@ -313,30 +322,70 @@ def print_table(results: Sequence[Result]) -> None:
         )
 
 
+RATIOS = (("user", "admin"), ("admin", "before"), ("user", "before"))
+
+
 def print_ratios(results: Sequence[Result], target: float = 0.90) -> None:
-    """Median throughput per caller and the ratio user / admin, per backend, operation and clients."""
+    """Median throughput per caller and the ratios between callers, per backend, operation and clients."""
     cells: dict[tuple[str, str, int], dict[str, list[float]]] = {}
     for r in results:
         cells.setdefault((r.backend, r.operation, r.clients), {}).setdefault(r.caller, []).append(
             r.throughput
         )
-    columns = f"{'backend':<11}{'operation':<18}{'clients':>8}{'runs':>6}"
-    header = f"{columns}{'admin req/s':>13}{'user req/s':>12}{'user/admin':>12}"
+    callers = [name for name in (*CALLERS, "before") if any(name in by for by in cells.values())]
+    ratios = [(a, b) for a, b in RATIOS if a in callers and b in callers]
+    header = f"{'backend':<11}{'operation':<18}{'clients':>8}{'runs':>6}"
+    header += "".join(f"{name + ' req/s':>14}" for name in callers)
+    header += "".join(f"{a + '/' + b:>14}" for a, b in ratios)
     print()
-    print(f"median throughput; target user/admin >= {target:.2f}")
+    print(f"median throughput; target ratios >= {target:.2f}")
     print(header)
     print("-" * len(header))
     for (backend, operation, clients), by_caller in sorted(cells.items()):
-        admin, user = by_caller.get("admin"), by_caller.get("user")
+        medians = {name: statistics.median(values) for name, values in by_caller.items()}
         runs = max(len(v) for v in by_caller.values())
-        a = f"{statistics.median(admin):.1f}" if admin else "-"
-        u = f"{statistics.median(user):.1f}" if user else "-"
-        ratio = "-"
-        if admin and user:
-            value = statistics.median(user) / statistics.median(admin)
-            ratio = f"{value:.3f}{'' if value >= target else ' *'}"
-        print(f"{backend:<11}{operation:<18}{clients:>8}{runs:>6}{a:>13}{u:>12}{ratio:>12}")
+        line = f"{backend:<11}{operation:<18}{clients:>8}{runs:>6}"
+        line += "".join(f"{medians[name]:>14.1f}" if name in medians else f"{'-':>14}" for name in callers)
+        for a, b in ratios:
+            if a in medians and b in medians:
+                value = medians[a] / medians[b]
+                line += f"{value:>12.3f}{'  ' if value >= target else ' *'}"
+            else:
+                line += f"{'-':>14}"
+        print(line)
     print("(* below target)")
+
+
+@contextlib.contextmanager
+def baseline_source(ref: str) -> Iterator[Path]:
+    """A git worktree of ``ref`` (removed afterwards): the source a ``before`` server runs from."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-baseline-") as parent:
+        tree = Path(parent) / "tree"
+        git = ["git", "-C", str(REPOSITORY)]
+        subprocess.run([*git, "worktree", "add", "--detach", str(tree), ref], check=True, capture_output=True)
+        try:
+            yield tree / "src"
+        finally:
+            subprocess.run(
+                [*git, "worktree", "remove", "--force", str(tree)], check=False, capture_output=True
+            )
+
+
+@contextlib.contextmanager
+def python_path(source: Path | None) -> Iterator[None]:
+    """Processes started within run the opendeploy package found in ``source`` (None: this one)."""
+    if source is None:
+        yield
+        return
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(source)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 def main() -> None:
@@ -352,6 +401,12 @@ def main() -> None:
         help="comma-separated callers measured in turn: admin (the profile's key), user (an IAM user)",
     )
     parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also measure the administrator of a server run from this git commit (caller 'before')",
+    )
+    parser.add_argument("--clients", default="1,8,32", help="comma-separated concurrent client counts")
+    parser.add_argument(
         "--repeat", type=int, default=1, help="measurements per caller, operation and client count"
     )
     args = parser.parse_args()
@@ -359,35 +414,59 @@ def main() -> None:
     unknown = sorted(set(names) - set(CALLERS))
     if unknown or not names:
         parser.error(f"--as: expected admin and/or user, got {args.callers!r}")
+    concurrency = [int(n) for n in args.clients.split(",") if n.strip()]
     results: list[Result] = []
-    for backend in args.backends.split(","):
-        databases, url = None, None
-        if backend == "postgresql":
-            reason = unreachable_reason()
-            if reason:
-                print(f"skipping PostgreSQL: {reason}", file=sys.stderr)
-                continue
-            databases = Databases()
-            url = databases.create("opendeploy_bench")
-        with tempfile.TemporaryDirectory(prefix=f"bench-api-{backend}-") as workdir:
-            server = ServerProcess(Path(workdir), url)
-            try:
-                server.start()
-                callers = []
-                for name in names:
-                    if name == "user":
-                        key, statements = create_user(server, "bench-")
-                        print(f"{backend}: IAM user {USER}, {statements} policy statements", file=sys.stderr)
-                        callers.append(Caller("user", key))
-                    else:
-                        callers.append(Caller("admin", None))
-                results += run_backend(backend, server, args.requests, callers, args.repeat)
-            finally:
-                server.stop()
-                if databases is not None:
-                    databases.drop_all()
+    with contextlib.ExitStack() as stack:
+        before_source = stack.enter_context(baseline_source(args.baseline)) if args.baseline else None
+        for backend in args.backends.split(","):
+            with contextlib.ExitStack() as servers:  # stopped before their databases are dropped
+                databases = None
+                if backend == "postgresql":
+                    reason = unreachable_reason()
+                    if reason:
+                        print(f"skipping PostgreSQL: {reason}", file=sys.stderr)
+                        continue
+                    databases = Databases()
+                    servers.callback(databases.drop_all)
+                callers = _callers(backend, names, databases, before_source, servers)
+                results += run_backend(backend, args.requests, callers, args.repeat, concurrency)
     print_table(results)
     print_ratios(results)
+
+
+def _start_server(
+    backend: str, databases: Databases | None, name: str, source: Path | None, stack: contextlib.ExitStack
+) -> ServerProcess:
+    url = databases.create(f"opendeploy_bench_{name}") if databases is not None else None
+    workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-api-{backend}-{name}-"))
+    server = ServerProcess(Path(workdir), url)
+    stack.callback(server.stop)
+    with python_path(source):
+        server.start()
+    return server
+
+
+def _callers(
+    backend: str,
+    names: Sequence[str],
+    databases: Databases | None,
+    before_source: Path | None,
+    stack: contextlib.ExitStack,
+) -> list[Caller]:
+    server = _start_server(backend, databases, "now", None, stack)
+    callers = []
+    for name in names:
+        if name == "user":
+            key, statements = create_user(server, "bench-")
+            print(f"{backend}: IAM user {USER}, {statements} policy statements", file=sys.stderr)
+            callers.append(Caller("user", key, server))
+        else:
+            callers.append(Caller("admin", None, server))
+    if before_source is not None:
+        callers.append(
+            Caller("before", None, _start_server(backend, databases, "before", before_source, stack))
+        )
+    return callers
 
 
 if __name__ == "__main__":

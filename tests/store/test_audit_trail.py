@@ -179,6 +179,37 @@ def test_a_bad_submission_fails_alone(database: Database) -> None:
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 5
 
 
+def test_reads_nobody_waits_for_gather_but_a_waited_for_event_does_not_wait_with_them(
+    database: Database,
+) -> None:
+    trail = AuditTrail(database, linger=30.0)
+    trail.start()
+    try:
+        reads = [trail.submit([event(T0 + n, operation="GetDeployment")], linger=True) for n in range(3)]
+        time.sleep(0.1)  # the writer has woken for them and lingers
+        assert not any(read.done() for read in reads)
+        began = time.monotonic()
+        trail.submit([event(T0 + 10)]).result(10)  # a refusal or a change: committed now, reads with it
+        assert time.monotonic() - began < 5
+        for read in reads:
+            read.result(0)
+    finally:
+        trail.stop()
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 4
+
+
+def test_lingering_reads_are_committed_within_the_linger_time(database: Database) -> None:
+    trail = AuditTrail(database, linger=0.05)
+    trail.start()
+    try:
+        trail.submit([event(T0, operation="GetDeployment")], linger=True).result(10)
+    finally:
+        trail.stop()
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 1
+
+
 def test_events_reach_the_days_json_lines_file(database: Database, tmp_path: Path) -> None:
     audit_dir = tmp_path / "audit"
     trail = AuditTrail(database, audit_dir, export_delay=0.01)

@@ -186,9 +186,9 @@ class AuditFacts:
 
 async def record_in_trail(request: Request, call: cloudtrail_events.ApiCall) -> None:
     """Record ``call`` in the server's audit trail: a change or a refusal before the answer goes out; a
-    read that succeeded is committed with the next batch, without holding its answer back (the trail
-    commits within milliseconds; reads are most requests, and waiting added a commit's latency to
-    each). A trail that cannot record is logged: the request's own outcome stands."""
+    read that succeeded is committed with the next batch, within ``AuditTrail.linger`` (50 ms), without
+    holding its answer back (reads are most requests, and waiting added a commit's latency to each). A
+    trail that cannot record is logged: the request's own outcome stands."""
     await record_call(getattr(request.app.state, "audit_trail", None), call)
 
 
@@ -198,7 +198,7 @@ async def record_call(trail: AuditTrail | None, call: cloudtrail_events.ApiCall)
         return
     event = cloudtrail_events.trail_event(call)
     if event.read_only and event.error_code is None:
-        trail.submit([event]).add_done_callback(_log_unrecorded)
+        trail.submit([event], linger=True).add_done_callback(_log_unrecorded)
         return
     try:
         await trail.record_async([event])
