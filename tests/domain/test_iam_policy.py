@@ -20,6 +20,7 @@ from opendeploy.domain.iam_policy import (
     evaluate,
     evaluate_all,
     parse_policy,
+    uses_resource_tags,
 )
 
 ALLOW, DENY, IMPLICIT = Outcome.ALLOW, Outcome.EXPLICIT_DENY, Outcome.IMPLICIT_DENY
@@ -1030,3 +1031,27 @@ def test_malformed_documents_are_refused_with_a_clear_message(document: Any, mes
 
 def test_malformed_policy_is_a_value_error() -> None:
     assert issubclass(MalformedPolicy, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("condition", "reads_resource_tags"),
+    [
+        ({"StringEquals": {"aws:ResourceTag/team": "web"}}, True),
+        ({"StringEqualsIfExists": {"AWS:RESOURCETAG/Team": "web"}}, True),  # keys are case-insensitive
+        ({"Null": {"aws:ResourceTag/team": "false"}}, True),
+        ({"StringEquals": {"aws:RequestTag/team": "web"}}, False),
+        ({"StringEquals": {"aws:PrincipalTag/team": "web"}}, False),
+        (None, False),
+    ],
+)
+def test_the_server_looks_up_resource_tags_only_for_policies_that_read_them(
+    condition: dict[str, Any] | None, reads_resource_tags: bool
+) -> None:
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": "codedeploy:Get*", "Resource": "*"}
+    if condition is not None:
+        statement["Condition"] = condition
+    plain = parse_policy(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
+    policies = [plain, parse_policy({"Version": "2012-10-17", "Statement": [statement]})]
+    assert uses_resource_tags(policies) is reads_resource_tags

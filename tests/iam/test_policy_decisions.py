@@ -248,3 +248,47 @@ def test_the_tags_a_request_sets_are_condition_keys(iam_server: ServerProcess, i
             tags=[{"Key": "team", "Value": "web"}, {"Key": "owner", "Value": "me"}],
         )
     )
+
+
+def test_the_tags_of_the_resource_a_request_names_are_condition_keys(
+    iam_server: ServerProcess, iam: Any
+) -> None:
+    """``aws:ResourceTag/team``: a team reaches the applications and deployment groups tagged for it,
+    and a retagged resource is decided by its new tags at once."""
+    codedeploy = iam_server.client("codedeploy")
+    ours, theirs = unique("TeamApp"), unique("OtherApp")
+    codedeploy.create_application(applicationName=ours, tags=[{"Key": "team", "Value": "web"}])
+    codedeploy.create_application(applicationName=theirs, tags=[{"Key": "team", "Value": "db"}])
+    codedeploy.create_deployment_group(
+        applicationName=ours,
+        deploymentGroupName="Fleet",
+        serviceRoleArn=ROLE,
+        tags=[{"Key": "team", "Value": "web"}],
+    )
+    codedeploy.create_deployment_group(
+        applicationName=ours, deploymentGroupName="Untagged", serviceRoleArn=ROLE
+    )
+    user = User(iam_server, iam)
+    iam.put_user_policy(
+        UserName=user.name,
+        PolicyName="web-team-resources",
+        PolicyDocument=policy(
+            {
+                "Effect": "Allow",
+                "Action": ["codedeploy:GetApplication", "codedeploy:GetDeploymentGroup"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/team": "web"}},
+            }
+        ),
+    )
+    client = user.client("codedeploy")
+    assert client.get_application(applicationName=ours)["application"]["applicationName"] == ours
+    assert client.get_deployment_group(applicationName=ours, deploymentGroupName="Fleet")
+    assert denied(lambda: client.get_application(applicationName=theirs)).endswith(f"application:{theirs}")
+    denied(lambda: client.get_deployment_group(applicationName=ours, deploymentGroupName="Untagged"))
+    denied(lambda: client.get_application(applicationName=unique("Missing")))  # no resource, no tags
+
+    codedeploy.tag_resource(
+        ResourceArn=arn(iam_server, f"application:{theirs}"), Tags=[{"Key": "team", "Value": "web"}]
+    )
+    assert client.get_application(applicationName=theirs)["application"]["applicationName"] == theirs

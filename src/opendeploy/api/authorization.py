@@ -11,7 +11,9 @@ request needs. The one place the API adapters ask "may this caller do this?".
 - **What a request needs** comes from the permission tables in ``domain/`` (``codedeploy_permissions``,
   ``iam_permissions`` …): a list of requirements, every one of which must be allowed.
 - **The decision** is the policy evaluator's (``domain/iam_policy``): explicit Deny wins, then Allow, else
-  implicit deny, with the global condition keys a self-hosted server knows (``request_context``).
+  implicit deny, with the global condition keys a self-hosted server knows (``principal_for``), those
+  the request sets (``aws:RequestTag/…``) and the tags of each resource it names (``aws:ResourceTag/…``,
+  looked up only for policies whose conditions read them: ``refusal``).
 - **The refusal** reads as AWS's: ``User: <arn> is not authorized to perform: <action> on resource: <arn>``
   (with "with an explicit deny" when a Deny statement decided).
 """
@@ -22,23 +24,34 @@ import datetime
 import functools
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from opendeploy.domain.iam_policy import Outcome, Policy, Request, cached_policy, evaluate, parse_policy
+from opendeploy.domain.arns import parse_arn
+from opendeploy.domain.iam_policy import (
+    Outcome,
+    Policy,
+    Request,
+    cached_policy,
+    evaluate,
+    parse_policy,
+    uses_resource_tags,
+)
 from opendeploy.domain.instance_permissions import instance_grant, is_registration_policy
 from opendeploy.domain.permissions import AnyOf, Permission, Requirement
 from opendeploy.store import iam_policies, iam_users
 from opendeploy.store.models.applications import Application
+from opendeploy.store.models.deployment_configs import DeploymentConfigRecord
 from opendeploy.store.models.deployment_groups import DeploymentGroup
 from opendeploy.store.models.deployments import Deployment, DeploymentTarget
 from opendeploy.store.models.iam_users import IamUser
 from opendeploy.store.models.on_premises_instances import OnPremisesInstance
 from opendeploy.store.models.revisions import Revision
+from opendeploy.store.models.tags import ResourceTag
 from opendeploy.store.prepared import Prepared
 
 
@@ -206,15 +219,26 @@ def principal_for(session: Session, caller: Caller, now: float) -> Principal:
 
 
 def refusal(
-    principal: Principal, requirements: Iterable[Requirement], extra_context: Mapping[str, Any] | None = None
+    principal: Principal,
+    requirements: Iterable[Requirement],
+    extra_context: Mapping[str, Any] | None = None,
+    resource_tags: Callable[[str], Mapping[str, str]] | None = None,
 ) -> Refusal | None:
-    """The first requirement ``principal``'s policies do not allow (None: every one is allowed)."""
+    """The first requirement ``principal``'s policies do not allow (None: every one is allowed).
+
+    ``resource_tags`` gives the tags of the resource an ARN names: each permission is then decided with
+    ``aws:ResourceTag/<key>`` of its own resource — looked up only when a policy's condition reads them."""
     context = {**principal.context, **(extra_context or {})}
+    tagged = resource_tags is not None and uses_resource_tags(principal.policies)
     for requirement in requirements:
         options = requirement.options if isinstance(requirement, AnyOf) else (requirement,)
         first: Refusal | None = None
         for permission in options:
-            decision = evaluate(principal.policies, Request(permission.action, permission.resource, context))
+            asked = context
+            if tagged and resource_tags is not None:
+                tags = resource_tags(permission.resource)
+                asked = {**context, **{f"aws:ResourceTag/{key}": value for key, value in tags.items()}}
+            decision = evaluate(principal.policies, Request(permission.action, permission.resource, asked))
             if decision.allowed:
                 first = None
                 break
@@ -266,6 +290,32 @@ class SessionLookup:
             self.session.connection(), {"application": application_name, "group": deployment_group_name}
         )
         return row.config if row is not None else None
+
+    def resource_tags(self, arn: str) -> dict[str, str]:
+        """The tags of the application, deployment group or deployment configuration ``arn`` names
+        (``aws:ResourceTag/…``); none for any other resource, a pattern, or what does not exist."""
+        parsed = parse_arn(arn)
+        if parsed is None or any("*" in name or "?" in name for name in parsed.names):
+            return {}
+        if parsed.resource_type == "application":
+            owner = select(Application.id).where(Application.name == parsed.names[0])
+        elif parsed.resource_type == "deploymentgroup":
+            owner = (
+                select(DeploymentGroup.id)
+                .join(Application, Application.id == DeploymentGroup.application_id)
+                .where(Application.name == parsed.names[0], DeploymentGroup.name == parsed.names[1])
+            )
+        elif parsed.resource_type == "deploymentconfig":
+            owner = select(DeploymentConfigRecord.id).where(DeploymentConfigRecord.name == parsed.names[0])
+        else:
+            return {}
+        rows = self.session.execute(
+            select(ResourceTag.key, ResourceTag.value).where(
+                ResourceTag.resource_kind == parsed.resource_type,
+                ResourceTag.resource_id == owner.scalar_subquery(),
+            )
+        )
+        return {key: value for key, value in rows}
 
     def user_path(self, user_name: str) -> str | None:
         user = self.session.scalar(select(IamUser).where(IamUser.name_key == user_name.lower()))

@@ -209,6 +209,20 @@ def evaluate(policies: Iterable[Policy], request: Request) -> Decision:
     return allowed or Decision(Outcome.IMPLICIT_DENY, request.action, request.resource)
 
 
+RESOURCE_TAG_PREFIX = "aws:resourcetag/"
+
+
+def uses_resource_tags(policies: Iterable[Policy]) -> bool:
+    """Whether any condition of ``policies`` reads ``aws:ResourceTag/…``: only then must the server look
+    up the tags of each resource a request names (a query per resource) before deciding."""
+    return any(
+        condition.key.startswith(RESOURCE_TAG_PREFIX)
+        for policy in policies
+        for statement in policy.statements
+        for condition in statement.conditions
+    )
+
+
 def evaluate_all(policies: Sequence[Policy], requests: Iterable[Request]) -> Decision:
     """Decide several (action, resource) pairs that must all be allowed (a rename, a batch …).
 
