@@ -271,3 +271,35 @@ def test_decision_ecs_without_a_test_listener_has_no_test_traffic_events() -> No
 def test_impossible_combinations_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         server_events(**kwargs)
+
+
+def test_who_runs_each_event() -> None:
+    """The server moves traffic (BlockTraffic, AllowTraffic, ECS AllowTestTraffic); Lambda and ECS hooks
+    are functions; every other EC2/On-Premises event, DownloadBundle and Install included, is the agent's."""
+    from opendeploy.appspec.lifecycle_events import EventRunner
+
+    server = server_events(load_balancer=True)
+    assert {event.name for event in server if event.runner == EventRunner.LOAD_BALANCER} == {
+        "BlockTraffic",
+        "AllowTraffic",
+    }
+    assert all(
+        event.runner == EventRunner.AGENT
+        for event in server
+        if event.name not in ("BlockTraffic", "AllowTraffic")
+    )
+    assert [(event.name, event.runner) for event in lambda_events()] == [
+        ("BeforeAllowTraffic", EventRunner.HOOK_FUNCTION),
+        ("AllowTraffic", EventRunner.LOAD_BALANCER),
+        ("AfterAllowTraffic", EventRunner.HOOK_FUNCTION),
+    ]
+    ecs = {event.name: event.runner for event in ecs_events()}
+    assert ecs["Install"] == EventRunner.PLATFORM
+    assert ecs["AllowTestTraffic"] == ecs["AllowTraffic"] == EventRunner.LOAD_BALANCER
+    assert {name for name, runner in ecs.items() if runner == EventRunner.HOOK_FUNCTION} == {
+        "BeforeInstall",
+        "AfterInstall",
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+        "AfterAllowTraffic",
+    }

@@ -1,5 +1,6 @@
 """The lifecycle event catalogue: which events each kind of deployment runs, in what order, which of them
-accept hook scripts (or Lambda hook functions) and which are reserved for CodeDeploy itself, and from which
+accept hook scripts (or Lambda hook functions) and which are reserved for CodeDeploy itself, who runs each
+(an agent, the server through a load balancer or the compute platform, a hook function), and from which
 revision's AppSpec each event's scripts come.
 
 Sources: the guide's hook lists and availability table (guide L24270–L24547), its run-order notes
@@ -53,17 +54,34 @@ class AppSpecSource(StrEnum):
     """The revision of the deployment group's most recent deployment to this instance, successful or not."""
 
 
+class EventRunner(StrEnum):
+    """Who runs a lifecycle event. Not the same as reserved: DownloadBundle and Install are reserved for
+    CodeDeploy and still run by the agent on the instance."""
+
+    AGENT = "Agent"
+    """The instance's agent, as a host command (every EC2/On-Premises event but the two below)."""
+    LOAD_BALANCER = "LoadBalancer"
+    """The server, moving traffic: BlockTraffic and AllowTraffic (a load balancer; Lambda: the alias
+    weights), ECS AllowTestTraffic."""
+    HOOK_FUNCTION = "HookFunction"
+    """A Lambda function the server invokes, answered by PutLifecycleEventHookExecutionStatus (Lambda and
+    ECS hooks)."""
+    PLATFORM = "Platform"
+    """The server through the compute platform's API: ECS Install (the replacement task set)."""
+
+
 @dataclass(frozen=True)
 class LifecycleEvent:
     """One lifecycle event of a deployment.
 
     ``scriptable``: the AppSpec may attach hook scripts (EC2/On-Premises) or hook functions (Lambda, ECS) to
-    it; otherwise CodeDeploy itself does the work and the event is reserved.
+    it; otherwise CodeDeploy itself does the work and the event is reserved. ``runner``: who runs it.
     """
 
     name: str
     scriptable: bool
     appspec_source: AppSpecSource = AppSpecSource.NEW
+    runner: EventRunner = EventRunner.AGENT
 
     @property
     def reserved(self) -> bool:
@@ -233,6 +251,7 @@ def server_events(
             name,
             name in SERVER_SCRIPTABLE_EVENTS,
             appspec_source(name, deployment_type=deployment_type, deployment_creator=creator),
+            event_runner(SERVER, name),
         )
         for name in names
     )
@@ -250,7 +269,10 @@ def blue_green_role_order(*, rollback: bool = False) -> tuple[str, str]:
 
 def lambda_events() -> tuple[LifecycleEvent, ...]:
     """An AWS Lambda deployment's events, in order; the two around AllowTraffic run hook functions."""
-    return tuple(LifecycleEvent(name, name in LAMBDA_HOOK_EVENTS) for name in LAMBDA_ALL_EVENTS)
+    return tuple(
+        LifecycleEvent(name, name in LAMBDA_HOOK_EVENTS, runner=event_runner(LAMBDA, name))
+        for name in LAMBDA_ALL_EVENTS
+    )
 
 
 def ecs_events(*, test_listener: bool = True) -> tuple[LifecycleEvent, ...]:
@@ -262,4 +284,30 @@ def ecs_events(*, test_listener: bool = True) -> tuple[LifecycleEvent, ...]:
     names = ECS_ALL_EVENTS
     if not test_listener:
         names = tuple(name for name in names if name not in (ALLOW_TEST_TRAFFIC, AFTER_ALLOW_TEST_TRAFFIC))
-    return tuple(LifecycleEvent(name, name in ECS_HOOK_EVENTS) for name in names)
+    return tuple(
+        LifecycleEvent(name, name in ECS_HOOK_EVENTS, runner=event_runner(ECS, name)) for name in names
+    )
+
+
+# Compute platforms as the API names them (``domain.deployment_config.ComputePlatform``'s values).
+SERVER = "Server"
+LAMBDA = "Lambda"
+ECS = "ECS"
+_SERVER_RUNNERS = {BLOCK_TRAFFIC: EventRunner.LOAD_BALANCER, ALLOW_TRAFFIC: EventRunner.LOAD_BALANCER}
+_LAMBDA_RUNNERS = {ALLOW_TRAFFIC: EventRunner.LOAD_BALANCER}
+_ECS_RUNNERS = {
+    INSTALL: EventRunner.PLATFORM,
+    ALLOW_TEST_TRAFFIC: EventRunner.LOAD_BALANCER,
+    ALLOW_TRAFFIC: EventRunner.LOAD_BALANCER,
+}
+
+
+def event_runner(compute_platform: str, event: str) -> EventRunner:
+    """Who runs ``event`` in a deployment on ``compute_platform`` (Server, Lambda or ECS)."""
+    if compute_platform == SERVER:
+        return _SERVER_RUNNERS.get(event, EventRunner.AGENT)
+    if compute_platform == LAMBDA:
+        return _LAMBDA_RUNNERS.get(event, EventRunner.HOOK_FUNCTION)
+    if compute_platform == ECS:
+        return _ECS_RUNNERS.get(event, EventRunner.HOOK_FUNCTION)
+    raise ValueError(f"compute_platform must be Server, Lambda or ECS, got {compute_platform!r}")

@@ -14,16 +14,12 @@ The agent protocol's flow (agent wire protocol §1.5) as state transitions, each
   The first hand-out acknowledged is the one that runs; any other is answered Failed (not to be run).
   Acknowledging the same hand-out again (its answer lost) answers InProgress again.
 - **complete**: the first completion (of the acknowledged hand-out) wins; a duplicate, or one of another
-  hand-out, is accepted and changes nothing. A success
-  issues the instance's next event (or finishes the instance); a failure fails the instance and skips
-  its remaining events — except a failed ApplicationStop (or BeforeBlockTraffic / AfterBlockTraffic,
-  the other events run from the last successful revision) when the deployment ignores ApplicationStop
-  failures: that event stays Failed and the instance goes on.
+  hand-out, is accepted and changes nothing. The event is recorded, and what comes next for the instance
+  is ``target_progress``'s to decide.
 - **timers**: an event not picked up in time, or running past its deadline, fails as if the agent had
   reported it.
 
-An instance finishing (or failing) asks the engine to look at its deployment; the engine decides what
-runs next (its strategy, ``engine.strategies``).
+This is the agent runner's side of a lifecycle event (``runners.agent``).
 """
 
 from __future__ import annotations
@@ -36,16 +32,21 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from opendeploy.appspec.lifecycle_events import AFTER_BLOCK_TRAFFIC, APPLICATION_STOP, BEFORE_BLOCK_TRAFFIC
 from opendeploy.domain.statuses import (
     HostCommandStatus,
     LifecycleErrorCode,
     LifecycleEventStatus,
-    TargetStatus,
 )
 from opendeploy.engine import diagnostics as event_diagnostics
 from opendeploy.engine.diagnostics import EventDiagnostics
-from opendeploy.engine.wakeups import deployment_changed, wake_host_on_commit
+from opendeploy.engine.target_progress import (
+    CAUSE_AGENT,
+    CAUSE_EVENT,
+    CAUSE_TIMEOUT,
+    event_ended,
+    touch_target,
+)
+from opendeploy.engine.wakeups import wake_host_on_commit
 from opendeploy.settings import EngineSettings
 from opendeploy.store.models import (
     Deployment,
@@ -60,16 +61,7 @@ from opendeploy.store.prepared import Prepared
 
 EVENT_START_TIMER = "lifecycle_event_start"
 EVENT_TIMEOUT_TIMER = "lifecycle_event_timeout"
-# Events whose failure ignoreApplicationStopFailures forgives: those run from the last successful
-# revision (troubleshooting L26916–26969; decision D-16 of the troubleshooting digest).
-STOP_EVENTS = frozenset({APPLICATION_STOP, BEFORE_BLOCK_TRAFFIC, AFTER_BLOCK_TRAFFIC})
 FINISHED_COMMAND_STATUSES = frozenset({HostCommandStatus.SUCCEEDED, HostCommandStatus.FAILED})
-
-# Why an instance failed (DeploymentTarget.failure_cause).
-CAUSE_EVENT = "event"  # the agent reported the event failed
-CAUSE_AGENT = "agent"  # no agent picked the event up in time
-CAUSE_TIMEOUT = "timeout"  # the event ran past its deadline
-CAUSE_STOPPED = "stopped"  # the deployment was stopped before the instance finished (engine.stop)
 
 
 class HostCommandNotFound(LookupError):
@@ -143,35 +135,15 @@ _INSERT_TIMER = Prepared(
 )
 
 
-def issue_commands(
-    session: Session,
-    deployment: Deployment,
-    steps: Sequence[tuple[DeploymentTarget, LifecycleEventRecord]],
-    now: float,
-    settings: EngineSettings,
-) -> None:
-    """Create a host command (and its pick-up deadline) for each (instance, lifecycle event), in bulk.
-    Targets and events may be ORM objects or rows with the same attribute names."""
-    _issue(
-        session,
-        deployment.id,
-        [
-            (target.id, target.target_arn or target.target_id, event.id, event.name, event.position)
-            for target, event in steps
-        ],
-        now,
-        settings,
-    )
-
-
-def _issue(
+def issue(
     session: Session,
     deployment_id: str,
     steps: Sequence[tuple[int, str, int, str, int]],
     now: float,
     settings: EngineSettings,
 ) -> None:
-    """(target id, host identifier, event id, event name, event position) -> a Pending command each."""
+    """(target id, host identifier, event id, event name, event position) -> a Pending command each, with
+    its pick-up deadline, in bulk."""
     if not steps:
         return
     connection = session.connection()
@@ -320,11 +292,6 @@ _EVENT_STARTS = Prepared(
 _EVENT_TIMEOUTS = Prepared(
     select(Deployment.event_timeouts).where(Deployment.id == bindparam("deployment_id"))
 )
-_TOUCH_TARGET = Prepared(
-    update(DeploymentTarget)
-    .where(DeploymentTarget.id == bindparam("b_target"))
-    .values(last_updated_at=bindparam("b_now"))
-)
 _RUN_DEADLINE = Prepared(
     update(Timer)
     .where(Timer.host_command_id == bindparam("b_command"))
@@ -333,30 +300,6 @@ _RUN_DEADLINE = Prepared(
     )
 )
 _DROP_TIMERS = Prepared(delete(Timer).where(Timer.host_command_id == bindparam("b_command")))
-_NEXT_EVENT = (
-    select(LifecycleEventRecord)
-    .where(
-        LifecycleEventRecord.deployment_target_id == bindparam("target_id"),
-        LifecycleEventRecord.position > bindparam("position"),
-        LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
-    )
-    .order_by(LifecycleEventRecord.position)
-    .limit(1)
-)
-_NEXT_EVENT_ROW = Prepared(
-    _NEXT_EVENT.with_only_columns(
-        LifecycleEventRecord.id, LifecycleEventRecord.name, LifecycleEventRecord.position
-    )
-)
-_SKIP_EVENTS = Prepared(
-    update(LifecycleEventRecord)
-    .where(
-        LifecycleEventRecord.deployment_target_id == bindparam("b_target"),
-        LifecycleEventRecord.position > bindparam("b_position"),
-        LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
-    )
-    .values(status=LifecycleEventStatus.SKIPPED)
-)
 
 
 @dataclass(frozen=True)
@@ -419,7 +362,7 @@ def _start(session: Session, command: Any, now: float, settings: EngineSettings)
     one. (The caller marks the command itself InProgress.)"""
     connection = session.connection()
     _EVENT_STARTS.execute(connection, {"b_event": command.lifecycle_event_id, "b_now": now})
-    _TOUCH_TARGET.execute(connection, {"b_target": command.deployment_target_id, "b_now": now})
+    touch_target(session, command.deployment_target_id, now)
     allowed = _allowed(_event_timeouts(connection, command.deployment_id), command.command_name, settings)
     _RUN_DEADLINE.execute(
         connection, {"b_command": command.id, "b_due": now + allowed, "b_payload": {"allowed": allowed}}
@@ -573,24 +516,6 @@ _EVENT_ENDS = Prepared(
     )
     .returning(LifecycleEventRecord.name, LifecycleEventRecord.position)
 )
-_TARGET_AND_DEPLOYMENT = Prepared(
-    select(
-        DeploymentTarget.status,
-        DeploymentTarget.target_id,
-        DeploymentTarget.target_arn,
-        Deployment.ignore_application_stop_failures,
-        Deployment.stop_requested_at,
-    )
-    .join(Deployment, Deployment.id == DeploymentTarget.deployment_id)
-    .where(DeploymentTarget.id == bindparam("target_id"))
-)
-_TARGET_ENDS = Prepared(
-    update(DeploymentTarget)
-    .where(DeploymentTarget.id == bindparam("b_target"))
-    .values(
-        status=bindparam("b_status"), failure_cause=bindparam("b_cause"), last_updated_at=bindparam("b_now")
-    )
-)
 
 
 def complete(
@@ -682,44 +607,19 @@ def _finish(
             "b_log_tail": diagnostics.log_tail,
         },
     )
-    target = _TARGET_AND_DEPLOYMENT.first(connection, {"target_id": target_id})
-    if event is None or target is None:
+    if event is None:
         return
-    if target.status != TargetStatus.IN_PROGRESS:
-        _TOUCH_TARGET.execute(connection, {"b_target": target_id, "b_now": now})
-        return
-    forgiven = event.name in STOP_EVENTS and target.ignore_application_stop_failures
-    ends: tuple[str, str | None]
-    if succeeded or forgiven:
-        following = _NEXT_EVENT_ROW.first(connection, {"target_id": target_id, "position": event.position})
-        if following is None:
-            ends = (TargetStatus.SUCCEEDED, None)
-        elif target.stop_requested_at is None:
-            _TOUCH_TARGET.execute(connection, {"b_target": target_id, "b_now": now})
-            host = target.target_arn or target.target_id
-            _issue(
-                session,
-                deployment_id,
-                [(target_id, host, following.id, following.name, following.position)],
-                now,
-                settings,
-            )
-            return
-        else:  # the deployment is being stopped: no new event starts (engine.stop)
-            ends = (TargetStatus.FAILED, CAUSE_STOPPED)
-            skip_remaining_events(session, target_id, after=event.position)
-    else:
-        ends = (TargetStatus.FAILED, cause)
-        skip_remaining_events(session, target_id, after=event.position)
-    _TARGET_ENDS.execute(
-        connection, {"b_target": target_id, "b_status": ends[0], "b_cause": ends[1], "b_now": now}
+    event_ended(
+        session,
+        deployment_id=deployment_id,
+        target_id=target_id,
+        event_name=event.name,
+        position=event.position,
+        succeeded=succeeded,
+        cause=cause,
+        now=now,
+        settings=settings,
     )
-    deployment_changed(session, deployment_id, now)
-
-
-def skip_remaining_events(session: Session, target_id: int, *, after: int = -1) -> None:
-    """Mark the target's events after position ``after`` that have not started Skipped."""
-    _SKIP_EVENTS.execute(session.connection(), {"b_target": target_id, "b_position": after})
 
 
 # --- timers ---------------------------------------------------------------------------------------------

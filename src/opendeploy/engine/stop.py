@@ -9,7 +9,7 @@
   StopDeployment answers ``Succeeded``.
 - **drain** (the deployment's strategy; for agents' events ``drain_host_commands``): events already
   handed to agents cannot be interrupted; they finish (or run into their
-  deadline) and are recorded as usual, but an instance goes no further (``host_commands.finish_event``).
+  deadline) and are recorded as usual, but an instance goes no further (``target_progress``).
   Meanwhile StopDeployment answers ``Pending`` and the deployment stays InProgress.
 - **stopped**: once no event runs, the deployment is ``Stopped`` with errorInformation ``MANUAL_STOP``
   through the one end transition (``deployment_end``): instances still under way fail as stopped, then
@@ -29,8 +29,8 @@ from opendeploy.domain.statuses import (
     TargetStatus,
 )
 from opendeploy.engine.deployment_end import end_deployment
-from opendeploy.engine.host_commands import CAUSE_STOPPED
 from opendeploy.engine.strategies import StrategyKey, find_strategy
+from opendeploy.engine.target_progress import CAUSE_STOPPED
 from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.settings import Settings
 from opendeploy.store.models import Deployment, DeploymentTarget, HostCommand, LifecycleEventRecord, Timer

@@ -13,8 +13,9 @@ instances run, finish it. Registered for (Server, IN_PLACE, WITHOUT_TRAFFIC_CONT
 - **dispatch**: ``domain.batching.next_dispatch`` — the one place that decides — says which instances
   start now (Unhealthy first, then Unknown, Old, Current; one zone at a time, with its monitor
   duration as ``engine_due_at``; a rollback not zone by zone), which are skipped and whether the
-  deployment has ended; the engine carries that out. An instance runs its events one host command at a
-  time (``host_commands``). A deployment being stopped is not dispatched (``stop``).
+  deployment has ended; the engine carries that out. An instance runs its events one at a time
+  (``target_progress``: each next event to its runner, an agent's as a host command). A deployment
+  being stopped is not dispatched (``stop``).
 - **finish**: Succeeded, or Failed with the guide's error code and message in ``errorInformation``
   and dispatch's explanation in ``deploymentStatusMessages``. A failure caused only by agents that never
   picked their events up is ``AGENT_ISSUE``; only by events that ran past their deadline, ``TIMEOUT``.
@@ -45,9 +46,10 @@ from opendeploy.domain.statuses import (
     LifecycleEventStatus,
     TargetStatus,
 )
-from opendeploy.engine import host_commands, instance_health_records, stop
+from opendeploy.engine import instance_health_records, stop, target_progress
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.instance_zones import instance_zones
+from opendeploy.engine.runners import EventStart
 from opendeploy.engine.strategies.base import StrategyKey, register
 from opendeploy.engine.targets import group_instances
 from opendeploy.settings import Settings
@@ -355,9 +357,9 @@ def _refined_failure(session: Session, deployment: Deployment) -> ErrorCode:
             .distinct()
         )
     )
-    if causes == {host_commands.CAUSE_AGENT}:
+    if causes == {target_progress.CAUSE_AGENT}:
         return ErrorCode.AGENT_ISSUE
-    if causes == {host_commands.CAUSE_TIMEOUT}:
+    if causes == {target_progress.CAUSE_TIMEOUT}:
         return ErrorCode.TIMEOUT
     return ErrorCode.HEALTH_CONSTRAINTS
 
@@ -381,7 +383,17 @@ def _start_targets(
             )
         )
         steps.extend((targets[event.deployment_target_id], event) for event in first_events)
-    host_commands.issue_commands(session, deployment, steps, now, settings.engine)
+    target_progress.start_events(
+        session,
+        deployment.id,
+        deployment.compute_platform,
+        [
+            EventStart(target.id, target.target_arn or target.target_id, event.id, event.name, event.position)
+            for target, event in steps
+        ],
+        now,
+        settings.engine,
+    )
 
 
 def _skip_targets(session: Session, target_ids: Sequence[int], now: float) -> None:
