@@ -421,8 +421,9 @@ class AuditTrail:
         return len(rows)
 
     def _mark_exported(self, ids: list[int]) -> None:
-        with self.database.transaction() as session:
-            session.execute(update(AuditEvent).where(AuditEvent.id.in_(ids)).values(exported=True))
+        # On the trail's own connections: a mark lost in a crash only appends those events again.
+        with self._transaction() as connection:
+            connection.execute(update(AuditEvent).where(AuditEvent.id.in_(ids)).values(exported=True))
 
     def expire_now(self) -> int:
         """Expire what the retention period no longer keeps (nothing when it is 0)."""
