@@ -33,8 +33,10 @@ backend, measured in the same turns.
 
 Prints each measurement's requests per second and p50 / p99 latency (milliseconds), then per backend,
 operation and client count the median throughput of each caller and the ratios user / admin and, with a
-baseline, admin / before and user / before. Target (issue 9): authorization and audit together cost
-under 10 % of throughput — ratios of at least 0.90.
+baseline, admin / before and user / before; then the same for the server's CPU time per request (read
+from /proc), whose ratios say the same as capacity but are far less disturbed by other work on a shared
+machine. Target (issue 9): authorization and audit together cost under 10 % of throughput — ratios of
+at least 0.90.
 
 Quick run: ``--requests 200 --clients 1,8``. Run with the project's venv:
 ``.venv/bin/python bench/api.py --baseline 668551c``.
@@ -52,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +82,11 @@ class Result:
     requests: int
     seconds: float
     latencies_ms: list[float]
+    server_cpu_seconds: float  # user + system CPU the server process spent during the measurement
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.server_cpu_seconds * 1000 / self.requests
 
     @property
     def throughput(self) -> float:
@@ -178,6 +185,7 @@ def _measure(
         processes.append(process)
     for _ in processes:
         ready.get(timeout=120)  # every client is ready before the clock starts
+    cpu_before = _cpu_seconds(server)
     began = time.perf_counter()
     start.set()
     created: list[str] = []
@@ -187,12 +195,20 @@ def _measure(
         created += ids
         latencies += times
     elapsed = time.perf_counter() - began
+    cpu = _cpu_seconds(server) - cpu_before
     for process in processes:
         process.join()
     name = "CreateDeployment" if operation == "create_deployment" else "GetDeployment"
     if len(latencies) != len(items):
         raise RuntimeError(f"{caller.name} {name}: {len(latencies)} of {len(items)} calls answered")
-    return Result(backend, caller.name, name, clients, len(items), elapsed, latencies), created
+    return Result(backend, caller.name, name, clients, len(items), elapsed, latencies, cpu), created
+
+
+def _cpu_seconds(server: ServerProcess) -> float:
+    """User + system CPU time of the server process so far (all its threads), from /proc."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _create_groups(server: ServerProcess, application: str, names: Sequence[str]) -> None:
@@ -312,13 +328,13 @@ def run_backend(
 
 def print_table(results: Sequence[Result]) -> None:
     columns = f"{'backend':<11}{'caller':<7}{'operation':<18}{'clients':>8}{'requests':>10}"
-    header = f"{columns}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+    header = f"{columns}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu ms/req':>12}"
     print(header)
     print("-" * len(header))
     for r in sorted(results, key=lambda r: (r.backend, r.operation, r.clients, r.caller)):
         print(
             f"{r.backend:<11}{r.caller:<7}{r.operation:<18}{r.clients:>8}{r.requests:>10}{r.throughput:>10.1f}"
-            f"{r.percentile(0.50):>9.1f}{r.percentile(0.99):>9.1f}"
+            f"{r.percentile(0.50):>9.1f}{r.percentile(0.99):>9.1f}{r.cpu_ms_per_request:>12.2f}"
         )
 
 
@@ -326,34 +342,45 @@ RATIOS = (("user", "admin"), ("admin", "before"), ("user", "before"))
 
 
 def print_ratios(results: Sequence[Result], target: float = 0.90) -> None:
-    """Median throughput per caller and the ratios between callers, per backend, operation and clients."""
+    """Per backend, operation and clients: each caller's median throughput and the ratios between
+    callers; then the same for the server's CPU time per request, as capacity (b's CPU / a's CPU), which
+    a machine shared with other work disturbs far less than throughput."""
+    _ratio_table(results, target, "throughput (req/s)", lambda r: r.throughput, higher_is_better=True)
+    _ratio_table(results, target, "server CPU (ms/request)", lambda r: r.cpu_ms_per_request, False)
+    print("(* below target)")
+
+
+def _ratio_table(
+    results: Sequence[Result],
+    target: float,
+    title: str,
+    metric: Callable[[Result], float],
+    higher_is_better: bool,
+) -> None:
     cells: dict[tuple[str, str, int], dict[str, list[float]]] = {}
     for r in results:
-        cells.setdefault((r.backend, r.operation, r.clients), {}).setdefault(r.caller, []).append(
-            r.throughput
-        )
+        cells.setdefault((r.backend, r.operation, r.clients), {}).setdefault(r.caller, []).append(metric(r))
     callers = [name for name in (*CALLERS, "before") if any(name in by for by in cells.values())]
     ratios = [(a, b) for a, b in RATIOS if a in callers and b in callers]
     header = f"{'backend':<11}{'operation':<18}{'clients':>8}{'runs':>6}"
-    header += "".join(f"{name + ' req/s':>14}" for name in callers)
+    header += "".join(f"{name:>10}" for name in callers)
     header += "".join(f"{a + '/' + b:>14}" for a, b in ratios)
     print()
-    print(f"median throughput; target ratios >= {target:.2f}")
+    print(f"median {title}; ratios as capacity, target >= {target:.2f}")
     print(header)
     print("-" * len(header))
     for (backend, operation, clients), by_caller in sorted(cells.items()):
         medians = {name: statistics.median(values) for name, values in by_caller.items()}
         runs = max(len(v) for v in by_caller.values())
         line = f"{backend:<11}{operation:<18}{clients:>8}{runs:>6}"
-        line += "".join(f"{medians[name]:>14.1f}" if name in medians else f"{'-':>14}" for name in callers)
+        line += "".join(f"{medians[name]:>10.2f}" if name in medians else f"{'-':>10}" for name in callers)
         for a, b in ratios:
-            if a in medians and b in medians:
-                value = medians[a] / medians[b]
+            if a in medians and b in medians and medians[a] and medians[b]:
+                value = medians[a] / medians[b] if higher_is_better else medians[b] / medians[a]
                 line += f"{value:>12.3f}{'  ' if value >= target else ' *'}"
             else:
                 line += f"{'-':>14}"
         print(line)
-    print("(* below target)")
 
 
 @contextlib.contextmanager
