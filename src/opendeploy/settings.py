@@ -62,6 +62,29 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class TrafficSettings:
+    """How the server drives load balancers in BlockTraffic and AllowTraffic (``engine/traffic``).
+
+    A deployment group's ``loadBalancerInfo`` names them: a target group called ``haproxy:<backend>``
+    is that backend of the HAProxy whose runtime API is ``haproxy_socket``; any other target group name
+    is an ELBv2 target group and an ``elbInfoList`` name a Classic ELB, reached through the standard AWS
+    SDK configuration (``integrations/aws_clients``). An instance is known to them by the value of its
+    ``target_tag_key`` tag, else by its name (HAProxy's server name; ELBv2's target id, ``ip[:port]`` or
+    an instance id; Classic ELB's instance id).
+    """
+
+    haproxy_socket: str | None = None  # unix:/path, /path or host:port; None: no HAProxy
+    # The longest BlockTraffic waits for a server's connections to end before maintenance (HAProxy has
+    # no deregistration delay of its own; ELB's is the target group's attribute).
+    haproxy_deregistration_delay: float = 300.0
+    haproxy_check_interval: float = 2.0  # HAProxy does not expose ``inter``: for the expected time only
+    # How long AllowTraffic waits for an instance to be reported healthy (the guide's hour, L3339).
+    health_wait: float = 3600.0
+    poll_interval: float = 1.0  # how often the server looks at a load balancer during those steps
+    target_tag_key: str = "opendeploy:lb-target"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``opendeploy server`` needs to know at start."""
 
@@ -74,6 +97,7 @@ class Settings:
     quotas: Quotas = field(default_factory=Quotas)
     page_size: int = 100  # most items one List* call returns before handing back a nextToken
     engine: EngineSettings = field(default_factory=EngineSettings)
+    traffic: TrafficSettings = field(default_factory=TrafficSettings)
     # The audit trail (store.audit_trail) keeps events this many days (0: forever); they are also
     # written to JSON-lines files under data_dir/audit, deleted after the same time.
     audit_retention_days: float = 90.0

@@ -34,7 +34,7 @@ from opendeploy.cli.init import (
     tls_choice,
     tls_options,
 )
-from opendeploy.settings import EngineSettings, Quotas, Settings
+from opendeploy.settings import EngineSettings, Quotas, Settings, TrafficSettings
 from opendeploy.store.access_keys import has_admin_key
 from opendeploy.store.data_at_rest import describe, private_umask, sqlite_files, tighten
 from opendeploy.store.db import Database, describe_url
@@ -166,6 +166,43 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
     help="The longest wait between two tries of a failing engine step.",
 )
 @click.option(
+    "--haproxy-socket",
+    metavar="ADDRESS",
+    help="HAProxy's runtime API (unix:/path, /path or host:port, at level admin): deployment groups "
+    "whose loadBalancerInfo names the target group haproxy:<backend> deploy behind that backend.",
+)
+@click.option(
+    "--haproxy-deregistration-delay",
+    type=click.FloatRange(min=0),
+    default=TrafficSettings.haproxy_deregistration_delay,
+    show_default=True,
+    help="The longest BlockTraffic waits for an HAProxy server's connections to end before putting it "
+    "in maintenance (it ends sooner once they have).",
+)
+@click.option(
+    "--haproxy-check-interval",
+    type=click.FloatRange(min=0),
+    default=TrafficSettings.haproxy_check_interval,
+    show_default=True,
+    help="HAProxy's health-check interval (inter), which its runtime API does not report: only for the "
+    "expected AllowTraffic time shown before a deployment.",
+)
+@click.option(
+    "--traffic-health-wait",
+    type=click.FloatRange(min=0.1),
+    default=TrafficSettings.health_wait,
+    show_default=True,
+    help="Seconds AllowTraffic waits for an instance to be reported healthy by its load balancers "
+    "before the instance fails.",
+)
+@click.option(
+    "--traffic-poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=TrafficSettings.poll_interval,
+    show_default=True,
+    help="Seconds between the server's looks at a load balancer during BlockTraffic and AllowTraffic.",
+)
+@click.option(
     "--step-max-attempts",
     type=click.IntRange(min=1),
     default=EngineSettings.step_max_attempts,
@@ -250,6 +287,11 @@ def server(
     step_retry_base: float,
     step_retry_cap: float,
     step_max_attempts: int,
+    haproxy_socket: str | None,
+    haproxy_deregistration_delay: float,
+    haproxy_check_interval: float,
+    traffic_health_wait: float,
+    traffic_poll_interval: float,
     zone_tag_key: str,
     deploy_to_new_instances: bool,
     audit_retention_days: float,
@@ -294,6 +336,13 @@ def server(
             step_max_attempts=step_max_attempts,
             zone_tag_key=zone_tag_key,
             deploy_to_new_instances=deploy_to_new_instances,
+        ),
+        traffic=TrafficSettings(
+            haproxy_socket=haproxy_socket,
+            haproxy_deregistration_delay=haproxy_deregistration_delay,
+            haproxy_check_interval=haproxy_check_interval,
+            health_wait=traffic_health_wait,
+            poll_interval=traffic_poll_interval,
         ),
         audit_retention_days=audit_retention_days,
         audit_synchronous_commits=audit_synchronous_commits,

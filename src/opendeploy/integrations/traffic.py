@@ -15,38 +15,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Protocol
 
+from opendeploy.domain.traffic_control import HealthTiming, TargetObservation, TargetState
 
-class TargetState(Enum):
-    """Where a target stands in one load balancer."""
-
-    IN_SERVICE = "in_service"  # registered (ready) and reported healthy: takes new connections
-    UNHEALTHY = "unhealthy"  # registered (ready) but health checks do not (yet) pass
-    DRAINING = "draining"  # takes no new connections; existing ones may still run
-    OUT_OF_SERVICE = "out_of_service"  # taken out (maintenance / deregistered): no traffic at all
-    UNKNOWN = "unknown"  # the load balancer does not know this target
-
-
-@dataclass(frozen=True)
-class TargetObservation:
-    state: TargetState
-    active_connections: int = 0  # current sessions; 0 when the load balancer cannot tell
-
-
-@dataclass(frozen=True)
-class HealthTiming:
-    """How long the two traffic steps are expected to take, from the load balancer's own settings.
-
-    ``drain_limit`` is the longest BlockTraffic waits for connections to end (HAProxy: the configured
-    deregistration delay; ELB: the target group's deregistration delay or Classic ELB's draining
-    timeout). ``healthy_expected`` is the time a healthy target needs to be reported up after it is
-    allowed: (rise/healthy threshold × check interval) + one interval.
-    """
-
-    drain_limit: float
-    healthy_expected: float
+__all__ = [
+    "FakeLoadBalancer",
+    "HealthTiming",
+    "LoadBalancer",
+    "TargetObservation",
+    "TargetState",
+    "TrafficError",
+]
 
 
 class TrafficError(Exception):
