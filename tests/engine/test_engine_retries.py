@@ -7,6 +7,7 @@ called off, automatic rollback); a step that recovers in time starts a fresh cou
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -19,7 +20,7 @@ from sqlalchemy import inspect, select
 
 from opendeploy.api.codedeploy.deployments import get_deployment
 from opendeploy.api.codedeploy.registry import OperationContext, Principal
-from opendeploy.engine import deployment_end, host_commands, wakeups
+from opendeploy.engine import deployment_end, host_commands, timers, wakeups
 from opendeploy.engine.reconciler import Reconciler, retry_delay
 from opendeploy.engine.strategies import server_in_place
 from opendeploy.settings import EngineSettings, Settings
@@ -410,13 +411,47 @@ def _started(database: Database, settings: Settings, instances: list[str]) -> tu
     return deployment_id, timer
 
 
+def _replace_handler(monkeypatch: pytest.MonkeyPatch, kind: str, handler: Callable[..., Any]) -> None:
+    monkeypatch.setitem(timers.TIMER_KINDS, kind, dataclasses.replace(timers.kind_of(kind), handler=handler))
+
+
+def test_a_timer_of_a_kind_without_a_handler_is_an_error_on_the_timer_not_dropped(
+    database: Database, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=RECONCILER_LOG)
+    deployment_id, _ = _started(database, settings, ["a"])
+    with database.transaction() as session:
+        unknown = Timer(
+            kind="no_such_kind", due_at=T0 + 1, payload={}, deployment_id=deployment_id, created_at=T0
+        )
+        session.add(unknown)
+        session.flush()
+        unknown_id = unknown.id
+    reconciler = Reconciler(database, settings)
+    reconciler.run_once(now=T0 + 1)
+    with database.transaction(write=False) as session:
+        row = session.get(Timer, unknown_id)
+        assert row is not None
+        assert (row.attempts, row.due_at) == (1, T0 + 1 + DELAYS[0])
+        assert (
+            row.last_error == "UnknownTimerKind: no handler is registered for timers of kind 'no_such_kind'"
+        )
+    now = T0 + 1
+    for delay in DELAYS:
+        now += delay
+        reconciler.run_once(now=now)
+    info = _api_view(database, settings, deployment_id)
+    assert (info["status"], info["errorInformation"]["code"]) == ("Failed", "INTERNAL_ERROR")
+    assert "no_such_kind timer" in info["deploymentStatusMessages"][0]
+
+
 def test_a_failing_timer_backs_off_then_its_deployment_fails_with_internal_error(
     database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger=RECONCILER_LOG)
     deployment_id, timer = _started(database, settings, ["a"])
     assert timer.due_at == T0 + settings.engine.event_start_timeout
-    monkeypatch.setattr(host_commands, "fire_command_timer", _failing(ValueError("timer exploded")))
+    _replace_handler(monkeypatch, host_commands.EVENT_START_TIMER, _failing(ValueError("timer exploded")))
     reconciler = Reconciler(database, settings)
 
     now = timer.due_at
@@ -460,9 +495,9 @@ def test_a_timer_that_recovers_in_time_does_what_it_is_for(
     database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deployment_id, timer = _started(database, settings, ["a"])
-    real = host_commands.fire_command_timer
-    monkeypatch.setattr(
-        host_commands, "fire_command_timer", _failing(OSError("flaky"), OSError("flaky"), then=real)
+    real = timers.kind_of(host_commands.EVENT_START_TIMER).handler
+    _replace_handler(
+        monkeypatch, host_commands.EVENT_START_TIMER, _failing(OSError("flaky"), OSError("flaky"), then=real)
     )
     reconciler = Reconciler(database, settings)
     now = timer.due_at

@@ -46,8 +46,9 @@ from opendeploy.engine.target_progress import (
     event_ended,
     touch_target,
 )
+from opendeploy.engine.timers import timer_kind
 from opendeploy.engine.wakeups import wake_host_on_commit
-from opendeploy.settings import EngineSettings
+from opendeploy.settings import EngineSettings, Settings
 from opendeploy.store.models import (
     Deployment,
     DeploymentTarget,
@@ -59,6 +60,7 @@ from opendeploy.store.models import (
 from opendeploy.store.models.json_column import JSONValue
 from opendeploy.store.prepared import Prepared
 
+# Its timers (``engine.timers``; inserted here by prepared statements, on every event's hot path).
 EVENT_START_TIMER = "lifecycle_event_start"
 EVENT_TIMEOUT_TIMER = "lifecycle_event_timeout"
 FINISHED_COMMAND_STATUSES = frozenset({HostCommandStatus.SUCCEEDED, HostCommandStatus.FAILED})
@@ -625,14 +627,22 @@ def _finish(
 # --- timers ---------------------------------------------------------------------------------------------
 
 
-def fire_command_timer(
-    session: Session, timer: Timer, command: HostCommand, now: float, settings: EngineSettings
-) -> None:
-    """A deadline of ``command`` passed (both are locked): fail its event if it is still waiting."""
+def _deadline_passed(session: Session, timer: Timer) -> tuple[HostCommand, str]:
+    """The command whose deadline ``timer`` is (locked before the timer: ``timers.fire``), and the name of
+    its instance."""
+    command = session.get(HostCommand, timer.host_command_id)
+    if command is None:
+        raise LookupError(f"timer {timer.id} names host command {timer.host_command_id}, which has gone")
     target = session.get(DeploymentTarget, command.deployment_target_id)
-    instance = target.target_id if target is not None else command.host_identifier
-    if timer.kind == EVENT_START_TIMER and command.status == HostCommandStatus.PENDING:
-        waited = settings.event_start_timeout
+    return command, target.target_id if target is not None else command.host_identifier
+
+
+@timer_kind(EVENT_START_TIMER, host_command=True)
+def event_start_deadline(session: Session, timer: Timer, now: float, settings: Settings) -> None:
+    """No agent picked the event up in time: it fails as if the agent had reported it (``CAUSE_AGENT``)."""
+    command, instance = _deadline_passed(session, timer)
+    if command.status == HostCommandStatus.PENDING:
+        waited = settings.engine.event_start_timeout
         finish_event(
             session,
             command,
@@ -647,9 +657,16 @@ def fire_command_timer(
             ),
             cause=CAUSE_AGENT,
             now=now,
-            settings=settings,
+            settings=settings.engine,
         )
-    elif timer.kind == EVENT_TIMEOUT_TIMER and command.status not in FINISHED_COMMAND_STATUSES:
+    session.execute(delete(Timer).where(Timer.id == timer.id))
+
+
+@timer_kind(EVENT_TIMEOUT_TIMER, host_command=True)
+def event_run_deadline(session: Session, timer: Timer, now: float, settings: Settings) -> None:
+    """The event ran past its allowed time: it fails as if the agent had reported it (``CAUSE_TIMEOUT``)."""
+    command, instance = _deadline_passed(session, timer)
+    if command.status not in FINISHED_COMMAND_STATUSES:
         allowed = (timer.payload or {}).get("allowed")
         within = f" within {float(allowed):g} seconds" if allowed is not None else " in time"
         finish_event(
@@ -665,6 +682,6 @@ def fire_command_timer(
             ),
             cause=CAUSE_TIMEOUT,
             now=now,
-            settings=settings,
+            settings=settings.engine,
         )
     session.execute(delete(Timer).where(Timer.id == timer.id))

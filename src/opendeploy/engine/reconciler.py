@@ -31,14 +31,14 @@ from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import LifecycleEvent
 from opendeploy.domain.statuses import ACTIVE_DEPLOYMENT_STATUSES, ERROR_MESSAGES, DeploymentStatus, ErrorCode
-from opendeploy.engine import event_timeouts, host_commands, stop
+from opendeploy.engine import event_timeouts, stop, timers
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.strategies import NoStrategy, StrategyKey, find_strategy, strategy_for
 from opendeploy.engine.transactions import in_transaction
 from opendeploy.settings import EngineSettings, Settings
 from opendeploy.store.blob_store import blob_store_for
 from opendeploy.store.db import Database
-from opendeploy.store.models import Deployment, HostCommand, Revision, Timer
+from opendeploy.store.models import Deployment, Revision, Timer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,36 +127,9 @@ def _due_timers(session: Session, now: float) -> list[int]:
 
 
 def fire_timer(session: Session, timer_id: int, now: float, settings: Settings) -> bool:
-    """Act on one due timer; True if it was acted on (False: gone, not due, or held by another step)."""
-    timer = session.get(Timer, timer_id)
-    if timer is None or timer.due_at > now:
-        return False
-    if timer.host_command_id is None:
-        log.warning("dropping timer %s of unknown kind %r", timer.id, timer.kind)
-        session.delete(timer)
-        return True
-    # Lock the command before the timer: completions lock in that order too, so the two never deadlock.
-    command = session.scalar(
-        select(HostCommand)
-        .where(HostCommand.id == timer.host_command_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    if command is None:
-        return False
-    timer = session.scalar(
-        select(Timer)
-        .where(Timer.id == timer_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    if timer is None or timer.due_at > now:
-        return False
-    failed_before = timer.attempts
-    host_commands.fire_command_timer(session, timer, command, now, settings.engine)
-    if failed_before:  # a timer its handler keeps (none does yet) starts a fresh count
-        session.execute(update(Timer).where(Timer.id == timer_id).values(attempts=0, last_error=None))
-    return True
+    """Act on one due timer through the handler of its kind (``timers.fire``); True if it was acted on.
+    A kind without a handler raises, so the retry policy records it on the timer."""
+    return timers.fire(session, timer_id, now, settings)
 
 
 # --- the retry policy -------------------------------------------------------------------------------------
