@@ -34,7 +34,13 @@ from opendeploy.integrations.elb import (
     load_balancers,
     target_description,
 )
-from opendeploy.integrations.traffic import HealthTiming, TargetObservation, TargetState, TrafficError
+from opendeploy.integrations.traffic import (
+    HealthTiming,
+    TargetObservation,
+    TargetState,
+    TrafficError,
+    TrafficMisconfigured,
+)
 from support.moto import MotoServer
 from support.names import unique
 
@@ -190,7 +196,7 @@ def test_unknown_target_group_is_a_clear_error(aws: Aws) -> None:
     name = unique("missing")
     lb = TargetGroup(name, aws.elbv2)
     for call in (lambda: lb.allow("i-0123456789abcdef0"), lb.timing, lambda: lb.observe(["10.0.0.1"])):
-        with pytest.raises(TrafficError, match=f"target group '{name}' does not exist in us-east-1"):
+        with pytest.raises(TrafficMisconfigured, match=f"target group '{name}' does not exist in us-east-1"):
             call()
 
 

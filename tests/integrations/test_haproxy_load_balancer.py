@@ -27,7 +27,7 @@ from opendeploy.integrations.haproxy import (
     parse_stat,
     target_state,
 )
-from opendeploy.integrations.traffic import TargetObservation, TargetState, TrafficError
+from opendeploy.integrations.traffic import TargetObservation, TargetState, TrafficError, TrafficMisconfigured
 from support.haproxy import SERVER_HEADER, HAProxy, HTTPBackend, unavailable_reason
 from support.server import free_port, wait_for
 
@@ -228,7 +228,7 @@ def test_timing_comes_from_the_deregistration_delay_and_the_check_rise(
 
 @pytest.mark.parametrize("call", ["block", "finish_block", "allow"])
 def test_an_unknown_server_is_an_error_naming_the_servers(lb: HAProxyBackend, call: str) -> None:
-    with pytest.raises(TrafficError) as error:
+    with pytest.raises(TrafficMisconfigured) as error:  # no retry helps: the engine fails at once
         getattr(lb, call)("host-9")
     assert (
         str(error.value) == "HAProxy backend 'web' has no server 'host-9' (servers: host-1, host-2, host-3)"
@@ -239,7 +239,7 @@ def test_an_unknown_backend_is_an_error_naming_the_backends(haproxy: HAProxy) ->
     lb = HAProxyBackend(haproxy.stats_socket, "api", deregistration_delay=30.0)
     message = f"HAProxy at {haproxy.stats_socket} has no backend 'api' (backends: web)"
     for call in (lambda: lb.block("host-1"), lambda: lb.observe(["host-1"]), lb.timing):
-        with pytest.raises(TrafficError) as error:
+        with pytest.raises(TrafficMisconfigured) as error:
             call()
         assert str(error.value) == message
 

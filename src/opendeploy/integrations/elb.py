@@ -72,6 +72,7 @@ from opendeploy.integrations.traffic import (
     TargetObservation,
     TargetState,
     TrafficError,
+    TrafficMisconfigured,
 )
 
 MAX_CLASSIC_LOAD_BALANCERS = 10
@@ -82,6 +83,20 @@ MAX_MESSAGE = 400  # characters of an unparsable answer kept in a TrafficError
 
 
 # --- errors ---------------------------------------------------------------------------------------
+
+
+# AWS's answers that no retry changes: what the deployment group names does not exist or is refused.
+_MISCONFIGURED = frozenset(
+    {
+        "TargetGroupNotFound",
+        "LoadBalancerNotFound",
+        "AccessPointNotFound",
+        "ValidationError",
+        "InvalidConfigurationRequest",
+        "AccessDenied",
+        "AccessDeniedException",
+    }
+)
 
 
 def _error_code(error: Exception) -> str | None:
@@ -109,7 +124,8 @@ def _call(
         if code in tuple(tolerate):
             return None
         message = error.response.get("Error", {}).get("Message") or str(error)
-        raise TrafficError(f"{what}: {operation}{detail} failed: {code}: {message}") from error
+        kind = TrafficMisconfigured if code in _MISCONFIGURED else TrafficError
+        raise kind(f"{what}: {operation}{detail} failed: {code}: {message}") from error
     except (botocore.exceptions.BotoCoreError, botocore.parsers.ResponseParserError) as error:
         # no answer, no credentials, or one that is not AWS's (a proxy's or a stand-in's error page)
         text = str(error)
@@ -163,7 +179,7 @@ class TargetGroup:
 
     def __init__(self, name_or_arn: str, client: Any) -> None:
         if not name_or_arn:
-            raise TrafficError("a target group needs a name or an ARN")
+            raise TrafficMisconfigured("a target group needs a name or an ARN")
         self._client = client
         self._lock = threading.Lock()
         if name_or_arn.startswith("arn:"):
@@ -200,7 +216,7 @@ class TargetGroup:
                 )
                 groups = (response or {}).get("TargetGroups") or []
                 if not groups:
-                    raise TrafficError(
+                    raise TrafficMisconfigured(
                         f"{self._what} does not exist in {self._client.meta.region_name} "
                         "(DescribeTargetGroups found no target group of that name)"
                     )
@@ -300,7 +316,7 @@ class ClassicLoadBalancer:
 
     def __init__(self, name: str, client: Any) -> None:
         if not name:
-            raise TrafficError("a Classic Load Balancer needs a name")
+            raise TrafficMisconfigured("a Classic Load Balancer needs a name")
         self._name = name
         self._client = client
 
@@ -403,7 +419,7 @@ class ClassicLoadBalancer:
         )
         descriptions = response.get("LoadBalancerDescriptions") or []
         if not descriptions:
-            raise TrafficError(f"{self._what}: DescribeLoadBalancers returned no such load balancer")
+            raise TrafficMisconfigured(f"{self._what}: DescribeLoadBalancers returned no such load balancer")
         return descriptions[0]
 
 
@@ -452,11 +468,11 @@ def _names(info: Mapping[str, Any], key: str, kind: str, limit: int) -> list[str
     for entry in entries:
         name = entry.get("name") if isinstance(entry, Mapping) else None
         if not isinstance(name, str) or not name:
-            raise TrafficError(f"loadBalancerInfo.{key}: every entry needs a name, got {entry!r}")
+            raise TrafficMisconfigured(f"loadBalancerInfo.{key}: every entry needs a name, got {entry!r}")
         if name not in names:
             names.append(name)
     if len(names) > limit:
-        raise TrafficError(
+        raise TrafficMisconfigured(
             f"loadBalancerInfo.{key} names {len(names)} {kind}; a deployment group may name at most {limit}"
         )
     return names

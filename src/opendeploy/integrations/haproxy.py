@@ -32,7 +32,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from opendeploy.integrations.traffic import HealthTiming, TargetObservation, TargetState, TrafficError
+from opendeploy.integrations.traffic import (
+    HealthTiming,
+    TargetObservation,
+    TargetState,
+    TrafficError,
+    TrafficMisconfigured,
+)
 
 DEFAULT_TIMEOUT = 5.0  # seconds to connect and to receive a complete answer
 DEFAULT_CHECK_INTERVAL = 2.0  # HAProxy's default ``inter``
@@ -217,7 +223,7 @@ class HAProxyBackend:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if not _NAME.fullmatch(backend):
-            raise TrafficError(f"{backend!r} is not a valid HAProxy backend name")
+            raise TrafficMisconfigured(f"{backend!r} is not a valid HAProxy backend name")
         self._api = RuntimeAPI(address, timeout=timeout)
         self._backend = backend
         self.deregistration_delay = deregistration_delay
@@ -334,19 +340,21 @@ class HAProxyBackend:
 
     def _check_target(self, target: str) -> None:
         if not _NAME.fullmatch(target):
-            raise TrafficError(
+            raise TrafficMisconfigured(
                 f"{target!r} cannot be a server of HAProxy backend {self._backend!r}: server names "
                 "use only letters, digits and _ . : -"
             )
 
     def _no_server(self, target: str, servers: Mapping[str, ServerState] | None = None) -> TrafficError:
         names = ", ".join(servers if servers is not None else self._servers_state()) or "none"
-        return TrafficError(f"HAProxy backend {self._backend!r} has no server {target!r} (servers: {names})")
+        return TrafficMisconfigured(
+            f"HAProxy backend {self._backend!r} has no server {target!r} (servers: {names})"
+        )
 
     def _no_backend(self) -> TrafficError:
         answer = self._api.execute("show backend")
         backends = [line for line in answer.splitlines() if line.strip() and not line.startswith("#")]
-        return TrafficError(
+        return TrafficMisconfigured(
             f"HAProxy at {self.address} has no backend {self._backend!r} "
             f"(backends: {', '.join(backends) or 'none'})"
         )

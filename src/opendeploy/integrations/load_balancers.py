@@ -22,7 +22,7 @@ from typing import Any
 from opendeploy.domain.deployment_style import LoadBalancerInfo
 from opendeploy.integrations import aws_clients, elb
 from opendeploy.integrations.haproxy import HAProxyBackend
-from opendeploy.integrations.traffic import LoadBalancer, TrafficError
+from opendeploy.integrations.traffic import LoadBalancer, TrafficMisconfigured
 from opendeploy.settings import TrafficSettings
 
 HAPROXY_PREFIX = "haproxy:"
@@ -64,7 +64,7 @@ def load_balancers_for(
 def _haproxy(name: str, settings: TrafficSettings) -> LoadBalancer:
     backend = name[len(HAPROXY_PREFIX) :]
     if settings.haproxy_socket is None:
-        raise TrafficError(
+        raise TrafficMisconfigured(
             f"the deployment group's target group {name!r} is an HAProxy backend, but this server was "
             "started without --haproxy-socket"
         )

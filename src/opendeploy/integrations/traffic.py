@@ -26,11 +26,17 @@ __all__ = [
     "TargetObservation",
     "TargetState",
     "TrafficError",
+    "TrafficMisconfigured",
 ]
 
 
 class TrafficError(Exception):
     """A load balancer refused or could not be reached; the message names which and why."""
+
+
+class TrafficMisconfigured(TrafficError):
+    """What the deployment group names does not exist or cannot be used (a backend, a server, a target
+    group, a load balancer): no retry can help, so the engine fails at once instead of waiting."""
 
 
 class LoadBalancer(Protocol):
