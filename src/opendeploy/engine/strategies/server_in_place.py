@@ -49,6 +49,7 @@ from opendeploy.domain.statuses import (
 from opendeploy.engine import instance_health_records, stop, target_progress
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.instance_zones import instance_zones
+from opendeploy.engine.progress import Progress, record_progress
 from opendeploy.engine.runners import EventStart
 from opendeploy.engine.strategies.base import StrategyKey, register
 from opendeploy.engine.targets import group_instances
@@ -63,6 +64,9 @@ from opendeploy.store.models import (
 from opendeploy.store.prepared import Prepared
 
 _CHUNK = 500  # ids per IN (...) list
+# The in-place strategy's one phase (``engine.progress``): its targets are on record and dispatch rolls
+# the revision out; everything else it needs is in the targets' rows.
+ROLLOUT = "Rollout"
 _FINISHED = frozenset({TargetStatus.SUCCEEDED, TargetStatus.FAILED, TargetStatus.SKIPPED})
 TIMEOUT_MESSAGE = (
     "The deployment failed because lifecycle events on its instances did not complete in the time "
@@ -179,6 +183,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
     deployment.status = DeploymentStatus.IN_PROGRESS
     deployment.start_time = now
     deployment.updated_at = now
+    record_progress(deployment, Progress(phase=ROLLOUT))
     dispatch(session, deployment, config, now, settings)
 
 

@@ -126,6 +126,9 @@ class Deployment(DeploymentOptions, Base):
     # last error (``engine.reconciler``'s retry policy); 0 and NULL once a step succeeds.
     engine_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     engine_last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Migration 0011: where the deployment is in its strategy (``engine.progress`` reads and writes them).
+    phase: Mapped[str | None] = mapped_column(String(64), default=None)
+    strategy_state: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, default=None)
 
 
 class DeploymentTarget(Base):
