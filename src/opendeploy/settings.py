@@ -5,8 +5,10 @@ One frozen dataclass built by the CLI from flags and environment; every layer re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ class TrafficSettings:
     health_wait: float = 3600.0
     poll_interval: float = 1.0  # how often the server looks at a load balancer during those steps
     target_tag_key: str = "opendeploy:lb-target"
+    # What makes a deployment's load balancers from its loadBalancerInfo; None: the real ones
+    # (``integrations.load_balancers.load_balancers_for``). In-process engine tests give fakes here.
+    load_balancers: Callable[[Any, TrafficSettings], dict[str, Any]] | None = field(
+        default=None, compare=False
+    )
 
 
 @dataclass(frozen=True)

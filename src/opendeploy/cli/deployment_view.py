@@ -1,12 +1,14 @@
 """How ``opendeploy watch`` and ``opendeploy deploy --follow`` show a deployment: a live rich view on a
 terminal, one plain line per change otherwise, and a summary at the end.
 
-The live view has the deployment's status, configuration and elapsed time, its overview counts, and one
-row per instance on show (``DeploymentTracker`` picks at most ``max_rows``) with its status, an event
+The live view has the deployment's status, configuration and elapsed time, its overview counts, what the
+server says of it (``deploymentStatusMessages``: e.g. how long BlockTraffic and AllowTraffic should take
+behind its load balancers, said when it starts), and one row per instance on show (``DeploymentTracker`` picks at most ``max_rows``) with its status, an event
 strip (one mark per lifecycle event, in order: done, running, failed, skipped, pending), the event it is
 at and its elapsed time; the instances not on show are counted by status under the table.
 
-The plain lines name the deployment's status and counts when they change and, for fleets no larger than
+The plain lines name the deployment's status and counts when they change, each status message once and,
+for fleets no larger than
 the row limit, each instance's lifecycle events as they finish and its status when it changes; larger
 fleets get lines for failed instances only, so a log stays readable. The summary repeats the final
 counts, the rows, the deployment's errorInformation and, for each failed instance on show, the failed
@@ -173,9 +175,15 @@ def rows_table(snapshot: Snapshot) -> Table:
     return table
 
 
+def status_messages(snapshot: Snapshot) -> tuple[str, ...]:
+    """What the server says of the deployment as it runs (e.g. how long its traffic steps should take)."""
+    return tuple(snapshot.deployment.get("deploymentStatusMessages") or ())
+
+
 def live_view(snapshot: Snapshot) -> RenderableType:
     """The live view of one snapshot (for a terminal)."""
     parts: list[RenderableType] = [_heading(snapshot), counts_text(snapshot.overview)]
+    parts.extend(Text(message, style="dim") for message in status_messages(snapshot))
     note = _waiting_note(snapshot)
     if note is not None:
         parts.append(note)
@@ -208,12 +216,18 @@ class PlainReporter:
         self._status: str | None = None
         self._overview: Mapping[str, int] | None = None
         self._targets: dict[str, Target] = {}
+        self._messages: set[str] = set()
 
     def update(self, snapshot: Snapshot) -> None:
         # The end (status and counts) is left to the summary, which follows.
         if snapshot.status != self._status and not snapshot.finished:
             self._status = snapshot.status
             self._echo(f"{snapshot.deployment_id}: {snapshot.status} ({_title(snapshot)})")
+        if not snapshot.finished:  # the summary repeats them at the end
+            for message in status_messages(snapshot):
+                if message not in self._messages:
+                    self._messages.add(message)
+                    self._echo(f"{snapshot.deployment_id}: {message}")
         every_event = snapshot.target_count <= self._max_rows
         for target in snapshot.rows:
             if target.detailed:

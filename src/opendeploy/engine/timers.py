@@ -41,7 +41,7 @@ class TimerKind:
 TIMER_KINDS: dict[str, TimerKind] = {}
 # The modules that register timer kinds, imported on first use (they build on engine modules that
 # schedule timers).
-TIMER_MODULES = ("opendeploy.engine.host_commands",)
+TIMER_MODULES = ("opendeploy.engine.host_commands", "opendeploy.engine.runners.traffic")
 
 
 class UnknownTimerKind(LookupError):

@@ -2,9 +2,10 @@
 
 The event catalogue says who runs each event (an agent, the server through a load balancer, a hook
 function); ``engine.target_progress`` hands a target's next event to the runner registered for that kind.
-Today only agents run events (``runners.agent``: a host command per event). A kind with no runner yet is
-not an error of the deployment's making: the target fails with a message saying so (no strategy produces
-such events until their runner exists).
+Agents run most events (``runners.agent``: a host command per event); the server runs BlockTraffic and
+AllowTraffic itself through the load balancers (``runners.traffic``). A kind with no runner yet (hook
+functions) is not an error of the deployment's making: the target fails with a message saying so (no
+strategy produces such events until their runner exists).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Runner(Protocol):
 
 
 # The runners this server has, imported on first use (they build on engine modules that use this one).
-RUNNER_MODULES = ("opendeploy.engine.runners.agent",)
+RUNNER_MODULES = ("opendeploy.engine.runners.agent", "opendeploy.engine.runners.traffic")
 _RUNNERS: dict[EventRunner, Runner] = {}
 
 

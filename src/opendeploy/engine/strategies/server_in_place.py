@@ -1,5 +1,15 @@
-"""The EC2/On-Premises in-place strategy (without a load balancer): start a deployment, decide which
-instances run, finish it. Registered for (Server, IN_PLACE, WITHOUT_TRAFFIC_CONTROL).
+"""The EC2/On-Premises in-place strategy, with or without traffic control: start a deployment, decide
+which instances run, finish it. Registered for (Server, IN_PLACE, WITHOUT_TRAFFIC_CONTROL) and (Server,
+IN_PLACE, WITH_TRAFFIC_CONTROL).
+
+With traffic control each instance also runs BeforeBlockTraffic, BlockTraffic, AfterBlockTraffic before
+ApplicationStop and BeforeAllowTraffic, AllowTraffic, AfterAllowTraffic after ValidateService; the server
+runs BlockTraffic and AllowTraffic itself through the group's load balancers (``runners.traffic``). The
+deployment fails at start when they cannot be used, and otherwise says what its traffic steps should
+cost (``deploymentStatusMessages``). Minimum healthy hosts count an instance out of its load balancers as
+unhealthy, as they count every instance under way. A stop ends running traffic steps at once and gives
+the instances it took out back to their load balancers (health checks decide when they serve again);
+an instance whose event failed stays out.
 
 - **start** (Created -> InProgress): resolve the deployment group's instances now (a deployment the
   engine made for new instances only: those of them still selected); none is a ``NO_INSTANCES``
@@ -50,9 +60,10 @@ from opendeploy.engine import instance_health_records, stop, target_progress
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.instance_zones import instance_zones
 from opendeploy.engine.progress import Progress, record_progress
-from opendeploy.engine.runners import EventStart
+from opendeploy.engine.runners import EventStart, traffic
 from opendeploy.engine.strategies.base import StrategyKey, register
 from opendeploy.engine.targets import group_instances
+from opendeploy.integrations.traffic import TrafficError
 from opendeploy.settings import Settings
 from opendeploy.store.models import (
     Deployment,
@@ -149,6 +160,17 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             settings,
         )
         return
+    if deployment.style.traffic_control:
+        try:
+            deployment.deployment_status_messages = [traffic.traffic_plan(deployment, settings)]
+        except TrafficError as error:
+            code = (
+                ErrorCode.MISSING_ELB_INFORMATION
+                if deployment.load_balancer.empty
+                else ErrorCode.ELASTIC_LOAD_BALANCING_INVALID
+            )
+            _fail(session, deployment, code, now, str(error), settings, message=str(error))
+            return
     names = group_instances(session, group)
     if deployment.instance_names is not None:  # a deployment the engine made for some instances only
         wanted = set(deployment.instance_names)
@@ -187,9 +209,10 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
     dispatch(session, deployment, config, now, settings)
 
 
-def lifecycle_events() -> tuple[LifecycleEvent, ...]:
-    """An instance's events in an in-place deployment without a load balancer, in order."""
-    return server_events(deployment_type=IN_PLACE, load_balancer=False)
+def lifecycle_events(traffic_control: bool = False) -> tuple[LifecycleEvent, ...]:
+    """An instance's events in an in-place deployment, in order: with traffic control, BlockTraffic and
+    AllowTraffic and their hooks around the install (guide L24582–L24584)."""
+    return server_events(deployment_type=IN_PLACE, load_balancer=traffic_control)
 
 
 def _zonal(deployment: Deployment, config: configs.DeploymentConfig) -> configs.ZonalConfig | None:
@@ -213,7 +236,7 @@ def _add_targets(
 ) -> None:
     """One target per instance with its lifecycle events, in bulk (a fleet may have thousands). An
     instance already up to date (``updateOutdatedInstancesOnly``) is Skipped, its events with it."""
-    events = [event.name for event in lifecycle_events()]
+    events = [event.name for event in lifecycle_events(deployment.style.traffic_control)]
     health = health or {}
     zones = zones or {}
     rows = session.execute(
@@ -427,7 +450,7 @@ class InPlaceStrategy:
     deploys_to_new_instances = True
 
     def lifecycle_events(self, deployment: Deployment) -> tuple[LifecycleEvent, ...]:
-        return lifecycle_events()
+        return lifecycle_events(deployment.style.traffic_control)
 
     def start(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
         start(session, deployment, now, settings)
@@ -437,10 +460,20 @@ class InPlaceStrategy:
             dispatch(session, deployment, None, now, settings)
 
     def drain(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> bool:
-        return stop.drain_host_commands(session, deployment.id, now)
+        if not deployment.style.traffic_control:
+            return stop.drain_host_commands(session, deployment.id, now)
+        traffic.stop_traffic_events(session, deployment.id, now, settings)
+        drained = stop.drain_host_commands(session, deployment.id, now)
+        if drained:
+            problems = traffic.restore_traffic(session, deployment, settings)
+            if problems:
+                before = deployment.deployment_status_messages or []
+                deployment.deployment_status_messages = [*before, *problems]
+        return drained
 
 
 IN_PLACE_STRATEGY = register(
     InPlaceStrategy(),
     StrategyKey(configs.ComputePlatform.SERVER, DeploymentType.IN_PLACE, traffic_control=False),
+    StrategyKey(configs.ComputePlatform.SERVER, DeploymentType.IN_PLACE, traffic_control=True),
 )

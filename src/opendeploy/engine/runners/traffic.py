@@ -1,0 +1,297 @@
+"""The load-balancer runner: BlockTraffic and AllowTraffic, which the server runs itself through the
+deployment group's load balancers (the guide reserves them: no agent or script runs them).
+
+Starting either event records it InProgress and schedules a ``traffic_step`` timer due at once. Each
+firing of that timer is one idempotent step:
+
+1. the first time, ask every load balancer to block (HAProxy: drain; ELB: deregister) or allow (HAProxy:
+   ready after a forced health recheck; ELB: register) the instance;
+2. look at what every load balancer reports (``observe``) and let ``domain.traffic_control`` decide:
+   done (the event Succeeded and the instance moves on: ``target_progress``), take a drained instance
+   fully out (HAProxy maintenance) and look again, fail the instance (not healthy within the health
+   wait), or look again after the poll interval.
+
+Calls are repeated after a crash or an HAProxy reload harmlessly: the wanted state is simply applied
+again. A load balancer that cannot be reached is looked at again each poll until the step's own limit
+(the drain limit, or the health wait) has passed; then the instance fails with its error. What no retry
+can help (no such backend, server or target group: ``TrafficMisconfigured``) fails it at once. The instance
+is known to the load balancers by its ``opendeploy:lb-target`` tag, else its name
+(``integrations.load_balancers``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from opendeploy.appspec.lifecycle_events import ALLOW_TRAFFIC, BLOCK_TRAFFIC, EventRunner
+from opendeploy.domain.deployment_style import LoadBalancerInfo
+from opendeploy.domain.statuses import LifecycleErrorCode, LifecycleEventStatus
+from opendeploy.domain.traffic_control import (
+    TargetObservation,
+    TrafficAction,
+    TrafficDecision,
+    allow_progress,
+    block_progress,
+    expected_allow,
+    expected_block,
+)
+from opendeploy.engine import target_progress
+from opendeploy.engine.runners import EventStart, register
+from opendeploy.engine.timers import schedule, timer_kind
+from opendeploy.integrations.load_balancers import load_balancers_for, target_name
+from opendeploy.integrations.traffic import LoadBalancer, TrafficError, TrafficMisconfigured
+from opendeploy.settings import EngineSettings, Settings
+from opendeploy.store.models import (
+    Deployment,
+    DeploymentTarget,
+    LifecycleEventRecord,
+    OnPremisesInstanceTag,
+    Timer,
+)
+
+log = logging.getLogger(__name__)
+
+TRAFFIC_STEP = "traffic_step"
+TRAFFIC_EVENTS = (BLOCK_TRAFFIC, ALLOW_TRAFFIC)
+
+
+class TrafficRunner:
+    """Starts BlockTraffic / AllowTraffic events: InProgress now, the work in ``traffic_step`` timers."""
+
+    def start(
+        self,
+        session: Session,
+        deployment_id: str,
+        events: Sequence[EventStart],
+        now: float,
+        settings: EngineSettings,
+    ) -> None:
+        for event in events:
+            started = session.execute(
+                update(LifecycleEventRecord)
+                .where(
+                    LifecycleEventRecord.id == event.event_id,
+                    LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
+                )
+                .values(status=LifecycleEventStatus.IN_PROGRESS, start_time=now)
+            ).rowcount
+            if not started:
+                continue
+            target_progress.touch_target(session, event.target_id, now)
+            schedule(
+                session,
+                TRAFFIC_STEP,
+                now,
+                deployment_id=deployment_id,
+                payload={"event": event.event_id, "begun": False},
+                now=now,
+            )
+
+
+TRAFFIC_RUNNER = register(EventRunner.LOAD_BALANCER, TrafficRunner())
+
+
+def instance_tags(session: Session, instance_name: str) -> dict[str, str]:
+    rows = session.execute(
+        select(OnPremisesInstanceTag.key, OnPremisesInstanceTag.value).where(
+            OnPremisesInstanceTag.instance_name == instance_name
+        )
+    )
+    return {key: value or "" for key, value in rows}
+
+
+def resolve(
+    session: Session, info: LoadBalancerInfo, instance_name: str, settings: Settings
+) -> tuple[dict[str, LoadBalancer], str]:
+    """The deployment's load balancers and the instance's name in them (``TrafficError`` if unusable)."""
+    balancers = (settings.traffic.load_balancers or load_balancers_for)(info, settings.traffic)
+    return balancers, target_name(instance_name, instance_tags(session, instance_name), settings.traffic)
+
+
+@timer_kind(TRAFFIC_STEP)
+def traffic_step(session: Session, timer: Timer, now: float, settings: Settings) -> None:
+    """One look at the load balancers for a running BlockTraffic or AllowTraffic event."""
+    payload = dict(timer.payload or {})
+    event = session.get(LifecycleEventRecord, payload.get("event"))
+    if event is None or event.status != LifecycleEventStatus.IN_PROGRESS:
+        session.execute(delete(Timer).where(Timer.id == timer.id))
+        return
+    target = session.get(DeploymentTarget, event.deployment_target_id)
+    deployment = session.get(Deployment, target.deployment_id) if target is not None else None
+    if target is None or deployment is None:
+        session.execute(delete(Timer).where(Timer.id == timer.id))
+        return
+    blocking = event.name == BLOCK_TRAFFIC
+    started = event.start_time or now
+    # BlockTraffic: the longest drain limit of the load balancers (read when it began); AllowTraffic:
+    # the health wait.
+    limit = float(payload.get("drain_limit", 0.0)) if blocking else settings.traffic.health_wait
+    try:
+        balancers, name = resolve(session, deployment.load_balancer, target.target_id, settings)
+        if not payload.get("begun"):
+            if blocking:
+                limit = max((b.timing().drain_limit for b in balancers.values()), default=0.0)
+                payload["drain_limit"] = limit
+            for balancer in balancers.values():
+                (balancer.block if blocking else balancer.allow)(name)
+            payload["begun"] = True
+        decision = _decide(balancers, name, blocking, started, now, limit, target.target_id)
+        if decision.action is TrafficAction.FINISH_BLOCK:
+            for balancer_name in decision.load_balancers:
+                balancers[balancer_name].finish_block(name)
+            decision = _decide(balancers, name, blocking, started, now, limit, target.target_id)
+    except TrafficError as error:
+        if not isinstance(error, TrafficMisconfigured) and now - started < limit:
+            log.warning("%s of %s: %s; looking again", event.name, target.target_id, error)
+            payload["error"] = str(error)
+            _again(session, timer, payload, now + settings.traffic.poll_interval)
+            return
+        decision = TrafficDecision(TrafficAction.FAILED, message=str(error))
+    if decision.action in (TrafficAction.WAIT, TrafficAction.FINISH_BLOCK):
+        payload.pop("error", None)
+        _again(session, timer, payload, now + settings.traffic.poll_interval)
+        return
+    session.execute(delete(Timer).where(Timer.id == timer.id))
+    succeeded = decision.action is TrafficAction.SUCCEEDED
+    event_ends(session, event, succeeded, decision.message, now)
+    target_progress.event_ended(
+        session,
+        deployment_id=deployment.id,
+        target_id=target.id,
+        event_name=event.name,
+        position=event.position,
+        succeeded=succeeded,
+        cause=target_progress.CAUSE_EVENT,
+        now=now,
+        settings=settings.engine,
+    )
+
+
+def _decide(
+    balancers: Mapping[str, LoadBalancer],
+    name: str,
+    blocking: bool,
+    started: float,
+    now: float,
+    limit: float,
+    instance: str,
+) -> TrafficDecision:
+    seen: dict[str, TargetObservation] = {
+        balancer_name: balancer.observe([name])[name] for balancer_name, balancer in balancers.items()
+    }
+    if blocking:
+        return block_progress(seen, started, now, limit)
+    return allow_progress(seen, started, now, limit, instance)
+
+
+def _again(session: Session, timer: Timer, payload: dict[str, object], due_at: float) -> None:
+    session.execute(update(Timer).where(Timer.id == timer.id).values(due_at=due_at, payload=payload))
+
+
+def event_ends(
+    session: Session, event: LifecycleEventRecord, succeeded: bool, message: str, now: float
+) -> None:
+    """Record the end of a traffic event (the caller moves its target on)."""
+    event.status = LifecycleEventStatus.SUCCEEDED if succeeded else LifecycleEventStatus.FAILED
+    event.end_time = now
+    event.diagnostics_error_code = (
+        LifecycleErrorCode.SUCCESS if succeeded else LifecycleErrorCode.UNKNOWN_ERROR
+    )
+    event.diagnostics_message = message or ("Succeeded" if succeeded else "Failed")
+    session.flush()
+
+
+# --- what the in-place strategy asks of traffic control ----------------------------------------------
+
+
+def traffic_plan(deployment: Deployment, settings: Settings) -> str:
+    """What the deployment's traffic steps should cost, said when it starts (``deploymentStatusMessages``;
+    ``opendeploy deploy`` and ``watch`` show it). Raises ``TrafficError`` if a load balancer cannot be
+    used (the deployment then fails before touching any instance)."""
+    info = deployment.load_balancer
+    balancers = (settings.traffic.load_balancers or load_balancers_for)(info, settings.traffic)
+    if not balancers:
+        raise TrafficMisconfigured(
+            "The deployment group uses traffic control but its loadBalancerInfo names no load balancer."
+        )
+    timings = [balancer.timing() for balancer in balancers.values()]
+    names = ", ".join(balancers)
+    return (
+        f"Traffic control through {names}: BlockTraffic takes at most {expected_block(timings):g} s per "
+        "instance and ends as soon as its connections have (AWS always waits for the deregistration delay, "
+        f"300 s by default); AllowTraffic about {expected_allow(timings):g} s (healthy threshold × check "
+        "interval + one interval)."
+    )
+
+
+def stop_traffic_events(session: Session, deployment_id: str, now: float, settings: Settings) -> None:
+    """A stop: BlockTraffic and AllowTraffic events still running end now (Failed, as stopped), so no
+    instance waits for its load balancers after the deployment is told to stop."""
+    running = session.scalars(
+        select(LifecycleEventRecord)
+        .join(DeploymentTarget, DeploymentTarget.id == LifecycleEventRecord.deployment_target_id)
+        .where(
+            DeploymentTarget.deployment_id == deployment_id,
+            LifecycleEventRecord.status == LifecycleEventStatus.IN_PROGRESS,
+            LifecycleEventRecord.name.in_(TRAFFIC_EVENTS),
+        )
+    ).all()
+    for event in running:
+        event_ends(session, event, False, f"The deployment was stopped during {event.name}.", now)
+        target_progress.event_ended(
+            session,
+            deployment_id=deployment_id,
+            target_id=event.deployment_target_id,
+            event_name=event.name,
+            position=event.position,
+            succeeded=False,
+            cause=target_progress.CAUSE_STOPPED,
+            now=now,
+            settings=settings.engine,
+        )
+
+
+def restore_traffic(session: Session, deployment: Deployment, settings: Settings) -> list[str]:
+    """A stopped deployment gives back to its load balancers the instances it took out and did not fail
+    on their own (an instance whose event failed stays out, as it would after a failed deployment); their
+    health checks decide when they get traffic again. Returns what could not be done, for the record."""
+    blocked = (
+        session.execute(
+            select(DeploymentTarget.target_id)
+            .join(LifecycleEventRecord, LifecycleEventRecord.deployment_target_id == DeploymentTarget.id)
+            .where(
+                DeploymentTarget.deployment_id == deployment.id,
+                LifecycleEventRecord.name == BLOCK_TRAFFIC,
+                LifecycleEventRecord.status == LifecycleEventStatus.SUCCEEDED,
+                (DeploymentTarget.failure_cause.is_(None))
+                | (DeploymentTarget.failure_cause == target_progress.CAUSE_STOPPED),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    allowed_again = set(
+        session.execute(
+            select(DeploymentTarget.target_id)
+            .join(LifecycleEventRecord, LifecycleEventRecord.deployment_target_id == DeploymentTarget.id)
+            .where(
+                DeploymentTarget.deployment_id == deployment.id,
+                LifecycleEventRecord.name == ALLOW_TRAFFIC,
+                LifecycleEventRecord.status == LifecycleEventStatus.SUCCEEDED,
+            )
+        ).scalars()
+    )
+    problems: list[str] = []
+    for instance in [name for name in blocked if name not in allowed_again]:
+        try:
+            balancers, name = resolve(session, deployment.load_balancer, instance, settings)
+            for balancer in balancers.values():
+                balancer.allow(name)
+        except TrafficError as error:
+            log.warning("could not give %s back to its load balancers: %s", instance, error)
+            problems.append(f"{instance} could not be given back to its load balancers: {error}")
+    return problems
