@@ -256,9 +256,10 @@ def stop_traffic_events(session: Session, deployment_id: str, now: float, settin
 
 
 def restore_traffic(session: Session, deployment: Deployment, settings: Settings) -> list[str]:
-    """A stopped deployment gives back to its load balancers the instances it took out and did not fail
-    on their own (an instance whose event failed stays out, as it would after a failed deployment); their
-    health checks decide when they get traffic again. Returns what could not be done, for the record."""
+    """A stopped deployment gives back to its load balancers the instances it took out (or was draining
+    when the stop came) and that did not fail on their own (an instance whose event failed stays out, as
+    after a failed deployment); their health checks decide when they get traffic again. Returns what
+    could not be done, for the record."""
     blocked = (
         session.execute(
             select(DeploymentTarget.target_id)
@@ -266,7 +267,9 @@ def restore_traffic(session: Session, deployment: Deployment, settings: Settings
             .where(
                 DeploymentTarget.deployment_id == deployment.id,
                 LifecycleEventRecord.name == BLOCK_TRAFFIC,
-                LifecycleEventRecord.status == LifecycleEventStatus.SUCCEEDED,
+                LifecycleEventRecord.status.in_(
+                    (LifecycleEventStatus.SUCCEEDED, LifecycleEventStatus.FAILED)
+                ),
                 (DeploymentTarget.failure_cause.is_(None))
                 | (DeploymentTarget.failure_cause == target_progress.CAUSE_STOPPED),
             )
