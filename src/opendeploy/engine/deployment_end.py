@@ -30,7 +30,7 @@ from opendeploy.domain.statuses import (
     TargetStatus,
 )
 from opendeploy.engine import new_instances, rollback
-from opendeploy.engine.automatic_deployments import last_successful_deployment
+from opendeploy.engine.deployment_creation import last_successful_deployment
 from opendeploy.engine.instance_health_records import record_deployment_end
 from opendeploy.settings import Settings
 from opendeploy.store.models import (

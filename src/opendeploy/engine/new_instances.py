@@ -29,7 +29,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from opendeploy.domain.statuses import DeploymentCreator, DeploymentStatus
-from opendeploy.engine.automatic_deployments import (
+from opendeploy.engine.deployment_creation import (
     active_deployment_id,
     create_deployment,
     last_successful_deployment,
@@ -72,7 +72,7 @@ def _deploy_revision_of(
     return create_deployment(
         session,
         group,
-        template=last,
+        compute_platform=last.compute_platform,
         revision_id=last.revision_id,
         creator=DeploymentCreator.AUTOSCALING,
         config_name=NEW_INSTANCES_CONFIG,
@@ -136,7 +136,8 @@ def after_deployment(
     follow_on = create_deployment(
         session,
         group,
-        template=deployment,
+        compute_platform=deployment.compute_platform,
+        auto_rollback_configuration=deployment.auto_rollback_configuration,
         revision_id=deployment.revision_id,
         creator=DeploymentCreator.CODEDEPLOY_AUTO_UPDATE,
         config_name=NEW_INSTANCES_CONFIG,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from opendeploy.domain.deployment_style import RollbackEvent
 from opendeploy.domain.statuses import DeploymentCreator, DeploymentStatus
-from opendeploy.engine.automatic_deployments import create_deployment
+from opendeploy.engine.deployment_creation import create_deployment
 from opendeploy.store.models import Deployment, DeploymentGroup, DeploymentTarget, LifecycleEventRecord
 
 # A failed rollback is not rolled back again; nor is a deployment of the group's own revision to new
@@ -92,7 +92,8 @@ def roll_back(
     rollback = create_deployment(
         session,
         group,
-        template=deployment,
+        compute_platform=deployment.compute_platform,
+        auto_rollback_configuration=deployment.auto_rollback_configuration,
         revision_id=last_successful.revision_id,
         creator=DeploymentCreator.CODEDEPLOY_ROLLBACK,
         config_name=deployment.deployment_config_name,

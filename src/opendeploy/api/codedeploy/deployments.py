@@ -1,12 +1,13 @@
 """CreateDeployment, GetDeployment, BatchGetDeployments, ListDeployments, StopDeployment,
 ContinueDeployment, SkipWaitTimeForInstanceTermination, DeleteResourcesByExternalId.
 
-CreateDeployment validates and records every option and leaves the deployment ``Created``; the engine
+CreateDeployment validates every option; the engine's ``create_deployment`` (the one constructor, also
+of the engine's own rollbacks and new-instance deployments) records it ``Created`` and the engine
 carries it out. A deployment group runs one deployment at a time: a second CreateDeployment while one
 is active is refused with ``DeploymentLimitExceededException`` (the only limit error the model lists
 for CreateDeployment; the guide's quotas table: "Concurrent deployments per deployment group: 1 ...
 prevents concurrent deployments of the same application to the same deployment group"). Stop and
-continue requests are validated and recorded on the deployment for the engine to act on.
+continue requests are validated and recorded on the deployment, and wake the engine to act on them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select
-from sqlalchemy.exc import IntegrityError
 
 from opendeploy.api.codedeploy import deployment_group_settings as group_settings
 from opendeploy.api.codedeploy.deployment_groups import last_successful_deployments
@@ -30,14 +30,12 @@ from opendeploy.api.codedeploy.lookups import (
 from opendeploy.api.codedeploy.registry import OperationContext, operation
 from opendeploy.api.codedeploy.revisions import (
     check_description,
-    mark_revision_used,
     normalized_location,
     register_revision,
 )
 from opendeploy.api.errors import ApiError
 from opendeploy.api.pagination import keyset_page
 from opendeploy.domain import deployment_config as configs
-from opendeploy.domain.ids import new_deployment_id
 from opendeploy.domain.statuses import (
     ACTIVE_DEPLOYMENT_STATUSES,
     COMPLETED_DEPLOYMENT_STATUSES,
@@ -47,6 +45,8 @@ from opendeploy.domain.statuses import (
     DeploymentStatus,
     StopStatus,
 )
+from opendeploy.engine.deployment_creation import active_deployment_id
+from opendeploy.engine.deployment_creation import create_deployment as create_new_deployment
 from opendeploy.engine.stop import lock_running_commands, request_stop
 from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.store.models import (
@@ -61,14 +61,6 @@ _ACTIVE = [str(status) for status in ACTIVE_DEPLOYMENT_STATUSES]
 
 
 # --- CreateDeployment ------------------------------------------------------------------------------
-
-
-def _active_deployment_id(ctx: OperationContext, group: DeploymentGroup) -> str | None:
-    return ctx.session.scalar(
-        select(Deployment.id).where(
-            Deployment.deployment_group_id == group.id, Deployment.status.in_(_ACTIVE)
-        )
-    )
 
 
 def _group_busy(group: DeploymentGroup, active_id: str | None) -> ApiError:
@@ -190,7 +182,7 @@ def create_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str
         rollback = group.auto_rollback_configuration
     revision = _revision_to_deploy(ctx, application, group, params)
 
-    active_id = _active_deployment_id(ctx, group)
+    active_id = active_deployment_id(session, group.id)
     if active_id is not None:
         raise _group_busy(group, active_id)
     limit = ctx.settings.quotas.concurrent_deployments_per_account
@@ -202,43 +194,26 @@ def create_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str
             "DeploymentLimitExceededException",
             f"The account already has the maximum of {limit} deployments in progress",
         )
-    previous = last_successful_deployments(ctx, [group.id]).get(group.id)
-    deployment_id = new_deployment_id()
-    while session.get(Deployment, deployment_id) is not None:  # 36^9 ids: a clash is near impossible
-        deployment_id = new_deployment_id()
-    deployment = Deployment(
-        id=deployment_id,
-        application_id=application.id,
-        deployment_group_id=group.id,
+    deployment = create_new_deployment(
+        session,
+        group,
         revision_id=revision.id,
-        previous_revision_id=previous.revision_id if previous else None,
-        status=DeploymentStatus.CREATED,
         creator=DeploymentCreator.USER,
         compute_platform=platform,
-        deployment_config_name=config_name,
+        config_name=config_name,
+        now=ctx.now,
+        file_exists_behavior=params.get("fileExistsBehavior") or "DISALLOW",
         description=params.get("description"),
         ignore_application_stop_failures=bool(params.get("ignoreApplicationStopFailures")),
         update_outdated_instances_only=bool(params.get("updateOutdatedInstancesOnly")),
-        file_exists_behavior=params.get("fileExistsBehavior") or "DISALLOW",
         deployment_mode=params.get("deploymentMode"),
         target_instances=params.get("targetInstances"),
         auto_rollback_configuration=rollback,
         override_alarm_configuration=alarms,
         ec2_deployment_options=params.get("ec2DeploymentOptions"),
-        deployment_style=group.deployment_style,
-        blue_green_deployment_configuration=group.blue_green_deployment_configuration,
-        load_balancer_info=group.load_balancer_info,
-        create_time=ctx.now,
-        updated_at=ctx.now,
-        instance_termination_wait_time_started=False,
     )
-    try:
-        with session.begin_nested():  # the partial unique index is the last word on "one at a time"
-            session.add(deployment)
-    except IntegrityError:
-        raise _group_busy(group, _active_deployment_id(ctx, group)) from None
-    mark_revision_used(revision, ctx.now)
-    deployment_changed(ctx.session, deployment.id, ctx.now)  # the engine starts it once this commits
+    if deployment is None:  # another request made the group's deployment meanwhile
+        raise _group_busy(group, active_deployment_id(session, group.id))
     return {"deploymentId": deployment.id}
 
 
@@ -486,6 +461,7 @@ def continue_deployment(ctx: OperationContext, params: dict[str, Any]) -> None:
             )
         deployment.termination_wait_skip_requested_at = ctx.now
     deployment.updated_at = ctx.now
+    deployment_changed(ctx.session, deployment.id, ctx.now)  # the engine acts on it once this commits
     return None
 
 
@@ -500,6 +476,7 @@ def skip_wait_time_for_instance_termination(ctx: OperationContext, params: dict[
         raise ApiError("DeploymentNotStartedException", f"Deployment {deployment.id} has not started")
     deployment.termination_wait_skip_requested_at = ctx.now
     deployment.updated_at = ctx.now
+    deployment_changed(ctx.session, deployment.id, ctx.now)  # the engine acts on it once this commits
     return None
 
 

@@ -238,9 +238,3 @@ def _sort_values(revision: Revision, sort_by: str) -> Iterable[Any]:
         "lastUsedTime": revision.last_used_time,
     }[sort_by]
     return [-1.0 if value is None else value, revision.id]
-
-
-def mark_revision_used(revision: Revision, now: float) -> None:
-    if revision.first_used_time is None:
-        revision.first_used_time = now
-    revision.last_used_time = now

@@ -1,11 +1,14 @@
-"""Deployments the engine creates itself, and the group facts they are made from.
+"""Creating a deployment: the one constructor for CreateDeployment and the deployments the engine starts
+itself, and the group facts they are made from.
 
 CodeDeploy starts deployments of its own (the API's ``creator``): a rollback (``codeDeployRollback``)
 redeploys the last successful revision after a deployment failed or was stopped; a deployment to
 instances that appeared in a group (``autoscaling``, as for Auto Scaling launches) or that a deployment
 missed because they joined while it ran (``CodeDeployAutoUpdate``) brings them to the group's revision.
-Each is an ordinary deployment: recorded ``Created`` and started by the engine like any other, so the
-one-active-deployment-per-group rule holds for them too (when the group is busy, none is created).
+Each is an ordinary deployment, made here like a user's (the API validates a request, then calls
+``create_deployment``): recorded ``Created`` with the group's settings of the moment, and started by the
+engine once the transaction commits, so the one-active-deployment-per-group rule holds for all of them
+(when the group is busy, none is created).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +41,7 @@ def last_successful_deployment(
 
 
 def active_deployment_id(session: Session, group_id: str) -> str | None:
+    """The group's active deployment, if it has one (at most one: a partial unique index)."""
     return session.scalar(
         select(Deployment.id).where(
             Deployment.deployment_group_id == group_id, Deployment.status.in_(_ACTIVE)
@@ -49,24 +53,27 @@ def create_deployment(
     session: Session,
     group: DeploymentGroup,
     *,
-    template: Deployment,
     revision_id: str,
     creator: DeploymentCreator,
+    compute_platform: str,
     config_name: str,
-    file_exists_behavior: str,
     now: float,
+    file_exists_behavior: str = "DISALLOW",
     instance_names: Sequence[str] | None = None,
     **fields: Any,
 ) -> Deployment | None:
-    """A new ``Created`` deployment of ``revision_id`` to ``group`` (the engine starts it once this
-    commits), or None when the group has an active deployment. ``template`` is a deployment of the same
-    group it takes the compute platform and rollback settings from; ``fields`` set other columns."""
+    """A new ``Created`` deployment of ``revision_id`` to ``group`` with the group's style, load balancer
+    and blue/green settings (the engine starts it once this commits), or None when the group already has
+    an active deployment. ``instance_names`` limits it to those instances; ``fields`` set other columns
+    (a request's options, ``auto_rollback_configuration`` — the group's unless given)."""
     previous = last_successful_deployment(session, group.id)
     deployment_id = new_deployment_id()
-    while session.get(Deployment, deployment_id) is not None:
+    while session.get(Deployment, deployment_id) is not None:  # 36^9 ids: a clash is near impossible
         deployment_id = new_deployment_id()
     values: dict[str, Any] = {
-        "auto_rollback_configuration": template.auto_rollback_configuration,
+        "ignore_application_stop_failures": False,
+        "update_outdated_instances_only": False,
+        "auto_rollback_configuration": group.auto_rollback_configuration,
         **fields,
     }
     deployment = Deployment(
@@ -77,10 +84,8 @@ def create_deployment(
         previous_revision_id=previous.revision_id if previous else None,
         status=DeploymentStatus.CREATED,
         creator=str(creator),
-        compute_platform=template.compute_platform,
+        compute_platform=compute_platform,
         deployment_config_name=config_name,
-        ignore_application_stop_failures=False,
-        update_outdated_instances_only=False,
         file_exists_behavior=file_exists_behavior,
         deployment_style=group.deployment_style,
         blue_green_deployment_configuration=group.blue_green_deployment_configuration,
@@ -96,6 +101,10 @@ def create_deployment(
             session.add(deployment)
     except IntegrityError:
         return None
-    session.execute(update(Revision).where(Revision.id == revision_id).values(last_used_time=now))
-    deployment_changed(session, deployment.id, now)
+    revision = session.get(Revision, revision_id)
+    if revision is not None:
+        if revision.first_used_time is None:
+            revision.first_used_time = now
+        revision.last_used_time = now
+    deployment_changed(session, deployment.id, now)  # the engine starts it once this commits
     return deployment
