@@ -16,6 +16,7 @@ from opendeploy.domain.traffic_control import (
     block_progress,
     expected_allow,
     expected_block,
+    reverted,
 )
 
 IN = TargetObservation(TargetState.IN_SERVICE)
@@ -96,3 +97,22 @@ def test_expected_times_are_the_slowest_load_balancers() -> None:
     assert expected_block(timings, busy=False) == 0.0
     assert expected_allow(timings) == 180.0
     assert expected_allow([]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("observations", "blocking", "asked_again"),
+    [
+        # An HAProxy reload puts a drained or maintained server back in rotation: block it again.
+        ({"haproxy:web": IN, "tg": OUT}, True, ("haproxy:web",)),
+        ({"a": UNHEALTHY, "b": BUSY_DRAIN}, True, ("a",)),
+        ({"a": OUT, "b": UNKNOWN}, True, ()),
+        # Allowing: a load balancer that shows it out or draining again forgot the allow.
+        ({"a": OUT, "b": UNHEALTHY}, False, ("a",)),
+        ({"a": IDLE_DRAIN, "b": IN}, False, ("a",)),
+        ({"a": UNHEALTHY, "b": UNKNOWN}, False, ()),
+    ],
+)
+def test_what_a_load_balancer_undid_is_asked_again(
+    observations: dict[str, TargetObservation], blocking: bool, asked_again: tuple[str, ...]
+) -> None:
+    assert reverted(observations, blocking) == asked_again

@@ -198,6 +198,37 @@ def test_a_busy_instance_leaves_when_its_connections_end_or_the_drain_limit_pass
     assert harness.deployment(deployment_id)["status"] == "Succeeded"
 
 
+def test_an_haproxy_reload_during_the_install_does_not_put_the_instance_back(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    group_id, agents = fleet(harness)
+    deployment_id = deploy(harness, group_id)
+    agent = agents[0]
+    assert agent.run_events(1) == ["BeforeBlockTraffic"]
+    harness.run()  # BlockTraffic
+    assert agent.run_events(2) == ["AfterBlockTraffic", "ApplicationStop"]
+    command = agent.start()  # DownloadBundle, running
+    balancers.web.add_target("host-1")  # a reload: HAProxy forgot the maintenance
+    harness.advance(1.0)
+    assert balancers.web.observe(["host-1"])["host-1"].state is TargetState.OUT_OF_SERVICE
+    assert balancers.web.calls[-2:] == [("block", "host-1"), ("finish_block", "host-1")]
+    assert agent.complete(command)
+    settle(harness, agents)
+    assert harness.deployment(deployment_id)["status"] == "Succeeded"
+
+
+def test_a_reload_during_block_traffic_is_drained_again(harness: EngineHarness, balancers: Balancers) -> None:
+    balancers.web.add_target("host-1", connections=1)
+    group_id, agents = fleet(harness)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    assert current(harness, deployment_id, "host-1") == "BlockTraffic"
+    balancers.web.add_target("host-1", connections=1)  # a reload: back in rotation, still busy
+    harness.advance(1.0)
+    assert balancers.web.observe(["host-1"])["host-1"] == TargetObservation(TargetState.DRAINING, 1)
+    assert balancers.web.calls.count(("block", "host-1")) == 2
+
+
 def test_an_instance_not_healthy_within_the_hour_fails(harness: EngineHarness, balancers: Balancers) -> None:
     balancers.web.never_healthy("host-1")
     group_id, agents = fleet(harness)

@@ -114,6 +114,18 @@ def allow_progress(
     return TrafficDecision(TrafficAction.WAIT)
 
 
+def reverted(observations: Mapping[str, TargetObservation], blocking: bool) -> tuple[str, ...]:
+    """The load balancers that have undone what the step asked of them (an HAProxy reload forgets its
+    runtime state; somebody registered the instance again): they are asked again. Blocking: those that
+    show the instance back in rotation; allowing: those that show it out or draining."""
+    undone = (
+        (TargetState.IN_SERVICE, TargetState.UNHEALTHY)
+        if blocking
+        else (TargetState.OUT_OF_SERVICE, TargetState.DRAINING)
+    )
+    return tuple(name for name, seen in observations.items() if seen.state in undone)
+
+
 def expected_block(timings: Sequence[HealthTiming], busy: bool = True) -> float:
     """The longest BlockTraffic should take: the largest drain limit when connections stay open
     (``busy``), else about nothing — it ends once the instance has no connections left."""

@@ -12,11 +12,13 @@ firing of that timer is one idempotent step:
    wait), or look again after the poll interval.
 
 Calls are repeated after a crash or an HAProxy reload harmlessly: the wanted state is simply applied
-again. A load balancer that cannot be reached is looked at again each poll until the step's own limit
-(the drain limit, or the health wait) has passed; then the instance fails with its error. What no retry
-can help (no such backend, server or target group: ``TrafficMisconfigured``) fails it at once. The instance
-is known to the load balancers by its ``opendeploy:lb-target`` tag, else its name
-(``integrations.load_balancers``).
+again. A load balancer found to have undone it (a reload forgets HAProxy's runtime state) is asked again
+at the next look, and an instance BlockTraffic took out is kept out until its AllowTraffic starts
+(``traffic_hold`` timers), so no request reaches it in the middle of its install. A load balancer that
+cannot be reached is looked at again each poll until the step's own limit (the drain limit, or the
+health wait) has passed; then the instance fails with its error. What no retry can help (no such
+backend, server or target group: ``TrafficMisconfigured``) fails it at once. The instance is known to
+the load balancers by its ``opendeploy:lb-target`` tag, else its name (``integrations.load_balancers``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import ALLOW_TRAFFIC, BLOCK_TRAFFIC, EventRunner
 from opendeploy.domain.deployment_style import LoadBalancerInfo
-from opendeploy.domain.statuses import LifecycleErrorCode, LifecycleEventStatus
+from opendeploy.domain.statuses import LifecycleErrorCode, LifecycleEventStatus, TargetStatus
 from opendeploy.domain.traffic_control import (
     TargetObservation,
     TrafficAction,
@@ -38,6 +40,7 @@ from opendeploy.domain.traffic_control import (
     block_progress,
     expected_allow,
     expected_block,
+    reverted,
 )
 from opendeploy.engine import target_progress
 from opendeploy.engine.runners import EventStart, register
@@ -56,6 +59,7 @@ from opendeploy.store.models import (
 log = logging.getLogger(__name__)
 
 TRAFFIC_STEP = "traffic_step"
+TRAFFIC_HOLD = "traffic_hold"
 TRAFFIC_EVENTS = (BLOCK_TRAFFIC, ALLOW_TRAFFIC)
 
 
@@ -132,18 +136,26 @@ def traffic_step(session: Session, timer: Timer, now: float, settings: Settings)
     limit = float(payload.get("drain_limit", 0.0)) if blocking else settings.traffic.health_wait
     try:
         balancers, name = resolve(session, deployment.load_balancer, target.target_id, settings)
+        ask = {n: (b.block if blocking else b.allow) for n, b in balancers.items()}
         if not payload.get("begun"):
             if blocking:
                 limit = max((b.timing().drain_limit for b in balancers.values()), default=0.0)
                 payload["drain_limit"] = limit
-            for balancer in balancers.values():
-                (balancer.block if blocking else balancer.allow)(name)
+            for balancer_name in balancers:
+                ask[balancer_name](name)
             payload["begun"] = True
-        decision = _decide(balancers, name, blocking, started, now, limit, target.target_id)
+        else:  # asked before: a load balancer that forgot it (an HAProxy reload) is asked again
+            undone = reverted(_observe(balancers, name), blocking)
+            for balancer_name in undone:
+                log.warning(
+                    "%s: %s undid %s of %s; asking again", event.name, balancer_name, event.name, name
+                )
+                ask[balancer_name](name)
+        decision = _decide(_observe(balancers, name), blocking, started, now, limit, target.target_id)
         if decision.action is TrafficAction.FINISH_BLOCK:
             for balancer_name in decision.load_balancers:
                 balancers[balancer_name].finish_block(name)
-            decision = _decide(balancers, name, blocking, started, now, limit, target.target_id)
+            decision = _decide(_observe(balancers, name), blocking, started, now, limit, target.target_id)
     except TrafficError as error:
         if not isinstance(error, TrafficMisconfigured) and now - started < limit:
             log.warning("%s of %s: %s; looking again", event.name, target.target_id, error)
@@ -158,6 +170,15 @@ def traffic_step(session: Session, timer: Timer, now: float, settings: Settings)
     session.execute(delete(Timer).where(Timer.id == timer.id))
     succeeded = decision.action is TrafficAction.SUCCEEDED
     event_ends(session, event, succeeded, decision.message, now)
+    if succeeded and blocking:  # keep it out while its new revision is installed (``traffic_hold``)
+        schedule(
+            session,
+            TRAFFIC_HOLD,
+            now + settings.traffic.poll_interval,
+            deployment_id=deployment.id,
+            payload={"target": target.id},
+            now=now,
+        )
     target_progress.event_ended(
         session,
         deployment_id=deployment.id,
@@ -171,18 +192,57 @@ def traffic_step(session: Session, timer: Timer, now: float, settings: Settings)
     )
 
 
+def _observe(balancers: Mapping[str, LoadBalancer], name: str) -> dict[str, TargetObservation]:
+    return {balancer_name: balancer.observe([name])[name] for balancer_name, balancer in balancers.items()}
+
+
+@timer_kind(TRAFFIC_HOLD)
+def traffic_hold(session: Session, timer: Timer, now: float, settings: Settings) -> None:
+    """An instance BlockTraffic took out stays out until its AllowTraffic starts: a load balancer that
+    put it back (an HAProxy reload forgets runtime state) is asked to take it out again, so no request
+    reaches an instance in the middle of its install."""
+    target = session.get(DeploymentTarget, (timer.payload or {}).get("target"))
+    allow = (
+        session.scalar(
+            select(LifecycleEventRecord).where(
+                LifecycleEventRecord.deployment_target_id == target.id,
+                LifecycleEventRecord.name == ALLOW_TRAFFIC,
+            )
+        )
+        if target is not None
+        else None
+    )
+    deployment = session.get(Deployment, target.deployment_id) if target is not None else None
+    if (
+        target is None
+        or deployment is None
+        or target.status != TargetStatus.IN_PROGRESS
+        or allow is None
+        or allow.status != LifecycleEventStatus.PENDING
+    ):
+        session.execute(delete(Timer).where(Timer.id == timer.id))
+        return
+    try:
+        balancers, name = resolve(session, deployment.load_balancer, target.target_id, settings)
+        for balancer_name in reverted(_observe(balancers, name), blocking=True):
+            log.warning(
+                "%s put %s back in rotation during its deployment; taking it out again", balancer_name, name
+            )
+            balancers[balancer_name].block(name)
+            balancers[balancer_name].finish_block(name)
+    except TrafficError as error:
+        log.warning("keeping %s out of its load balancers: %s", target.target_id, error)
+    _again(session, timer, dict(timer.payload or {}), now + settings.traffic.poll_interval)
+
+
 def _decide(
-    balancers: Mapping[str, LoadBalancer],
-    name: str,
+    seen: Mapping[str, TargetObservation],
     blocking: bool,
     started: float,
     now: float,
     limit: float,
     instance: str,
 ) -> TrafficDecision:
-    seen: dict[str, TargetObservation] = {
-        balancer_name: balancer.observe([name])[name] for balancer_name, balancer in balancers.items()
-    }
     if blocking:
         return block_progress(seen, started, now, limit)
     return allow_progress(seen, started, now, limit, instance)
