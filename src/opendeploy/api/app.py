@@ -43,6 +43,7 @@ from opendeploy.api.iam.service import IamService, is_iam_request
 from opendeploy.api.s3.routing import S3Route
 from opendeploy.api.server_state import ServerState
 from opendeploy.domain import codedeploy_permissions
+from opendeploy.runtime import EngineRuntime
 from opendeploy.store.audit_trail import AuditTrail
 from opendeploy.store.blob_store import blob_store_for
 
@@ -88,9 +89,10 @@ class AgentRequests:
 def create_app(state: ServerState) -> Starlette:
     import_handlers()
     services = {service.target_prefix: service for service in JSON_SERVICES}
-    # The agent command service has its own asynchronous adapter (long polls wait without a thread),
-    # and its lifespan runs the deployment engine.
-    commands = CommandService(state)
+    # The engine runs for the server's lifetime (wake bus, group commit, listener, worker); the agent
+    # command service has its own asynchronous adapter (long polls wait without a thread) on its parts.
+    runtime = EngineRuntime(state.database, state.settings)
+    commands = CommandService(state, runtime)
     iam = IamService(state)
     # The audit trail's writer, JSON-lines export and expiry threads run for the server's lifetime.
     audit_trail = AuditTrail(
@@ -105,7 +107,7 @@ def create_app(state: ServerState) -> Starlette:
     async def lifespan(app: Any) -> AsyncIterator[None]:
         audit_trail.start()
         try:
-            async with commands.lifespan(app):
+            async with runtime.lifespan():
                 yield
         finally:
             await run_in_threadpool(audit_trail.stop)

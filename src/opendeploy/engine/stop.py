@@ -1,4 +1,5 @@
-"""Stopping a deployment (StopDeployment; guide L19314–19369, §2.6 for health).
+"""Stopping a deployment (StopDeployment; guide L19314–19369, §2.6 for health), and the other requests
+that interrupt a running one (ContinueDeployment: ``continue_deployment``).
 
 - **request** (in StopDeployment's own transaction, so nothing new starts once it has answered): the
   stop is recorded; every lifecycle event not yet handed to an agent is cancelled — its host command
@@ -181,3 +182,15 @@ def continue_stop(session: Session, deployment: Deployment, now: float, settings
         cause=CAUSE_STOPPED,
     )
     return True
+
+
+def continue_deployment(session: Session, deployment: Deployment, wait_type: str, now: float) -> None:
+    """ContinueDeployment / SkipWaitTimeForInstanceTermination (validated by the API): record the request
+    on ``deployment`` (locked) — reroute traffic now (``READY_WAIT``) or terminate the original instances
+    without waiting out the termination wait (``TERMINATION_WAIT``) — and wake the engine to act on it."""
+    if wait_type == "READY_WAIT":
+        deployment.ready_wait_continue_requested_at = now
+    else:
+        deployment.termination_wait_skip_requested_at = now
+    deployment.updated_at = now
+    deployment_changed(session, deployment.id, now)

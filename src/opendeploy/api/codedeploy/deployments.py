@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, select
 
+from opendeploy import engine
 from opendeploy.api.codedeploy import deployment_group_settings as group_settings
 from opendeploy.api.codedeploy.deployment_groups import last_successful_deployments
 from opendeploy.api.codedeploy.lookups import (
@@ -45,10 +46,6 @@ from opendeploy.domain.statuses import (
     DeploymentStatus,
     StopStatus,
 )
-from opendeploy.engine.deployment_creation import active_deployment_id
-from opendeploy.engine.deployment_creation import create_deployment as create_new_deployment
-from opendeploy.engine.stop import lock_running_commands, request_stop
-from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.store.models import (
     Application,
     Deployment,
@@ -182,7 +179,7 @@ def create_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str
         rollback = group.auto_rollback_configuration
     revision = _revision_to_deploy(ctx, application, group, params)
 
-    active_id = active_deployment_id(session, group.id)
+    active_id = engine.active_deployment_id(session, group.id)
     if active_id is not None:
         raise _group_busy(group, active_id)
     limit = ctx.settings.quotas.concurrent_deployments_per_account
@@ -194,7 +191,7 @@ def create_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str
             "DeploymentLimitExceededException",
             f"The account already has the maximum of {limit} deployments in progress",
         )
-    deployment = create_new_deployment(
+    deployment = engine.create_deployment(
         session,
         group,
         revision_id=revision.id,
@@ -213,7 +210,7 @@ def create_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str
         ec2_deployment_options=params.get("ec2DeploymentOptions"),
     )
     if deployment is None:  # another request made the group's deployment meanwhile
-        raise _group_busy(group, active_deployment_id(session, group.id))
+        raise _group_busy(group, engine.active_deployment_id(session, group.id))
     return {"deploymentId": deployment.id}
 
 
@@ -425,10 +422,10 @@ def stop_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
         )
     # Locks in the order completions take them (their command, then the deployment): a completion in
     # flight finishes first, so any next event it issued is seen here and cancelled.
-    lock_running_commands(ctx.session, deployment.id)
+    engine.lock_running_commands(ctx.session, deployment.id)
     ctx.session.refresh(deployment, with_for_update=True)
     _check_not_completed(deployment)
-    if request_stop(ctx.session, deployment, params.get("autoRollbackEnabled"), ctx.now, ctx.settings):
+    if engine.request_stop(ctx.session, deployment, params.get("autoRollbackEnabled"), ctx.now, ctx.settings):
         return {"status": str(StopStatus.SUCCEEDED), "statusMessage": f"Deployment {deployment.id} stopped"}
     return {
         "status": str(StopStatus.PENDING),
@@ -452,16 +449,12 @@ def continue_deployment(ctx: OperationContext, params: dict[str, Any]) -> None:
                 f"Deployment {deployment.id} is {deployment.status}, not Ready: it cannot reroute traffic "
                 "yet",
             )
-        deployment.ready_wait_continue_requested_at = ctx.now
-    else:
-        if not deployment.instance_termination_wait_time_started:
-            raise ApiError(
-                "InvalidDeploymentStatusException",
-                f"Deployment {deployment.id} is not waiting to terminate its original instances",
-            )
-        deployment.termination_wait_skip_requested_at = ctx.now
-    deployment.updated_at = ctx.now
-    deployment_changed(ctx.session, deployment.id, ctx.now)  # the engine acts on it once this commits
+    elif not deployment.instance_termination_wait_time_started:
+        raise ApiError(
+            "InvalidDeploymentStatusException",
+            f"Deployment {deployment.id} is not waiting to terminate its original instances",
+        )
+    engine.continue_deployment(ctx.session, deployment, wait_type, ctx.now)
     return None
 
 
@@ -474,9 +467,7 @@ def skip_wait_time_for_instance_termination(ctx: OperationContext, params: dict[
     _check_not_completed(deployment)
     if deployment.status in NOT_STARTED_DEPLOYMENT_STATUSES:
         raise ApiError("DeploymentNotStartedException", f"Deployment {deployment.id} has not started")
-    deployment.termination_wait_skip_requested_at = ctx.now
-    deployment.updated_at = ctx.now
-    deployment_changed(ctx.session, deployment.id, ctx.now)  # the engine acts on it once this commits
+    engine.continue_deployment(ctx.session, deployment, "TERMINATION_WAIT", ctx.now)
     return None
 
 

@@ -22,8 +22,7 @@ from opendeploy.api.errors import ApiError
 from opendeploy.api.pagination import offset_page
 from opendeploy.domain.arns import instance_arn
 from opendeploy.domain.tag_matching import TagFilter, TagFilterError, TagSet
-from opendeploy.engine.instance_health_records import forget_instances
-from opendeploy.engine.new_instances import instances_changed
+from opendeploy.engine import forget_instances, instances_changed
 from opendeploy.store.models import OnPremisesInstance, OnPremisesInstanceTag
 
 # The guide defers the allowed characters to its quotas page, which does not list them; we allow

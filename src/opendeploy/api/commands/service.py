@@ -1,4 +1,4 @@
-"""The command service's HTTP adapter, its five operations, and the server lifespan that runs the engine.
+"""The command service's HTTP adapter and its five operations.
 
 Requests are awsJson 1.1 (``X-Amz-Target: CodeDeployCommandService_v20141006.<Operation>``), verified
 with the server's SigV4 module (signing name ``codedeploy-commands``) and validated against the
@@ -10,24 +10,22 @@ Every refusal — a request from no registered instance, a HostIdentifier that i
 command or deployment that is not the signer's — is a ``ClientException`` saying what is wrong, and
 changes nothing.
 
-The lifespan starts the wake bus, the engine worker and (on PostgreSQL) the notification listener, and
-stops them at shutdown; on SIGTERM/SIGINT it first releases every waiting long poll so the server can
-stop promptly.
+Long polls wait on the wake bus and requests' database steps share the group commit of the server's
+engine runtime (``opendeploy.runtime``, which runs them for the server's lifetime); the agent protocol's
+transitions are the engine's (``opendeploy.engine``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
-import signal
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import cache
 from typing import Any, TypeVar
 
@@ -42,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from opendeploy import engine
 from opendeploy.api import awsjson, sigv4
 from opendeploy.api.commands import deployment_specification as specification
 from opendeploy.api.commands.identity import (
@@ -57,11 +56,8 @@ from opendeploy.api.server_state import ServerState
 from opendeploy.data import BOTOCORE_DATA
 from opendeploy.domain import cloudtrail_events
 from opendeploy.domain.statuses import HostCommandStatus
-from opendeploy.engine import host_commands
-from opendeploy.engine.pg_listener import PostgresListener
-from opendeploy.engine.transactions import GroupCommit, in_transaction
-from opendeploy.engine.wakeups import WakeBus, install_bus
-from opendeploy.engine.worker import EngineWorker
+from opendeploy.engine import in_transaction
+from opendeploy.runtime import EngineRuntime
 from opendeploy.store.access_keys import StoredAccessKey
 from opendeploy.store.audit_trail import AuditTrail
 from opendeploy.store.models import Deployment, DeploymentTarget
@@ -161,13 +157,13 @@ _TARGET = Prepared(
 
 
 class CommandService:
-    """The agent command service of one server process, with the engine it drives."""
+    """The agent command service of one server process (the adapter; the engine runs in ``runtime``)."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, runtime: EngineRuntime) -> None:
         self.state = state
         self.settings = state.settings
         self.signer = SpecificationSigner.load_or_create(state.settings.data_dir, state.secrets)
-        self.bus = WakeBus()
+        self.bus = runtime.bus
         self.audit_trail: AuditTrail | None = None  # set by the application that serves it
         self._specifications: OrderedDict[str, str] = OrderedDict()
         self._specifications_lock = threading.Lock()
@@ -176,60 +172,7 @@ class CommandService:
         self._keys_lock = threading.Lock()
         # SQLite has one writer at a time; PostgreSQL commits in parallel.
         self._limiter = anyio.CapacityLimiter(4 if state.database.sqlite else 8)
-        # Requests' steps share transactions (group commit). SQLite has one writer; on PostgreSQL a few
-        # groups in flight overlap their round trips to the database.
-        self._group = GroupCommit(state.database, threads=1 if state.database.sqlite else 4)
-        self._worker: EngineWorker | None = None
-        self._listener: PostgresListener | None = None
-
-    # --- lifespan -------------------------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, _app: Any) -> AsyncIterator[None]:
-        self.bus.attach(asyncio.get_running_loop())
-        install_bus(self.bus)
-        self._group.start(asyncio.get_running_loop())
-        restore = self._release_polls_on_signals()
-        if not self.state.database.sqlite:
-            self._listener = PostgresListener(self.state.database.url, self.bus)
-            self._listener.start()
-        self._worker = EngineWorker(self.state.database, self.settings, self.bus)
-        self._worker.start()
-        try:
-            yield
-        finally:
-            self.bus.stop()
-            await self._worker.stop()
-            if self._listener is not None:
-                await self._listener.stop()
-            await anyio.to_thread.run_sync(self._group.stop)
-            restore()
-            install_bus(None)
-
-    def _release_polls_on_signals(self) -> Callable[[], None]:
-        """On SIGTERM/SIGINT, answer waiting long polls at once (then let the server's own handler stop
-        it), so shutting down does not wait out the poll hold time."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        previous: dict[int, Any] = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            handler = signal.getsignal(sig)
-            if not callable(handler):
-                continue
-            previous[sig] = handler
-
-            def release(signum: int, frame: Any, handler: Callable[..., Any] = handler) -> None:
-                self.bus.stop()
-                handler(signum, frame)
-
-            signal.signal(sig, release)
-
-        def restore() -> None:
-            for sig, handler in previous.items():
-                with contextlib.suppress(ValueError):
-                    signal.signal(sig, handler)
-
-        return restore
+        self._group = runtime.group_commit  # requests' steps share transactions
 
     # --- HTTP -----------------------------------------------------------------------------------------
 
@@ -408,23 +351,23 @@ class CommandService:
         deadline = time.monotonic() + self.settings.engine.poll_hold
         settings = self.settings.engine
 
-        def first(session: Session) -> tuple[InstanceIdentity, int, host_commands.Delivery]:
+        def first(session: Session) -> tuple[InstanceIdentity, int, engine.Delivery]:
             identity = self._instance(session, key, params["HostIdentifier"])
             # Read the wake-up counter before looking: a command issued after the look wakes the wait.
             generation = self.bus.host_generation(identity.host)
             return (
                 identity,
                 generation,
-                host_commands.deliver_next(session, identity.host, time.time(), settings),
+                engine.deliver_next(session, identity.host, time.time(), settings),
             )
 
         identity, generation, found = await self._step(first)
 
-        def again(session: Session) -> tuple[int, host_commands.Delivery]:
+        def again(session: Session) -> tuple[int, engine.Delivery]:
             if not still_registered(session, identity):
                 raise refused(f"Instance {identity.name} is no longer registered")
             generation = self.bus.host_generation(identity.host)
-            return generation, host_commands.deliver_next(session, identity.host, time.time(), settings)
+            return generation, engine.deliver_next(session, identity.host, time.time(), settings)
 
         gone: asyncio.Future[None] | None = None  # done when the client goes away
         try:
@@ -444,7 +387,7 @@ class CommandService:
             if gone is not None and gone.done():
                 # The client left while the command was being handed out: it never got it.
                 await self._step(
-                    lambda session: host_commands.delivery_lost(
+                    lambda session: engine.delivery_lost(
                         session, delivered.host_command_identifier, identity.host
                     )
                 )
@@ -475,9 +418,7 @@ class CommandService:
         if operation == "PutHostCommandAcknowledgement":
 
             def action(session: Session, command: Any, now: float) -> dict[str, Any]:
-                return {
-                    "CommandStatus": host_commands.acknowledge(session, command, identifier, now, settings)
-                }
+                return {"CommandStatus": engine.acknowledge(session, command, identifier, now, settings)}
 
         elif operation == "PutHostCommandComplete":
             status = params["CommandStatus"]
@@ -485,7 +426,7 @@ class CommandService:
                 raise refused(f"A host command completes as Succeeded or Failed, not {status}")
 
             def action(session: Session, command: Any, now: float) -> dict[str, Any]:
-                first = host_commands.complete(
+                first = engine.complete(
                     session, command, identifier, status, params.get("Diagnostics"), now, settings
                 )
                 if not first:
@@ -502,7 +443,7 @@ class CommandService:
 
             def action(session: Session, command: Any, now: float) -> dict[str, Any]:
                 return {
-                    "CommandStatus": host_commands.record_update(
+                    "CommandStatus": engine.record_update(
                         session,
                         command,
                         identifier,
@@ -518,8 +459,8 @@ class CommandService:
         def step(session: Session) -> dict[str, Any]:
             identity = self._instance(session, key, None)
             try:
-                command = host_commands.find_command(session, identifier, identity.host, lock=True)
-            except host_commands.HostCommandNotFound as error:
+                command = engine.find_command(session, identifier, identity.host, lock=True)
+            except engine.HostCommandNotFound as error:
                 raise refused(str(error)) from None
             return action(session, command, time.time())
 
