@@ -1,0 +1,10 @@
+# Sourced by the hook scripts: where this host keeps its service (a host-private tmpfs), and its
+# configuration (NAME=<host name>, PORT=<port>) written there by the test.
+SERVICE_DIR=/tmp/opendeploy-http-service
+PID_FILE="$SERVICE_DIR/service.pid"
+REVISION_DIR=$(cd "$(dirname "$0")/.." && pwd)
+. "$SERVICE_DIR/service.conf"
+
+record() {
+    echo "$LIFECYCLE_EVENT $DEPLOYMENT_ID $(cat "$REVISION_DIR/version.txt")" >>"$SERVICE_DIR/events.log"
+}

@@ -1,0 +1,19 @@
+#!/bin/sh
+# ApplicationStop: stop the service gracefully (SIGTERM: it stops accepting, finishes the requests in
+# flight, closes idle keep-alive connections) and wait until it has exited.
+set -eu
+. "$(dirname "$0")/common.sh"
+if [ "$LIFECYCLE_EVENT" = ApplicationStop ]; then  # start.sh runs this script too
+    record
+fi
+[ -s "$PID_FILE" ] || exit 0
+pid=$(cat "$PID_FILE")
+running() {  # the process exists and has not exited (a zombie waits only for its parent to reap it)
+    state=$(sed -n 's/^[0-9]* (.*) \(.\) .*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+if kill -TERM "$pid" 2>/dev/null; then
+    while running "$pid"; do sleep 0.02; done
+    echo "stopped the service (pid $pid)"
+fi
+rm -f "$PID_FILE"
