@@ -83,6 +83,9 @@ class TrafficSettings:
     # How long AllowTraffic waits for an instance to be reported healthy (the guide's hour, L3339).
     health_wait: float = 3600.0
     poll_interval: float = 1.0  # how often the server looks at a load balancer during those steps
+    # How often an instance BlockTraffic took out is checked to be still out until its AllowTraffic (an
+    # HAProxy reload forgets runtime state): a reload is rare, and AWS limits API call rates.
+    hold_interval: float = 10.0
     target_tag_key: str = "opendeploy:lb-target"
     # What makes a deployment's load balancers from its loadBalancerInfo; None: the real ones
     # (``integrations.load_balancers.load_balancers_for``). In-process engine tests give fakes here.

@@ -213,7 +213,9 @@ def harness(tmp_path: Path, recorder: Recorder) -> Iterator[EngineHarness]:
     settings = Settings(
         data_dir=tmp_path,
         engine=EngineSettings(),
-        traffic=TrafficSettings(poll_interval=1.0, health_wait=3600.0, load_balancers=balancers),
+        traffic=TrafficSettings(
+            poll_interval=1.0, hold_interval=1.0, health_wait=3600.0, load_balancers=balancers
+        ),
     )
     harness = EngineHarness(database, settings)
     yield harness
@@ -304,18 +306,11 @@ def one_out_at_a_time(seen: list[Seen]) -> None:
         assert s.out == ({s.host} if s.event in HELD_OUT else set()), s
 
 
-def lifecycle_events(harness: EngineHarness, deployment_id: str, host: str) -> list[tuple[str, str]]:
-    return [
-        (event["lifecycleEventName"], event["status"])
-        for event in harness.instance(deployment_id, host)["lifecycleEvents"]
-    ]
-
-
 def succeeded_in_the_guides_order(harness: EngineHarness, deployment_id: str) -> None:
     info = harness.deployment(deployment_id)
     assert info["status"] == "Succeeded", info
     for host in HOSTS:
-        assert lifecycle_events(harness, deployment_id, host) == [(event, "Succeeded") for event in EVENTS]
+        assert harness.events(deployment_id, host) == [(event, "Succeeded") for event in EVENTS]
         events = harness.instance(deployment_id, host)["lifecycleEvents"]
         block, allow = events[EVENTS.index("BlockTraffic")], events[EVENTS.index("AllowTraffic")]
         # moto: out at the first look, healthy at the first look

@@ -76,7 +76,9 @@ def harness(tmp_path: Path, balancers: Balancers) -> Iterator[EngineHarness]:
     settings = Settings(
         data_dir=tmp_path,
         engine=EngineSettings(),
-        traffic=TrafficSettings(poll_interval=1.0, health_wait=3600.0, load_balancers=balancers),
+        traffic=TrafficSettings(
+            poll_interval=1.0, hold_interval=1.0, health_wait=3600.0, load_balancers=balancers
+        ),
     )
     harness = EngineHarness(database, settings)
     yield harness
@@ -100,17 +102,10 @@ def deploy(harness: EngineHarness, group_id: str) -> str:
     return harness.deploy(group_id, load_balancer_info=BACKEND)
 
 
-def events_of(harness: EngineHarness, deployment_id: str, host: str) -> list[tuple[str, str]]:
-    return [
-        (event["lifecycleEventName"], event["status"])
-        for event in harness.instance(deployment_id, host)["lifecycleEvents"]
-    ]
-
-
 def current(harness: EngineHarness, deployment_id: str, host: str) -> str | None:
     """The instance's event now running, if any."""
     return next(
-        (name for name, status in events_of(harness, deployment_id, host) if status == "InProgress"), None
+        (name for name, status in harness.events(deployment_id, host) if status == "InProgress"), None
     )
 
 
@@ -149,7 +144,7 @@ def test_the_guides_event_order_with_traffic_steps_run_by_the_server(
     info = harness.deployment(deployment_id)
     assert info["status"] == "Succeeded", info
     for host in HOSTS:
-        assert events_of(harness, deployment_id, host) == [(name, "Succeeded") for name in EVENTS]
+        assert harness.events(deployment_id, host) == [(name, "Succeeded") for name in EVENTS]
     # Each instance left the load balancer once drained and came back once healthy, one at a time.
     assert balancers.web.calls == [
         ("block", "host-1"),
@@ -246,7 +241,7 @@ def test_an_instance_not_healthy_within_the_hour_fails(harness: EngineHarness, b
     assert allow["diagnostics"]["message"] == (
         "host-1 did not become healthy behind its load balancers within 3600 seconds (haproxy:web: unhealthy)"
     )
-    assert events_of(harness, deployment_id, "host-1")[-1] == ("AfterAllowTraffic", "Skipped")
+    assert harness.events(deployment_id, "host-1")[-1] == ("AfterAllowTraffic", "Skipped")
     # OneAtATime: the first instance failing fails the deployment; host-2 was never taken out.
     info = harness.deployment(deployment_id)
     assert info["status"] == "Failed" and info["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
@@ -300,7 +295,7 @@ def test_a_stop_during_block_traffic_gives_the_instance_back(
 
     assert stop(harness, deployment_id)
     assert harness.deployment(deployment_id)["status"] == "Stopped"
-    assert events_of(harness, deployment_id, "host-1")[1:3] == [
+    assert harness.events(deployment_id, "host-1")[1:3] == [
         ("BlockTraffic", "Failed"),
         ("AfterBlockTraffic", "Skipped"),
     ]

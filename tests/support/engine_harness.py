@@ -249,6 +249,13 @@ class EngineHarness:
 
         return self.api(get_deployment, deploymentId=deployment_id)["deploymentInfo"]
 
+    def events(self, deployment_id: str, name: str) -> list[tuple[str, str]]:
+        """The instance's lifecycle events as GetDeploymentTarget lists them: (name, status), in order."""
+        return [
+            (event["lifecycleEventName"], event["status"])
+            for event in self.instance(deployment_id, name)["lifecycleEvents"]
+        ]
+
     def instance(self, deployment_id: str, name: str) -> dict[str, Any]:
         from opendeploy.api.codedeploy.deployment_targets import get_deployment_target
 

@@ -196,6 +196,14 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
     "before the instance fails.",
 )
 @click.option(
+    "--traffic-hold-interval",
+    type=click.FloatRange(min=0.01),
+    default=TrafficSettings.hold_interval,
+    show_default=True,
+    help="Seconds between checks that an instance taken out of its load balancers stays out until its "
+    "AllowTraffic (an HAProxy reload forgets runtime state; it is taken out again).",
+)
+@click.option(
     "--traffic-poll-interval",
     type=click.FloatRange(min=0.01),
     default=TrafficSettings.poll_interval,
@@ -292,6 +300,7 @@ def server(
     haproxy_check_interval: float,
     traffic_health_wait: float,
     traffic_poll_interval: float,
+    traffic_hold_interval: float,
     zone_tag_key: str,
     deploy_to_new_instances: bool,
     audit_retention_days: float,
@@ -343,6 +352,7 @@ def server(
             haproxy_check_interval=haproxy_check_interval,
             health_wait=traffic_health_wait,
             poll_interval=traffic_poll_interval,
+            hold_interval=traffic_hold_interval,
         ),
         audit_retention_days=audit_retention_days,
         audit_synchronous_commits=audit_synchronous_commits,

@@ -45,6 +45,7 @@ from opendeploy.domain.traffic_control import (
 from opendeploy.engine import target_progress
 from opendeploy.engine.runners import EventStart, register
 from opendeploy.engine.timers import schedule, timer_kind
+from opendeploy.engine.wakeups import wake_engine_on_commit
 from opendeploy.integrations.load_balancers import load_balancers_for, target_name
 from opendeploy.integrations.traffic import LoadBalancer, TrafficError, TrafficMisconfigured
 from opendeploy.settings import EngineSettings, Settings
@@ -94,6 +95,9 @@ class TrafficRunner:
                 payload={"event": event.event_id, "begun": False},
                 now=now,
             )
+            # An agent's completion starts these (in the command service's transaction, not the
+            # engine's): the engine must look now, not at its next sweep.
+            wake_engine_on_commit(session)
 
 
 TRAFFIC_RUNNER = register(EventRunner.LOAD_BALANCER, TrafficRunner())
@@ -174,7 +178,7 @@ def traffic_step(session: Session, timer: Timer, now: float, settings: Settings)
         schedule(
             session,
             TRAFFIC_HOLD,
-            now + settings.traffic.poll_interval,
+            now + settings.traffic.hold_interval,
             deployment_id=deployment.id,
             payload={"target": target.id},
             now=now,
@@ -232,7 +236,7 @@ def traffic_hold(session: Session, timer: Timer, now: float, settings: Settings)
             balancers[balancer_name].finish_block(name)
     except TrafficError as error:
         log.warning("keeping %s out of its load balancers: %s", target.target_id, error)
-    _again(session, timer, dict(timer.payload or {}), now + settings.traffic.poll_interval)
+    _again(session, timer, dict(timer.payload or {}), now + settings.traffic.hold_interval)
 
 
 def _decide(
