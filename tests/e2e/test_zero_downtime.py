@@ -23,6 +23,8 @@ starts with every server ready and UP in HAProxy.
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -213,3 +215,25 @@ def test_without_traffic_control_the_same_deployment_sends_requests_to_stopped_i
     errors = traffic.haproxy_errors()
     print(f"without traffic control: {traffic.summary()}")
     assert traffic.failures() or errors != NO_HAPROXY_ERRORS, traffic.summary()
+
+
+def test_opendeploy_watch_says_what_the_traffic_steps_should_take_before_they_start(
+    fleet: Fleet, traffic: Traffic
+) -> None:
+    deployment_id = fleet.create_deployment("v4", config=ONE_AT_A_TIME)
+    watched = subprocess.run(
+        [sys.executable, "-m", "opendeploy", "watch", deployment_id],
+        env=fleet.server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    lines = watched.stdout.splitlines()
+    plan = next(i for i, line in enumerate(lines) if "Traffic control through haproxy:web" in line)
+    first_block = next(
+        i for i, line in enumerate(lines) if "BlockTraffic" in line and "Traffic control" not in line
+    )
+    assert plan < first_block, watched.stdout
+    assert "BlockTraffic takes at most 5 s per instance" in lines[plan]
+    assert "AllowTraffic about 0.3 s" in lines[plan]  # rise 2 × 0.1 s check interval + one interval
