@@ -15,6 +15,7 @@ from opendeploy.domain.iam_policy import (
     Outcome,
     Policy,
     Request,
+    allows_everything,
     cached_policy,
     canonical_codedeploy_arn,
     evaluate,
@@ -1055,3 +1056,40 @@ def test_the_server_looks_up_resource_tags_only_for_policies_that_read_them(
     )
     policies = [plain, parse_policy({"Version": "2012-10-17", "Statement": [statement]})]
     assert uses_resource_tags(policies) is reads_resource_tags
+
+
+@pytest.mark.parametrize(
+    ("statements", "everything"),
+    [
+        ([{"Effect": "Allow", "Action": "*", "Resource": "*"}], True),  # AdministratorAccess
+        ([{"Effect": "Allow", "Action": ["codedeploy:*", "*"], "Resource": ["*"]}], True),
+        (
+            [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+            ],
+            False,
+        ),
+        ([{"Effect": "Allow", "Action": "codedeploy:*", "Resource": "*"}], False),
+        ([{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:codedeploy:*"}], False),
+        ([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}], False),
+        ([{"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:s3:::secret/*"}], False),
+        (
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+                }
+            ],
+            False,
+        ),
+        ([], False),
+    ],
+)
+def test_a_caller_whose_policies_allow_everything_is_known_without_looking_at_requests(
+    statements: list[dict[str, Any]], everything: bool
+) -> None:
+    policies = [parse_policy({"Version": "2012-10-17", "Statement": statements})] if statements else []
+    assert allows_everything(policies) is everything

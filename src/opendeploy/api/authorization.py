@@ -36,6 +36,7 @@ from opendeploy.domain.iam_policy import (
     Outcome,
     Policy,
     Request,
+    allows_everything,
     cached_policy,
     evaluate,
     parse_policy,
@@ -88,6 +89,7 @@ class Principal:
 
     policies: Sequence[Policy]
     context: Mapping[str, Any]
+    unrestricted: bool = False  # the policies allow everything (``iam_policy.allows_everything``)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class _UserPolicies:
     context: Mapping[str, Any]
     policies: tuple[Policy, ...]
     read_at: float
+    unrestricted: bool = False
 
 
 class PolicyCache:
@@ -148,9 +151,8 @@ def _user_policies(session: Session, arn: str) -> _UserPolicies | None:
         for source in iam_policies.policies_of_user(session, user)
         if not (instance and _is_registration_grant(source))
     ]
-    entry = _UserPolicies(
-        context, tuple(cached_policy(s.document, s.name) for s in sources), time.monotonic()
-    )
+    policies = tuple(cached_policy(s.document, s.name) for s in sources)
+    entry = _UserPolicies(context, policies, time.monotonic(), allows_everything(policies))
     POLICIES.put(arn, entry, generation)
     return entry
 
@@ -206,16 +208,17 @@ def principal_for(session: Session, caller: Caller, now: float) -> Principal:
     if caller.source_ip:
         context["aws:SourceIp"] = caller.source_ip
     policies: tuple[Policy, ...] = ()
+    unrestricted = False
     user = _user_policies(session, caller.arn)
     if user is not None:
         context.update(user.context)
-        policies = user.policies
-    if caller.bundles_matter:
+        policies, unrestricted = user.policies, user.unrestricted
+    if caller.bundles_matter and not unrestricted:
         instance = _registered_instance(session, caller.arn, caller.instance_name)
         grant = instance_grant(_bundles_deployed_to(session, instance)) if instance else None
         if grant is not None:
             policies += (parse_policy(grant, f"instance/{instance}"),)
-    return Principal(policies, context)
+    return Principal(policies, context, unrestricted)
 
 
 def refusal(
@@ -228,6 +231,8 @@ def refusal(
 
     ``resource_tags`` gives the tags of the resource an ARN names: each permission is then decided with
     ``aws:ResourceTag/<key>`` of its own resource — looked up only when a policy's condition reads them."""
+    if principal.unrestricted:
+        return None
     context = {**principal.context, **(extra_context or {})}
     tagged = resource_tags is not None and uses_resource_tags(principal.policies)
     for requirement in requirements:

@@ -456,10 +456,13 @@ def _serve(
     with state.database.transaction(write=not service.is_read_only(operation)) as session:
         caller = Caller(principal.arn, principal.access_key_id, connection.source_ip, connection.secure)
         scope = Scope(settings.region, settings.account_id)
-        lookup = SessionLookup(session)
-        requirements = service.requirements(operation, params, scope, lookup)
-        extra = service.request_context(operation, params) if service.request_context else None
-        refused = refusal(principal_for(session, caller, now), requirements, extra, lookup.resource_tags)
+        allowed = principal_for(session, caller, now)
+        refused = None
+        if not allowed.unrestricted:  # AdministratorAccess: no lookups to name the resources
+            lookup = SessionLookup(session)
+            requirements = service.requirements(operation, params, scope, lookup)
+            extra = service.request_context(operation, params) if service.request_context else None
+            refused = refusal(allowed, requirements, extra, lookup.resource_tags)
         if refused is not None:
             raise ApiError("AccessDeniedException", refused.message(principal.arn))
         context = OperationContext(

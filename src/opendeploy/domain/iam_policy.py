@@ -209,6 +209,25 @@ def evaluate(policies: Iterable[Policy], request: Request) -> Decision:
     return allowed or Decision(Outcome.IMPLICIT_DENY, request.action, request.resource)
 
 
+def allows_everything(policies: Iterable[Policy]) -> bool:
+    """Whether ``policies`` allow every request whatever its action, resource and context: an Allow of
+    ``*`` on ``*`` without conditions, and no Deny anywhere (AWS's AdministratorAccess). Such a caller's
+    requests need not be looked at: the server skips the lookups that would name their resources."""
+    unrestricted = False
+    for policy in policies:
+        for statement in policy.statements:
+            if statement.effect is Effect.DENY:
+                return False
+            unrestricted = unrestricted or (
+                statement.actions.anything
+                and not statement.not_action
+                and statement.resources.anything
+                and not statement.not_resource
+                and not statement.conditions
+            )
+    return unrestricted
+
+
 RESOURCE_TAG_PREFIX = "aws:resourcetag/"
 
 
