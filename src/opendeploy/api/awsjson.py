@@ -186,7 +186,7 @@ class AuditFacts:
 
 async def record_in_trail(request: Request, call: cloudtrail_events.ApiCall) -> None:
     """Record ``call`` in the server's audit trail: a change or a refusal before the answer goes out; a
-    read that succeeded is committed with the next batch, within ``AuditTrail.linger`` (50 ms), without
+    read that succeeded is committed with the next batch, within ``AuditTrail.linger`` (200 ms), without
     holding its answer back (reads are most requests, and waiting added a commit's latency to each). A
     trail that cannot record is logged: the request's own outcome stands."""
     await record_call(getattr(request.app.state, "audit_trail", None), call)

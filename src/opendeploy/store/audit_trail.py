@@ -21,8 +21,9 @@ request (a sync of the write-ahead log per request: about as much as a GetDeploy
 The JSON-lines files are written from the database, not at record time: a background thread
 (``start``) appends events not yet exported to ``<audit-dir>/audit-YYYY-MM-DD.jsonl`` (the UTC day of
 each event's ``eventTime``; one CloudTrail record per line; files 0600 in a 0700 directory), fsyncs
-each file, then marks those events exported. It runs within a moment of each commit and at start, so
-events committed just before a crash reach the files when the server starts again. An event may be
+each file, then marks those events exported. It runs a second after a commit (one export covers
+many) and at start, so events committed just before a crash reach the files when the server starts
+again. An event may be
 appended twice if the server dies between the fsync and the mark (a SIEM deduplicates by ``eventID``);
 none is ever missing. On PostgreSQL each replica exports the events it claims (``FOR UPDATE SKIP
 LOCKED``) into its own data directory's files.
@@ -145,9 +146,9 @@ class AuditTrail:
         *,
         retention_days: float = 90.0,
         max_batch: int = 512,
-        export_delay: float = 0.2,
+        export_delay: float = 1.0,
         export_interval: float = 5.0,
-        linger: float = 0.05,
+        linger: float = 0.2,
         synchronous_commits: bool = False,
     ) -> None:
         self.database = database
