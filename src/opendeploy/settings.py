@@ -95,6 +95,41 @@ class TrafficSettings:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """A URL every deployment and instance state-change event is POSTed to, signed with ``secret``
+    (``integrations/notifications``: ``X-Opendeploy-Signature: sha256=<HMAC-SHA256 of the body>``)."""
+
+    url: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """Where notifications go besides deployment groups' SNS triggers, and how hard the server tries.
+
+    Every notification goes through the outbox (``store.outbox``) and is delivered at least once by
+    ``integrations/outbox_delivery``: a failed send is retried after ``retry_base`` seconds, doubling up
+    to ``retry_cap``, and given up (kept, with its error) after ``max_attempts`` failures or ``max_age``
+    seconds. EventBridge events go to ``event_bus`` (a name or ARN; None: none) with PutEvents as
+    ``event_source``: EventBridge refuses ``aws.*`` sources from PutEvents, so rules match this one;
+    webhooks receive the same events with the guide's source ``aws.codedeploy``.
+    """
+
+    event_bus: str | None = None
+    event_source: str = "opendeploy.codedeploy"
+    webhooks: tuple[Webhook, ...] = ()
+    retry_base: float = 5.0
+    retry_cap: float = 600.0
+    max_attempts: int = 20
+    max_age: float = 86400.0
+    send_timeout: float = 10.0  # one webhook request (connect, then each read or write)
+    poll_interval: float = 2.0  # the delivery worker looks for due notifications at least this often
+    # What sends notifications, for in-process tests (a mapping of outbox kind to ``NotificationSender``);
+    # None: SNS, EventBridge and webhooks for real (``integrations.notifications.senders_for``).
+    senders: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``opendeploy server`` needs to know at start."""
 
@@ -108,6 +143,7 @@ class Settings:
     page_size: int = 100  # most items one List* call returns before handing back a nextToken
     engine: EngineSettings = field(default_factory=EngineSettings)
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     # The audit trail (store.audit_trail) keeps events this many days (0: forever); they are also
     # written to JSON-lines files under data_dir/audit, deleted after the same time.
     audit_retention_days: float = 90.0

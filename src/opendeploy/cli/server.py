@@ -34,7 +34,14 @@ from opendeploy.cli.init import (
     tls_choice,
     tls_options,
 )
-from opendeploy.settings import EngineSettings, Quotas, Settings, TrafficSettings
+from opendeploy.settings import (
+    EngineSettings,
+    NotificationSettings,
+    Quotas,
+    Settings,
+    TrafficSettings,
+    Webhook,
+)
 from opendeploy.store.access_keys import has_admin_key
 from opendeploy.store.data_at_rest import describe, private_umask, sqlite_files, tighten
 from opendeploy.store.db import Database, describe_url
@@ -61,6 +68,29 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
         if changes[name] < 0:
             raise click.BadParameter(f"{assignment!r}: the value must not be negative", param_hint="--quota")
     return replace(Quotas(), **changes)
+
+
+def parse_webhooks(urls: tuple[str, ...], secret_files: tuple[Path, ...]) -> tuple[Webhook, ...]:
+    """``--webhook`` URLs with their secrets: the n-th ``--webhook-secret-file`` signs the n-th URL, or
+    one file signs them all. Every webhook is signed, so a URL without a secret is a usage error."""
+    if not urls:
+        return ()
+    if len(secret_files) not in (1, len(urls)):
+        raise click.BadParameter(
+            f"give one --webhook-secret-file for all {len(urls)} --webhook URLs or one for each, "
+            f"not {len(secret_files)}",
+            param_hint="--webhook-secret-file",
+        )
+    webhooks = []
+    for index, url in enumerate(urls):
+        if not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint="--webhook")
+        path = secret_files[index if len(secret_files) > 1 else 0]
+        secret = path.read_text().strip()
+        if not secret:
+            raise click.BadParameter(f"{path} is empty", param_hint="--webhook-secret-file")
+        webhooks.append(Webhook(url=url, secret=secret))
+    return tuple(webhooks)
 
 
 @click.command()
@@ -211,6 +241,59 @@ def parse_quotas(assignments: tuple[str, ...]) -> Quotas:
     help="Seconds between the server's looks at a load balancer during BlockTraffic and AllowTraffic.",
 )
 @click.option(
+    "--event-bus",
+    envvar="OPENDEPLOY_EVENT_BUS",
+    metavar="NAME|ARN",
+    help="Send every deployment and instance state change to this EventBridge event bus with PutEvents "
+    "(detail-types 'CodeDeploy Deployment/Instance State-change Notification'), through the standard AWS "
+    "SDK configuration.",
+)
+@click.option(
+    "--event-bus-source",
+    envvar="OPENDEPLOY_EVENT_BUS_SOURCE",
+    default=NotificationSettings.event_source,
+    show_default=True,
+    help="The source of the events put on --event-bus (EventBridge refuses aws.* sources from PutEvents; "
+    "a stand-in such as moto or LocalStack takes aws.codedeploy).",
+)
+@click.option(
+    "--webhook",
+    "webhooks",
+    multiple=True,
+    metavar="URL",
+    help="POST every deployment and instance state-change event (EventBridge's JSON) to this URL, signed "
+    "with HMAC-SHA256 in X-Opendeploy-Signature (repeatable; each needs a --webhook-secret-file).",
+)
+@click.option(
+    "--webhook-secret-file",
+    "webhook_secret_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file holding a webhook's signing secret: one for all --webhook URLs, or one per URL in order.",
+)
+@click.option(
+    "--notification-retry-cap",
+    type=click.FloatRange(min=0.01),
+    default=NotificationSettings.retry_cap,
+    show_default=True,
+    help="The longest wait between two tries of a notification (SNS, EventBridge, webhook) that failed; "
+    "the wait starts at a few seconds and doubles with each failure.",
+)
+@click.option(
+    "--notification-max-attempts",
+    type=click.IntRange(min=1),
+    default=NotificationSettings.max_attempts,
+    show_default=True,
+    help="Failed tries after which a notification is given up (kept in the outbox with its error).",
+)
+@click.option(
+    "--notification-max-age",
+    type=click.FloatRange(min=1.0),
+    default=NotificationSettings.max_age,
+    show_default=True,
+    help="Seconds after which an undelivered notification is given up.",
+)
+@click.option(
     "--step-max-attempts",
     type=click.IntRange(min=1),
     default=EngineSettings.step_max_attempts,
@@ -301,6 +384,13 @@ def server(
     traffic_health_wait: float,
     traffic_poll_interval: float,
     traffic_hold_interval: float,
+    event_bus: str | None,
+    event_bus_source: str,
+    webhooks: tuple[str, ...],
+    webhook_secret_files: tuple[Path, ...],
+    notification_retry_cap: float,
+    notification_max_attempts: int,
+    notification_max_age: float,
     zone_tag_key: str,
     deploy_to_new_instances: bool,
     audit_retention_days: float,
@@ -353,6 +443,14 @@ def server(
             health_wait=traffic_health_wait,
             poll_interval=traffic_poll_interval,
             hold_interval=traffic_hold_interval,
+        ),
+        notifications=NotificationSettings(
+            event_bus=event_bus,
+            event_source=event_bus_source,
+            webhooks=parse_webhooks(webhooks, webhook_secret_files),
+            retry_cap=notification_retry_cap,
+            max_attempts=notification_max_attempts,
+            max_age=notification_max_age,
         ),
         audit_retention_days=audit_retention_days,
         audit_synchronous_commits=audit_synchronous_commits,

@@ -24,6 +24,7 @@ from opendeploy.store.models.iam_policies import IamPolicyVersion as IamPolicyVe
 from opendeploy.store.models.iam_users import IamUser as IamUser
 from opendeploy.store.models.iam_users import IamUserPolicy as IamUserPolicy
 from opendeploy.store.models.instance_health import InstanceHealthRecord as InstanceHealthRecord
+from opendeploy.store.models.notifications import OutboxNotification as OutboxNotification
 from opendeploy.store.models.on_premises_instances import OnPremisesInstance as OnPremisesInstance
 from opendeploy.store.models.on_premises_instances import OnPremisesInstanceTag as OnPremisesInstanceTag
 from opendeploy.store.models.revisions import Revision as Revision
