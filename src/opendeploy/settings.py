@@ -95,6 +95,31 @@ class TrafficSettings:
 
 
 @dataclass(frozen=True)
+class AlarmSettings:
+    """Where the server reads the alarms of deployment groups' alarm configurations, and how often.
+
+    An alarm name is read by its prefix (``integrations/alarms``): ``prometheus:<alert>[{labels}]`` is
+    an alerting rule of the Prometheus at ``prometheus_url`` (or, when ``alertmanager_url`` is set, that
+    Alertmanager's alerts), ``promql:<expression>`` an instant query of that Prometheus, and any other
+    name (or ``cloudwatch:<name>``) a CloudWatch alarm, read with DescribeAlarms through the standard
+    AWS SDK configuration (``integrations/aws_clients``).
+
+    The guide gives no polling cadence. Every ``poll_interval`` seconds while a deployment is active
+    (and at every lifecycle event boundary, zone wait and traffic-shift step): CloudWatch alarms and
+    Prometheus rules usually evaluate once a minute, so half of that adds at most 30 s (15 s on
+    average) to the time the source itself takes, at one DescribeAlarms per deployment per 30 s.
+    """
+
+    prometheus_url: str | None = None  # e.g. http://127.0.0.1:9090; None: no prometheus:/promql: alarms
+    alertmanager_url: str | None = None  # e.g. http://127.0.0.1:9093; prometheus: alarms read from it
+    poll_interval: float = 30.0
+    request_timeout: float = 10.0  # each HTTP request to Prometheus or Alertmanager
+    # What reads alarms, for in-process engine tests (an ``AlarmSource``, e.g. ``FakeAlarmSource``);
+    # None: the real sources by name (``integrations.alarms.read_alarms``).
+    source: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Webhook:
     """A URL every deployment and instance state-change event is POSTed to, signed with ``secret``
     (``integrations/notifications``: ``X-Opendeploy-Signature: sha256=<HMAC-SHA256 of the body>``)."""
@@ -144,6 +169,7 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
     # The audit trail (store.audit_trail) keeps events this many days (0: forever); they are also
     # written to JSON-lines files under data_dir/audit, deleted after the same time.
     audit_retention_days: float = 90.0

@@ -35,6 +35,7 @@ from opendeploy.cli.init import (
     tls_options,
 )
 from opendeploy.settings import (
+    AlarmSettings,
     EngineSettings,
     NotificationSettings,
     Quotas,
@@ -241,6 +242,34 @@ def parse_webhooks(urls: tuple[str, ...], secret_files: tuple[Path, ...]) -> tup
     help="Seconds between the server's looks at a load balancer during BlockTraffic and AllowTraffic.",
 )
 @click.option(
+    "--prometheus-url",
+    metavar="URL",
+    help="A Prometheus server (http://host:9090): alarms named prometheus:<alert>[{labels}] are its "
+    "alerting rules (ALARM while firing) and promql:<expression> its instant queries (ALARM when the "
+    "expression returns a sample).",
+)
+@click.option(
+    "--alertmanager-url",
+    metavar="URL",
+    help="An Alertmanager (http://host:9093): alarms named prometheus:<alert>[{labels}] are read from its "
+    "active alerts (not silenced, not inhibited) instead of from --prometheus-url.",
+)
+@click.option(
+    "--alarm-poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=AlarmSettings.poll_interval,
+    show_default=True,
+    help="Seconds between reads of a deployment's alarms while it is active (they are also read at every "
+    "lifecycle event boundary, zone wait and traffic-shift step).",
+)
+@click.option(
+    "--alarm-request-timeout",
+    type=click.FloatRange(min=0.01),
+    default=AlarmSettings.request_timeout,
+    show_default=True,
+    help="Seconds one request to Prometheus or Alertmanager may take before its alarms read as unavailable.",
+)
+@click.option(
     "--event-bus",
     envvar="OPENDEPLOY_EVENT_BUS",
     metavar="NAME|ARN",
@@ -384,6 +413,10 @@ def server(
     traffic_health_wait: float,
     traffic_poll_interval: float,
     traffic_hold_interval: float,
+    prometheus_url: str | None,
+    alertmanager_url: str | None,
+    alarm_poll_interval: float,
+    alarm_request_timeout: float,
     event_bus: str | None,
     event_bus_source: str,
     webhooks: tuple[str, ...],
@@ -443,6 +476,12 @@ def server(
             health_wait=traffic_health_wait,
             poll_interval=traffic_poll_interval,
             hold_interval=traffic_hold_interval,
+        ),
+        alarms=AlarmSettings(
+            prometheus_url=prometheus_url,
+            alertmanager_url=alertmanager_url,
+            poll_interval=alarm_poll_interval,
+            request_timeout=alarm_request_timeout,
         ),
         notifications=NotificationSettings(
             event_bus=event_bus,
