@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import LifecycleEvent
 from opendeploy.domain.statuses import ACTIVE_DEPLOYMENT_STATUSES, ERROR_MESSAGES, DeploymentStatus, ErrorCode
-from opendeploy.engine import event_timeouts, stop, timers
+from opendeploy.engine import alarm_monitoring, event_timeouts, stop, timers
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.strategies import NoStrategy, StrategyKey, find_strategy, strategy_for
 from opendeploy.engine.transactions import in_transaction
@@ -99,6 +99,8 @@ def advance(session: Session, deployment_id: str, now: float, settings: Settings
         return True
     if deployment.status == DeploymentStatus.CREATED:
         strategy.start(session, deployment, now, settings)
+        if deployment.status in ACTIVE_DEPLOYMENT_STATUSES:
+            alarm_monitoring.watch(session, deployment, now)
     elif deployment.status in ACTIVE_DEPLOYMENT_STATUSES:
         strategy.advance(session, deployment, now, settings)
     return True
@@ -126,10 +128,11 @@ def _due_timers(session: Session, now: float) -> list[int]:
     )
 
 
-def fire_timer(session: Session, timer_id: int, now: float, settings: Settings) -> bool:
-    """Act on one due timer through the handler of its kind (``timers.fire``); True if it was acted on.
-    A kind without a handler raises, so the retry policy records it on the timer."""
-    return timers.fire(session, timer_id, now, settings)
+def fire_timer(session: Session, timer_id: int, now: float, settings: Settings, observed: Any = None) -> bool:
+    """Act on one due timer through the handler of its kind (``timers.fire``), with what its kind's
+    observation found; True if it was acted on. A kind without a handler raises, so the retry policy
+    records it on the timer."""
+    return timers.fire(session, timer_id, now, settings, observed)
 
 
 # --- the retry policy -------------------------------------------------------------------------------------
@@ -330,7 +333,11 @@ class Reconciler:
 
     def _fire(self, timer_id: int, now: float) -> None:
         try:
-            in_transaction(self.database, lambda s: fire_timer(s, timer_id, now, self.settings))
+            look = in_transaction(
+                self.database, lambda s: timers.observation(s, timer_id, now, self.settings), write=False
+            )
+            observed = look() if look is not None else None  # outside any transaction
+            in_transaction(self.database, lambda s: fire_timer(s, timer_id, now, self.settings, observed))
         except Exception as error:
             self._timer_failed(timer_id, error, now)
 

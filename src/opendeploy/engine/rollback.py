@@ -24,7 +24,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from opendeploy.domain.deployment_style import RollbackEvent
-from opendeploy.domain.statuses import DeploymentCreator, DeploymentStatus
+from opendeploy.domain.statuses import DeploymentCreator, DeploymentStatus, ErrorCode
 from opendeploy.engine.deployment_creation import create_deployment
 from opendeploy.store.models import Deployment, DeploymentGroup, DeploymentTarget, LifecycleEventRecord
 
@@ -46,6 +46,8 @@ def rollback_wanted(deployment: Deployment) -> bool:
     if deployment.status == DeploymentStatus.FAILED:
         return deployment.auto_rollback.rolls_back_on(RollbackEvent.DEPLOYMENT_FAILURE)
     if deployment.status == DeploymentStatus.STOPPED and deployment.stop_requested_at is not None:
+        if deployment.stop_error_code == ErrorCode.ALARM_ACTIVE:
+            return deployment.auto_rollback.rolls_back_on(RollbackEvent.DEPLOYMENT_STOP_ON_ALARM)
         if deployment.stop_auto_rollback_enabled is not None:
             return deployment.stop_auto_rollback_enabled
         return deployment.auto_rollback.rolls_back_on(RollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)

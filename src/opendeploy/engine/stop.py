@@ -13,7 +13,8 @@ that interrupt a running one (ContinueDeployment: ``continue_deployment``).
   deadline) and are recorded as usual, but an instance goes no further (``target_progress``).
   Meanwhile StopDeployment answers ``Pending`` and the deployment stays InProgress.
 - **stopped**: once no event runs, the deployment is ``Stopped`` with errorInformation ``MANUAL_STOP``
-  through the one end transition (``deployment_end``): instances still under way fail as stopped, then
+  (or the reason the request gave: ``ALARM_ACTIVE`` for an alarm, ``engine.alarm_monitoring``) through
+  the one end transition (``deployment_end``): instances still under way fail as stopped, then
   health, the rollback if asked for, new instances.
 """
 
@@ -45,13 +46,19 @@ def request_stop(
     auto_rollback_enabled: bool | None,
     now: float,
     settings: Settings,
+    *,
+    error_code: ErrorCode | None = None,
+    error_message: str | None = None,
 ) -> bool:
     """Stop ``deployment`` (active, locked): cancel everything not yet handed out and, when no event is
     running on an agent, end it Stopped right away. True if it is Stopped now, False while events drain
-    (the engine ends it when they have finished)."""
-    if deployment.stop_requested_at is None:  # a repeated request keeps the first one's rollback choice
+    (the engine ends it when they have finished). ``error_code`` / ``error_message``: why, when it is not
+    a StopDeployment request (an alarm: ALARM_ACTIVE)."""
+    if deployment.stop_requested_at is None:  # a repeated request keeps the first one's reason and choice
         deployment.stop_requested_at = now
         deployment.stop_auto_rollback_enabled = auto_rollback_enabled
+        deployment.stop_error_code = error_code
+        deployment.stop_error_message = error_message
         deployment.updated_at = now
     if continue_stop(session, deployment, now, settings):
         return True
@@ -177,8 +184,8 @@ def continue_stop(session: Session, deployment: Deployment, now: float, settings
         DeploymentStatus.STOPPED,
         now,
         settings,
-        error_code=ErrorCode.MANUAL_STOP,
-        error_message=STOPPED_MESSAGE,
+        error_code=ErrorCode(deployment.stop_error_code or ErrorCode.MANUAL_STOP),
+        error_message=deployment.stop_error_message or STOPPED_MESSAGE,
         cause=CAUSE_STOPPED,
     )
     return True

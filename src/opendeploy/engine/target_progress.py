@@ -28,6 +28,7 @@ from opendeploy.appspec.lifecycle_events import (
     event_runner,
 )
 from opendeploy.domain.statuses import LifecycleErrorCode, LifecycleEventStatus, TargetStatus
+from opendeploy.engine import alarm_monitoring
 from opendeploy.engine.runners import EventStart, runner_for
 from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.settings import EngineSettings
@@ -170,6 +171,7 @@ def event_ended(
     settings: EngineSettings,
 ) -> None:
     """The target's event at ``position`` has ended (recorded by its runner): move the target on."""
+    alarm_monitoring.check_soon(session, deployment_id, now)  # every event boundary is followed by a check
     connection = session.connection()
     target = _TARGET_AND_DEPLOYMENT.first(connection, {"target_id": target_id})
     if target is None:

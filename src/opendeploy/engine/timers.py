@@ -25,7 +25,10 @@ from sqlalchemy.orm import Session
 from opendeploy.settings import Settings
 from opendeploy.store.models import HostCommand, Timer
 
-TimerHandler = Callable[[Session, Timer, float, Settings], None]
+TimerHandler = Callable[..., None]  # (session, timer, now, settings[, observed])
+# What a kind looks at outside any transaction before it fires (an alarm source, say): given the timer
+# as read just before, a callable that does the looking, or None when there is nothing to look at.
+Observer = Callable[[Session, Timer, float, Settings], Callable[[], Any] | None]
 
 
 @dataclass(frozen=True)
@@ -36,25 +39,35 @@ class TimerKind:
     handler: TimerHandler
     host_command: bool = False
     """The timer is a host command's deadline: lock the command (skipping one held) before the timer."""
+    observe: Observer | None = None
+    """Outside systems to look at first: the reconciler runs what it returns with no transaction open
+    (network calls never hold the database) and hands the result to the handler as ``observed``."""
 
 
 TIMER_KINDS: dict[str, TimerKind] = {}
 # The modules that register timer kinds, imported on first use (they build on engine modules that
 # schedule timers).
-TIMER_MODULES = ("opendeploy.engine.host_commands", "opendeploy.engine.runners.traffic")
+TIMER_MODULES = (
+    "opendeploy.engine.host_commands",
+    "opendeploy.engine.runners.traffic",
+    "opendeploy.engine.alarm_monitoring",
+)
 
 
 class UnknownTimerKind(LookupError):
     """No handler is registered for a timer's kind."""
 
 
-def timer_kind(name: str, *, host_command: bool = False) -> Callable[[TimerHandler], TimerHandler]:
-    """Register the decorated function as what firing a timer of kind ``name`` does."""
+def timer_kind(
+    name: str, *, host_command: bool = False, observe: Observer | None = None
+) -> Callable[[TimerHandler], TimerHandler]:
+    """Register the decorated function as what firing a timer of kind ``name`` does; with ``observe``,
+    it is called with a fifth argument, what the observation found."""
 
     def register(handler: TimerHandler) -> TimerHandler:
         if name in TIMER_KINDS and TIMER_KINDS[name].handler is not handler:
             raise ValueError(f"a handler is already registered for timers of kind {name!r}")
-        TIMER_KINDS[name] = TimerKind(name, handler, host_command)
+        TIMER_KINDS[name] = TimerKind(name, handler, host_command, observe)
         return handler
 
     return register
@@ -100,7 +113,25 @@ def schedule(
     return timer
 
 
-def fire(session: Session, timer_id: int, now: float, settings: Settings) -> bool:
+def observation(session: Session, timer_id: int, now: float, settings: Settings) -> Callable[[], Any] | None:
+    """What to look at before firing the due timer ``timer_id`` (its kind's ``observe``), if anything."""
+    timer = session.get(Timer, timer_id)
+    if timer is None or timer.due_at > now:
+        return None
+    kind = kind_of(timer.kind)
+    return kind.observe(session, timer, now, settings) if kind.observe is not None else None
+
+
+def pull_forward(session: Session, kind: str, deployment_id: str, due_at: float) -> None:
+    """Make the deployment's timers of ``kind`` due no later than ``due_at``."""
+    session.execute(
+        update(Timer)
+        .where(Timer.kind == kind, Timer.deployment_id == deployment_id, Timer.due_at > due_at)
+        .values(due_at=due_at)
+    )
+
+
+def fire(session: Session, timer_id: int, now: float, settings: Settings, observed: Any = None) -> bool:
     """Act on one due timer; True if it was acted on (False: gone, not due, or held by another step).
     Raises ``UnknownTimerKind`` for a kind with no handler (the retry policy records it on the timer)."""
     timer = session.get(Timer, timer_id)
@@ -127,7 +158,10 @@ def fire(session: Session, timer_id: int, now: float, settings: Settings) -> boo
     if timer is None or timer.due_at > now:
         return False
     failed_before = timer.attempts
-    kind.handler(session, timer, now, settings)
+    if kind.observe is not None:
+        kind.handler(session, timer, now, settings, observed)
+    else:
+        kind.handler(session, timer, now, settings)
     if failed_before:  # a timer its handler keeps (none does yet) starts a fresh count
         session.execute(update(Timer).where(Timer.id == timer_id).values(attempts=0, last_error=None))
     return True

@@ -113,6 +113,10 @@ class Deployment(DeploymentOptions, Base):
     # Requests recorded by the API for the engine to act on.
     stop_requested_at: Mapped[float | None] = mapped_column(Float, default=None)
     stop_auto_rollback_enabled: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    # Why it is being stopped (migration 0013): None for a StopDeployment (MANUAL_STOP), else the error
+    # code and message the Stopped deployment carries (ALARM_ACTIVE and the alarms).
+    stop_error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    stop_error_message: Mapped[str | None] = mapped_column(Text, default=None)
     ready_wait_continue_requested_at: Mapped[float | None] = mapped_column(Float, default=None)
     termination_wait_skip_requested_at: Mapped[float | None] = mapped_column(Float, default=None)
     # The engine (migration 0003): when it should next look at this deployment (set "now" whenever
