@@ -2,10 +2,11 @@
 
 ``EngineRuntime`` owns what runs for the server's lifetime besides the request handlers: the wake bus
 (agents' long polls and the engine woken in process), the group commit the command service's steps share,
-the PostgreSQL notification listener (replicas waking one another) and the engine worker that runs the
-reconciler. ``api.app.create_app`` builds one and runs its ``lifespan``; the protocol adapters only use
-its parts (the command service: the bus and the group commit). On SIGTERM/SIGINT the lifespan first
-releases every waiting long poll, so the server stops promptly instead of waiting out the poll hold time.
+the PostgreSQL notification listener (replicas waking one another), the engine worker that runs the
+reconciler, and the delivery of the notifications outbox (``engine.notifying`` writes it).
+``api.app.create_app`` builds one and runs its ``lifespan``; the protocol adapters only use its parts (the
+command service: the bus and the group commit). On SIGTERM/SIGINT the lifespan first releases every
+waiting long poll, so the server stops promptly instead of waiting out the poll hold time.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 
 import anyio.to_thread
 
+from opendeploy.engine import notifying
 from opendeploy.engine.pg_listener import PostgresListener
 from opendeploy.engine.transactions import GroupCommit
 from opendeploy.engine.wakeups import WakeBus, install_bus
 from opendeploy.engine.worker import EngineWorker
+from opendeploy.integrations.outbox_delivery import OutboxDelivery
 from opendeploy.settings import Settings
 from opendeploy.store.db import Database
 
@@ -39,6 +42,7 @@ class EngineRuntime:
         self.group_commit = GroupCommit(database, threads=1 if database.sqlite else 4)
         self._worker: EngineWorker | None = None
         self._listener: PostgresListener | None = None
+        self._delivery: OutboxDelivery | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -53,11 +57,15 @@ class EngineRuntime:
             self._listener.start()
         self._worker = EngineWorker(self.database, self.settings, self.bus)
         self._worker.start()
+        self._delivery = OutboxDelivery(self.database, self.settings.notifications).start()
+        notifying.install(self.settings, self._delivery.wake)
         try:
             yield
         finally:
             self.bus.stop()
             await self._worker.stop()
+            notifying.install(None)
+            await anyio.to_thread.run_sync(self._delivery.stop)
             if self._listener is not None:
                 await self._listener.stop()
             await anyio.to_thread.run_sync(self.group_commit.stop)

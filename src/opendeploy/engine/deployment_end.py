@@ -29,7 +29,7 @@ from opendeploy.domain.statuses import (
     LifecycleEventStatus,
     TargetStatus,
 )
-from opendeploy.engine import new_instances, rollback
+from opendeploy.engine import new_instances, notifying, rollback
 from opendeploy.engine.deployment_creation import last_successful_deployment
 from opendeploy.engine.instance_health_records import record_deployment_end
 from opendeploy.settings import Settings
@@ -64,7 +64,23 @@ def end_deployment(
     fails with ``cause``), record the outcome (``error_code`` and ``error_message`` as
     ``errorInformation``; ``status_messages``, when given, as ``deploymentStatusMessages``), then carry
     out what follows from it unless ``follow_ups`` is False (a last resort when those raise)."""
+    previous = deployment.status
+    running = list(
+        session.scalars(
+            select(DeploymentTarget.id).where(
+                DeploymentTarget.deployment_id == deployment.id,
+                DeploymentTarget.status == TargetStatus.IN_PROGRESS,
+            )
+        )
+    )
     _call_off_waiting_work(session, deployment.id, cause, now)
+    notifying.instances_changed_state(
+        session,
+        deployment,
+        [(t, TargetStatus.IN_PROGRESS, TargetStatus.FAILED) for t in running],
+        now,
+        settings,
+    )
     deployment.status = status
     deployment.complete_time = now
     deployment.updated_at = now
@@ -74,6 +90,7 @@ def end_deployment(
     if status_messages is not None:
         deployment.deployment_status_messages = list(status_messages)
     deployment.engine_due_at = None
+    notifying.deployment_changed_state(session, deployment, previous, now, settings)
     if follow_ups:
         deployment_ended(session, deployment, now, settings)
 
@@ -132,4 +149,6 @@ def deployment_ended(session: Session, deployment: Deployment, now: float, setti
     before = last_successful_deployment(session, group.id, excluding=deployment.id)
     record_deployment_end(session, deployment, before.revision_id if before else None, now)
     started = rollback.roll_back(session, deployment, group, before, now)
+    if started is not None:
+        notifying.deployment_rolled_back(session, deployment, now, settings)
     new_instances.after_deployment(session, deployment, group, started is not None, now, settings)

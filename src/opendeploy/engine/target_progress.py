@@ -28,7 +28,7 @@ from opendeploy.appspec.lifecycle_events import (
     event_runner,
 )
 from opendeploy.domain.statuses import LifecycleErrorCode, LifecycleEventStatus, TargetStatus
-from opendeploy.engine import alarm_monitoring
+from opendeploy.engine import alarm_monitoring, notifying
 from opendeploy.engine.runners import EventStart, runner_for
 from opendeploy.engine.wakeups import deployment_changed
 from opendeploy.settings import EngineSettings
@@ -205,5 +205,8 @@ def event_ended(
         skip_remaining_events(session, target_id, after=position)
     _TARGET_ENDS.execute(
         connection, {"b_target": target_id, "b_status": ends[0], "b_cause": ends[1], "b_now": now}
+    )
+    notifying.instances_changed_state(
+        session, deployment_id, [(target_id, TargetStatus.IN_PROGRESS, ends[0])], now
     )
     deployment_changed(session, deployment_id, now)

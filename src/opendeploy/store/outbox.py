@@ -56,24 +56,33 @@ class Claimed:
     created_at: float
 
 
+_ORDER_KEY = "opendeploy.outbox_order"
+
+
 def enqueue(session: Session, notifications: Iterable[Notification], now: float | None = None) -> int:
-    """Add ``notifications`` to the outbox in the caller's transaction, due at once; how many were added."""
+    """Add ``notifications`` to the outbox in the caller's transaction, due at once; how many were added.
+    Their ``created_at`` keeps the order they were enqueued in within the transaction (a microsecond
+    apart), so a deployment's start goes out before its instances' and its end after them."""
     at = time.time() if now is None else now
-    rows = [
-        OutboxNotification(
-            id=n.id,
-            kind=n.kind.value,
-            destination=n.destination,
-            event_type=n.event_type,
-            subject=n.subject,
-            body=n.body,
-            deployment_id=n.deployment_id,
-            created_at=at,
-            attempts=0,
-            next_attempt_at=at,
+    rows = []
+    for n in notifications:
+        order = session.info.get(_ORDER_KEY, 0)
+        session.info[_ORDER_KEY] = order + 1
+        created = at + order * 1e-6
+        rows.append(
+            OutboxNotification(
+                id=n.id,
+                kind=n.kind.value,
+                destination=n.destination,
+                event_type=n.event_type,
+                subject=n.subject,
+                body=n.body,
+                deployment_id=n.deployment_id,
+                created_at=created,
+                attempts=0,
+                next_attempt_at=at,
+            )
         )
-        for n in notifications
-    ]
     session.add_all(rows)
     if rows:
         session.flush()

@@ -56,7 +56,7 @@ from opendeploy.domain.statuses import (
     LifecycleEventStatus,
     TargetStatus,
 )
-from opendeploy.engine import instance_health_records, stop, target_progress
+from opendeploy.engine import instance_health_records, notifying, stop, target_progress
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.instance_zones import instance_zones
 from opendeploy.engine.progress import Progress, record_progress
@@ -205,6 +205,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
     deployment.status = DeploymentStatus.IN_PROGRESS
     deployment.start_time = now
     deployment.updated_at = now
+    notifying.deployment_changed_state(session, deployment, DeploymentStatus.CREATED, now, settings)
     record_progress(deployment, Progress(phase=ROLLOUT))
     dispatch(session, deployment, config, now, settings)
 
@@ -396,6 +397,13 @@ def _start_targets(
     session: Session, deployment: Deployment, target_ids: Sequence[int], now: float, settings: Settings
 ) -> None:
     steps: list[tuple[DeploymentTarget, LifecycleEventRecord]] = []
+    notifying.instances_changed_state(
+        session,
+        deployment,
+        [(t, TargetStatus.PENDING, TargetStatus.IN_PROGRESS) for t in target_ids],
+        now,
+        settings,
+    )
     for chunk in _chunks(target_ids):
         session.execute(
             update(DeploymentTarget)
