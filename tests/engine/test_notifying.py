@@ -134,3 +134,19 @@ def test_a_deployment_nobody_listens_to_writes_nothing(tmp_path: Path) -> None:
     finally:
         notifying.install(None)
         harness.close()
+
+
+def test_a_new_or_changed_trigger_gets_a_test_notification(harness: EngineHarness) -> None:
+    first = {"triggerName": "deploys", "triggerTargetArn": TOPIC, "triggerEvents": ["DeploymentFailure"]}
+    with harness.database.transaction() as session:
+        notifying.triggers_changed(session, None, [first], "shop", "web", harness.now, harness.settings)
+    with harness.database.transaction() as session:  # unchanged: no test notification
+        notifying.triggers_changed(session, [first], [first], "shop", "web", harness.now, harness.settings)
+    changed = {**first, "triggerEvents": ["DeploymentFailure", "DeploymentStop"]}
+    with harness.database.transaction() as session:
+        notifying.triggers_changed(session, [first], [changed], "shop", "web", harness.now, harness.settings)
+    rows = outbox(harness)
+    assert [(row.kind, row.destination) for row in rows] == [("sns", TOPIC), ("sns", TOPIC)]
+    message = json.loads(rows[0].body)
+    assert message["eventTriggerName"] == "deploys" and message["applicationName"] == "shop"
+    assert message["deploymentGroupName"] == "web" and "deploymentId" not in message

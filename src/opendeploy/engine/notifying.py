@@ -36,6 +36,7 @@ from opendeploy.domain.notifications import (
     instance_event,
     notifications_for,
     trigger_configs,
+    trigger_test_notifications,
 )
 from opendeploy.settings import Settings
 from opendeploy.store import outbox
@@ -206,3 +207,25 @@ def instances_changed_state(
         )
         notifications += notifications_for(change, triggers, destinations)
     _enqueue(session, notifications, now)
+
+
+def triggers_changed(
+    session: Session,
+    before: Sequence[dict[str, Any]] | None,
+    after: Sequence[dict[str, Any]] | None,
+    application_name: str,
+    deployment_group_name: str,
+    now: float,
+    settings: Settings,
+) -> None:
+    """A deployment group was created (``before`` None) or updated: each trigger that is new or changed
+    gets the guide's test notification (L20592–20600)."""
+    tests = trigger_test_notifications(
+        trigger_configs(before) if before is not None else None,
+        trigger_configs(after),
+        region=settings.region,
+        account_id=settings.account_id,
+        application_name=application_name,
+        deployment_group_name=deployment_group_name,
+    )
+    _enqueue(session, tests, now)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
+from opendeploy import engine
 from opendeploy.api.codedeploy import deployment_group_settings as group_settings
 from opendeploy.api.codedeploy.lookups import (
     application_by_name,
@@ -129,6 +130,9 @@ def create_deployment_group(ctx: OperationContext, params: dict[str, Any]) -> di
         raise _already_exists(application, name) from None
     if params.get("tags"):
         apply_tags(ctx, TagKind.DEPLOYMENT_GROUP, group.id, params["tags"], application_id=application.id)
+    engine.triggers_changed(
+        session, None, group.trigger_configurations, application.name, group.name, ctx.now, ctx.settings
+    )
     return {"deploymentGroupId": group.id}
 
 
@@ -151,6 +155,7 @@ def update_deployment_group(ctx: OperationContext, params: dict[str, Any]) -> di
             settings.pop(filters, None)
     settings.update(given)
     settings = _checked_settings(ctx, application, settings, given, exclude_group_id=group.id)
+    triggers_before = list(group.trigger_configurations or [])
     new_name = params.get("newDeploymentGroupName")
     if new_name and new_name != group.name:
         if session.scalar(
@@ -169,6 +174,15 @@ def update_deployment_group(ctx: OperationContext, params: dict[str, Any]) -> di
             session.flush()
     except IntegrityError:
         raise _already_exists(application, new_name or group.name) from None
+    engine.triggers_changed(
+        session,
+        triggers_before,
+        group.trigger_configurations,
+        application.name,
+        group.name,
+        ctx.now,
+        ctx.settings,
+    )
     # opendeploy installs no Auto Scaling lifecycle hooks, so none is ever left behind.
     return {"hooksNotCleanedUp": []}
 
