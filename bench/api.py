@@ -9,7 +9,8 @@ share an interpreter lock — started together once every client is ready:
 - CreateDeployment: every call deploys to its own deployment group (a group runs one deployment at a
   time), created beforehand; those groups have no instances, so the server's engine fails each
   deployment at once (NO_INSTANCES) — its work is part of the load, as it would be in production;
-- GetDeployment: the deployments just created, round-robin.
+- GetDeployment: the deployments just created, round-robin, once the engine has finished them (so it
+  measures GetDeployment, not the engine's backlog).
 
 Every measurement is made once per caller (``--as``, default ``admin,user``), interleaved: for each
 client count and repetition (``--repeat``) the callers take turns, in alternating order, each on an
@@ -211,6 +212,16 @@ def _cpu_seconds(server: ServerProcess) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _wait_until_engine_idle(server: ServerProcess, timeout: float = 300.0) -> None:
+    """Wait until no deployment is still to be started or running (the engine has caught up)."""
+    client = server.client("codedeploy")
+    deadline = time.monotonic() + timeout
+    while client.list_deployments(includeOnlyStatuses=["Created", "Queued", "InProgress"])["deployments"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the engine did not finish the created deployments in time")
+        time.sleep(0.2)
+
+
 def _create_groups(server: ServerProcess, application: str, names: Sequence[str]) -> None:
     client = server.client("codedeploy", max_pool_connections=8)
     with ThreadPoolExecutor(8) as pool:
@@ -320,6 +331,7 @@ def run_backend(
                 groups = [f"g{clients}-{n}" for n in range(requests)]
                 _create_groups(caller.server, application, groups)
                 created, ids = _measure(backend, caller, "create_deployment", application, clients, groups)
+                _wait_until_engine_idle(caller.server)  # measure GetDeployment, not the backlog
                 gets = [ids[n % len(ids)] for n in range(requests)]
                 fetched, _ = _measure(backend, caller, "get_deployment", application, clients, gets)
                 results += [created, fetched]
