@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendeploy.domain.arns import instance_arn
@@ -47,6 +47,7 @@ from opendeploy.store.models import (
     DeploymentTarget,
     LifecycleEventRecord,
 )
+from opendeploy.store.prepared import Prepared
 
 _INFO_KEY = "opendeploy.notifications_enqueued"
 # The server's settings and its delivery worker's wake-up, installed by the runtime (``install``): the
@@ -78,6 +79,23 @@ def _listeners(
         settings.notifications.event_bus, tuple(hook.url for hook in settings.notifications.webhooks)
     )
     return group, triggers, destinations
+
+
+_TRIGGERS_OF_DEPLOYMENT = Prepared(
+    select(DeploymentGroup.trigger_configurations.label("triggers"))
+    .join(Deployment, Deployment.deployment_group_id == DeploymentGroup.id)
+    .where(Deployment.id == bindparam("deployment_id"))
+)
+
+
+def _server_destinations(settings: Settings) -> bool:
+    return bool(settings.notifications.event_bus or settings.notifications.webhooks)
+
+
+def _group_has_triggers(session: Session, deployment: Deployment | str) -> bool:
+    deployment_id = deployment if isinstance(deployment, str) else deployment.id
+    row = _TRIGGERS_OF_DEPLOYMENT.first(session.connection(), {"deployment_id": deployment_id})
+    return row is not None and bool(row.triggers)
 
 
 def _wanted(triggers: Sequence[TriggerConfig], destinations: Destinations) -> bool:
@@ -163,6 +181,8 @@ def instances_changed_state(
     settings = settings or installed_settings()
     if settings is None or not changes:
         return
+    if not _server_destinations(settings) and not _group_has_triggers(session, deployment):
+        return  # the common case, at every instance's start and end: one prepared lookup
     if isinstance(deployment, str):
         found = session.get(Deployment, deployment)
         if found is None:

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.settings import Settings
 from opendeploy.store.models import HostCommand, Timer
+from opendeploy.store.prepared import Prepared
 
 TimerHandler = Callable[..., None]  # (session, timer, now, settings[, observed])
 # What a kind looks at outside any transaction before it fires (an alarm source, say): given the timer
@@ -122,12 +123,22 @@ def observation(session: Session, timer_id: int, now: float, settings: Settings)
     return kind.observe(session, timer, now, settings) if kind.observe is not None else None
 
 
+# Prepared (``store.prepared``): it runs at every lifecycle event's end.
+_PULL_FORWARD = Prepared(
+    update(Timer)
+    .where(
+        Timer.kind == bindparam("b_kind"),
+        Timer.deployment_id == bindparam("b_deployment"),
+        Timer.due_at > bindparam("b_due"),
+    )
+    .values(due_at=bindparam("b_due"))
+)
+
+
 def pull_forward(session: Session, kind: str, deployment_id: str, due_at: float) -> None:
     """Make the deployment's timers of ``kind`` due no later than ``due_at``."""
-    session.execute(
-        update(Timer)
-        .where(Timer.kind == kind, Timer.deployment_id == deployment_id, Timer.due_at > due_at)
-        .values(due_at=due_at)
+    _PULL_FORWARD.execute(
+        session.connection(), {"b_kind": kind, "b_deployment": deployment_id, "b_due": due_at}
     )
 
 
