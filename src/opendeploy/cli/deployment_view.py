@@ -3,16 +3,16 @@ terminal, one plain line per change otherwise, and a summary at the end.
 
 The live view has the deployment's status, configuration and elapsed time, its overview counts, what the
 server says of it (``deploymentStatusMessages``: e.g. how long BlockTraffic and AllowTraffic should take
-behind its load balancers, said when it starts), and one row per instance on show (``DeploymentTracker`` picks at most ``max_rows``) with its status, an event
-strip (one mark per lifecycle event, in order: done, running, failed, skipped, pending), the event it is
-at and its elapsed time; the instances not on show are counted by status under the table.
+behind its load balancers, said when it starts), and one row per instance on show (``DeploymentTracker``
+picks at most ``max_rows``) with its status, an event strip (one mark per lifecycle event, in order:
+done, running, failed, skipped, pending), the event it is at and its elapsed time; the instances not on
+show are counted by status under the table.
 
 The plain lines name the deployment's status and counts when they change, each status message once and,
-for fleets no larger than
-the row limit, each instance's lifecycle events as they finish and its status when it changes; larger
-fleets get lines for failed instances only, so a log stays readable. The summary repeats the final
-counts, the rows, the deployment's errorInformation and, for each failed instance on show, the failed
-event's diagnostics: error code, script, message and the tail of the script's log.
+for fleets no larger than the row limit, each instance's lifecycle events as they finish and its status
+when it changes; larger fleets get lines for failed instances only, so a log stays readable. The summary
+repeats the final counts, the rows, the deployment's errorInformation and, for each failed instance on
+show, the failed event's diagnostics: error code, script, message and the tail of the script's log.
 """
 
 from __future__ import annotations
