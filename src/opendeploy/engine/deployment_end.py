@@ -9,10 +9,12 @@ reconciler's retry policy go through, in the transaction that ends it (``end_dep
    deployment once nothing runs and nothing waits, and a stop has already called its work off, so for
    them this step finds nothing.
 2. Its status, times, error information and ``deploymentStatusMessages`` are set, and the engine stops
-   looking at it (``engine_due_at``).
+   looking at it (``engine_due_at``); the instances it failed and its own end go to the notification
+   outbox (``notifying``).
 3. What follows (``deployment_ended``): its instances' health moves on (``instance_health_records``;
-   guide §2.6); a failure, or a stop that asks for it, starts the automatic rollback (``rollback``);
-   instances that joined the group while it ran get the group's revision (``new_instances``).
+   guide §2.6); a failure, or a stop or an alarm that asks for it, starts the automatic rollback
+   (``rollback``, notified as DeploymentRollback); instances that joined the group while it ran get the
+   group's revision (``new_instances``).
 """
 
 from __future__ import annotations
