@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from opendeploy.domain.alarm_checks import AlarmState
 from opendeploy.integrations.alarms import FakeAlarmSource
-from opendeploy.settings import AlarmSettings, EngineSettings, Settings
-from opendeploy.store.db import Database
+from opendeploy.settings import AlarmSettings
 from opendeploy.store.models import Deployment, DeploymentGroup
 from support.engine_harness import EngineHarness, FakeAgent
 
@@ -33,12 +32,7 @@ def alarms() -> FakeAlarmSource:
 
 @pytest.fixture
 def harness(tmp_path: Path, alarms: FakeAlarmSource) -> Iterator[EngineHarness]:
-    database = Database(f"sqlite:///{tmp_path / 'engine.db'}")
-    database.migrate()
-    settings = Settings(
-        data_dir=tmp_path, engine=EngineSettings(), alarms=AlarmSettings(poll_interval=POLL, source=alarms)
-    )
-    harness = EngineHarness(database, settings)
+    harness = EngineHarness.on_sqlite(tmp_path, alarms=AlarmSettings(poll_interval=POLL, source=alarms))
     yield harness
     harness.close()
 

@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from opendeploy.engine import notifying
-from opendeploy.settings import EngineSettings, NotificationSettings, Settings, Webhook
-from opendeploy.store.db import Database
+from opendeploy.settings import NotificationSettings, Webhook
 from opendeploy.store.models import OutboxNotification
 from support.engine_harness import EngineHarness, FakeAgent
 
@@ -34,15 +33,11 @@ ALL_EVENTS = [
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[EngineHarness]:
-    database = Database(f"sqlite:///{tmp_path / 'engine.db'}")
-    database.migrate()
-    settings = Settings(
-        data_dir=tmp_path,
-        engine=EngineSettings(),
+    harness = EngineHarness.on_sqlite(
+        tmp_path,
         notifications=NotificationSettings(webhooks=(Webhook("https://hooks.example/deploys", "s3cret"),)),
     )
-    harness = EngineHarness(database, settings)
-    notifying.install(settings)
+    notifying.install(harness.settings)
     yield harness
     notifying.install(None)
     harness.close()
@@ -121,9 +116,7 @@ def test_a_failed_deployment_notifies_its_failure_and_its_failed_instance(harnes
 
 
 def test_a_deployment_nobody_listens_to_writes_nothing(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'quiet.db'}")
-    database.migrate()
-    harness = EngineHarness(database, Settings(data_dir=tmp_path))
+    harness = EngineHarness.on_sqlite(tmp_path)
     notifying.install(harness.settings)
     try:
         group_id, agents = harness.fleet(["host-1"])

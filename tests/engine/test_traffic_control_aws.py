@@ -40,8 +40,7 @@ from sqlalchemy import update
 from opendeploy.domain.deployment_style import LoadBalancerInfo
 from opendeploy.integrations.load_balancers import load_balancers_for
 from opendeploy.integrations.traffic import LoadBalancer
-from opendeploy.settings import EngineSettings, Settings, TrafficSettings
-from opendeploy.store.db import Database
+from opendeploy.settings import TrafficSettings
 from opendeploy.store.models import DeploymentGroup, OnPremisesInstanceTag
 from support.engine_harness import EngineHarness, FakeAgent
 from support.moto import MotoServer
@@ -208,16 +207,12 @@ def harness(tmp_path: Path, recorder: Recorder) -> Iterator[EngineHarness]:
     def balancers(info: LoadBalancerInfo, settings: TrafficSettings) -> dict[str, LoadBalancer]:
         return load_balancers_for(info, settings, aws_client=recorder.client)
 
-    database = Database(f"sqlite:///{tmp_path / 'engine.db'}")
-    database.migrate()
-    settings = Settings(
-        data_dir=tmp_path,
-        engine=EngineSettings(),
+    harness = EngineHarness.on_sqlite(
+        tmp_path,
         traffic=TrafficSettings(
             poll_interval=1.0, hold_interval=1.0, health_wait=3600.0, load_balancers=balancers
         ),
     )
-    harness = EngineHarness(database, settings)
     yield harness
     harness.close()
 

@@ -22,8 +22,7 @@ from opendeploy.integrations.traffic import (
     TargetState,
     TrafficMisconfigured,
 )
-from opendeploy.settings import EngineSettings, Settings, TrafficSettings
-from opendeploy.store.db import Database
+from opendeploy.settings import TrafficSettings
 from opendeploy.store.models import Deployment, DeploymentGroup
 from support.engine_harness import EngineHarness, FakeAgent
 
@@ -71,16 +70,12 @@ def balancers() -> Balancers:
 
 @pytest.fixture
 def harness(tmp_path: Path, balancers: Balancers) -> Iterator[EngineHarness]:
-    database = Database(f"sqlite:///{tmp_path / 'engine.db'}")
-    database.migrate()
-    settings = Settings(
-        data_dir=tmp_path,
-        engine=EngineSettings(),
+    harness = EngineHarness.on_sqlite(
+        tmp_path,
         traffic=TrafficSettings(
             poll_interval=1.0, hold_interval=1.0, health_wait=3600.0, load_balancers=balancers
         ),
     )
-    harness = EngineHarness(database, settings)
     yield harness
     harness.close()
 

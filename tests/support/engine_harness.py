@@ -125,10 +125,14 @@ class EngineHarness:
         self.reconciler = Reconciler(self.database, self.settings)
 
     @classmethod
-    def on_sqlite(cls, directory: Path, engine: EngineSettings | None = None) -> EngineHarness:
+    def on_sqlite(
+        cls, directory: Path, engine: EngineSettings | None = None, **settings: Any
+    ) -> EngineHarness:
+        """A harness on a new SQLite database in ``directory``; ``settings``: other ``Settings`` fields
+        (``traffic``, ``alarms``, ``notifications`` …)."""
         database = Database(f"sqlite:///{directory / 'engine.db'}")
         database.migrate()
-        return cls(database, Settings(data_dir=directory, engine=engine or EngineSettings()))
+        return cls(database, Settings(data_dir=directory, engine=engine or EngineSettings(), **settings))
 
     def close(self) -> None:
         self.database.dispose()

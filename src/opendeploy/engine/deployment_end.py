@@ -67,14 +67,8 @@ def end_deployment(
     ``errorInformation``; ``status_messages``, when given, as ``deploymentStatusMessages``), then carry
     out what follows from it unless ``follow_ups`` is False (a last resort when those raise)."""
     previous = deployment.status
-    running = list(
-        session.scalars(
-            select(DeploymentTarget.id).where(
-                DeploymentTarget.deployment_id == deployment.id,
-                DeploymentTarget.status == TargetStatus.IN_PROGRESS,
-            )
-        )
-    )
+    # Read only when someone listens: most deployments end with nothing under way and nobody told.
+    running = notifying.targets_in_progress(session, deployment, settings)
     _call_off_waiting_work(session, deployment.id, cause, now)
     notifying.instances_changed_state(
         session,

@@ -38,6 +38,7 @@ from opendeploy.domain.notifications import (
     trigger_configs,
     trigger_test_notifications,
 )
+from opendeploy.domain.statuses import TargetStatus
 from opendeploy.settings import Settings
 from opendeploy.store import outbox
 from opendeploy.store.models import (
@@ -167,6 +168,20 @@ def deployment_changed_state(
 def deployment_rolled_back(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
     """A rollback deployment has been made for ``deployment`` (the guide's DeploymentRollback)."""
     deployment_changed_state(session, deployment, deployment.status, now, settings, DeploymentEvent.ROLLBACK)
+
+
+def targets_in_progress(session: Session, deployment: Deployment, settings: Settings) -> list[int]:
+    """The deployment's targets under way, when their ends would be notified (else none: not read)."""
+    if not _server_destinations(settings) and not _group_has_triggers(session, deployment):
+        return []
+    return list(
+        session.scalars(
+            select(DeploymentTarget.id).where(
+                DeploymentTarget.deployment_id == deployment.id,
+                DeploymentTarget.status == TargetStatus.IN_PROGRESS,
+            )
+        )
+    )
 
 
 def instances_changed_state(
