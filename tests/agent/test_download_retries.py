@@ -224,7 +224,7 @@ def test_a_retrying_download_is_given_up_at_once_when_the_agent_stops(
     thread.join(10)
 
     assert not thread.is_alive()
-    assert time.monotonic() - stopped < 0.5
+    assert time.monotonic() - stopped < 1.5  # not the rest of a wait of up to 4 s
     assert len(outcome) == 1 and isinstance(outcome[0], Abandoned), outcome
     assert "was given up: the agent is stopping" in str(outcome[0])
     assert list(tmp_path.iterdir()) == []

@@ -130,7 +130,7 @@ def test_a_hanging_destination_does_not_delay_others(database: Database, sender:
         enqueue(database, live)
         delivery.wake()
         sender.wait_for(3, timeout=5)
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 1.4  # not behind the dead destination's 1.5 s stalls
         assert {n.id for n in sender.sent} == {n.id for n in live}
 
 

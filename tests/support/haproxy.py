@@ -155,6 +155,9 @@ class HAProxy:
             "    timeout connect 1s\n"
             "    timeout client 30s\n"
             "    timeout server 30s\n"
+            # Without it a check times out after ``inter`` (100 ms in most tests), and a Python backend on
+            # a loaded CI machine can take longer than that, marking healthy servers down.
+            "    timeout check 2s\n"
             "frontend fe\n"
             f"    bind 127.0.0.1:{self.frontend_port}\n"
             f"    default_backend {self.backend}\n"
@@ -263,6 +266,7 @@ class HTTPBackend:
 
 class _QuietHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # health checks and test clients at once overflow the default 5 under load
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # HAProxy resets health-check connections once it has read the status line

@@ -131,6 +131,7 @@ def make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
 
 class QuietHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog: the default 5 drops connections under a burst
 
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # HAProxy's checks reset connections
