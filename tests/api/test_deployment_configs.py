@@ -111,6 +111,49 @@ def test_create_traffic_routing_configuration(codedeploy, platform):
     assert "minimumHealthyHosts" not in info
 
 
+def test_server_configuration_with_traffic_routing(server, codedeploy):
+    """Extension (issue 11): a Server configuration takes AWS's trafficRoutingConfig (for blue/green
+    traffic shifting) beside its required minimumHealthyHosts, through the CLI as the guide writes its
+    Lambda/ECS example (L15083–15099) and through boto3; GetDeploymentConfig returns both."""
+    canary = unique("ServerCanary25Percent45Minutes")
+    server.aws_json(
+        "deploy", "create-deployment-config", "--deployment-config-name", canary,
+        "--compute-platform", "Server",
+        "--minimum-healthy-hosts", "type=FLEET_PERCENT,value=50",
+        "--traffic-routing-config",
+        "type=TimeBasedCanary,timeBasedCanary={canaryPercentage=25,canaryInterval=45}",
+    )  # fmt: skip
+    info = server.aws_json("deploy", "get-deployment-config", "--deployment-config-name", canary)
+    assert info["deploymentConfigInfo"]["computePlatform"] == "Server"
+    assert info["deploymentConfigInfo"]["minimumHealthyHosts"] == {"type": "FLEET_PERCENT", "value": 50}
+    assert info["deploymentConfigInfo"]["trafficRoutingConfig"] == _routing(("TimeBasedCanary", 25, 45))
+
+    linear = unique("ServerLinear30Percent")
+    routing = _routing(("TimeBasedLinear", 30, 5000))  # no Lambda limit of 2,880 minutes for servers
+    codedeploy.create_deployment_config(
+        deploymentConfigName=linear,
+        computePlatform="Server",
+        minimumHealthyHosts={"type": "HOST_COUNT", "value": 1},
+        trafficRoutingConfig=routing,
+    )
+    info = codedeploy.get_deployment_config(deploymentConfigName=linear)["deploymentConfigInfo"]
+    assert info["trafficRoutingConfig"] == routing
+    assert info["minimumHealthyHosts"] == {"type": "HOST_COUNT", "value": 1}
+    assert "zonalConfig" not in info
+
+    exceptions = codedeploy.exceptions
+    with pytest.raises(exceptions.InvalidMinimumHealthyHostValueException, match="required"):
+        codedeploy.create_deployment_config(
+            deploymentConfigName=unique("c"), computePlatform="Server", trafficRoutingConfig=routing
+        )
+    with pytest.raises(exceptions.InvalidTrafficRoutingConfigurationException, match="between 1 and 99"):
+        codedeploy.create_deployment_config(
+            deploymentConfigName=unique("c"),
+            minimumHealthyHosts={"type": "HOST_COUNT", "value": 1},
+            trafficRoutingConfig=_routing(("TimeBasedCanary", 100, 5)),
+        )
+
+
 def test_create_refusals_name_the_problem(codedeploy):
     exceptions = codedeploy.exceptions
     name = unique("dup")

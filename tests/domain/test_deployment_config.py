@@ -10,6 +10,9 @@ from opendeploy.domain.deployment_config import (
     ComputePlatform,
     ConfigProblem,
     InvalidDeploymentConfig,
+    TimeBasedLinear,
+    TrafficRouting,
+    TrafficRoutingType,
     config_from_stored,
     config_from_wire,
     config_to_wire,
@@ -189,6 +192,27 @@ def test_canary_25_percent_45_minutes(platform: str) -> None:
     }
 
 
+def test_server_configuration_with_traffic_routing() -> None:
+    """Extension (issue 11): a Server configuration keeps its minimum healthy hosts and may add AWS's
+    trafficRoutingConfig for blue/green traffic shifting, validated by the same rules as ECS's (no Lambda
+    duration limit: a server deployment has none); stored and read back unchanged."""
+    routing = {"type": "TimeBasedLinear", "timeBasedLinear": {"linearPercentage": 30, "linearInterval": 3000}}
+    config = config_from_wire(
+        "servers-linear",
+        compute_platform="Server",
+        minimum_healthy_hosts={"type": "FLEET_PERCENT", "value": 50},
+        traffic_routing_config=routing,
+    )
+    assert config.traffic_routing == TrafficRouting(
+        TrafficRoutingType.TIME_BASED_LINEAR, linear=TimeBasedLinear(30, 3000)
+    )
+    wire = config_to_wire(config)
+    assert wire["trafficRoutingConfig"] == routing
+    assert wire["minimumHealthyHosts"] == {"type": "FLEET_PERCENT", "value": 50}
+    again = config_from_stored("servers-linear", "Server", wire["minimumHealthyHosts"], routing, None)
+    assert again == config
+
+
 def test_stored_configuration_round_trips() -> None:
     config = config_from_wire(
         "z",
@@ -242,13 +266,21 @@ def _problem(**kwargs: object) -> InvalidDeploymentConfig:
             "at most 100",
         ),
         (
+            {"name": "x", "traffic_routing_config": {"type": "AllAtOnce"}},
+            ConfigProblem.MINIMUM_HEALTHY_HOSTS,
+            "minimumHealthyHosts is required",
+        ),
+        (
             {
                 "name": "x",
                 "minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 1},
-                "traffic_routing_config": {"type": "AllAtOnce"},
+                "traffic_routing_config": {
+                    "type": "TimeBasedLinear",
+                    "timeBasedLinear": {"linearPercentage": 0, "linearInterval": 1},
+                },
             },
             ConfigProblem.TRAFFIC_ROUTING,
-            "not Server",
+            "between 1 and 99",
         ),
         (
             {

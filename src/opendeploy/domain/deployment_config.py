@@ -4,6 +4,14 @@ A deployment configuration is "a set of rules and success and failure conditions
 for the Server platform a minimum number of healthy hosts, optionally per Availability Zone (zonal
 configuration); for Lambda and ECS a traffic-routing scheme (canary, linear, all at once).
 
+Extension (issue 11, README "Load balancers"): a Server configuration may also carry a
+``trafficRoutingConfig``, with AWS's member names and rules. ``minimumHealthyHosts`` stays required: it
+governs installing on the instances (the replacement fleet of a blue/green deployment). The traffic
+routing is used only by blue/green deployments, to shift traffic to the replacement fleet step by step
+(``domain/traffic_routing``); an in-place deployment ignores it, as a configuration is shared by groups
+of either type and a group may change type (UpdateDeploymentGroup) after naming it. Configurations AWS
+accepts read the same here; AWS refuses this one member on Server.
+
 Everything here is plain data: ``config_from_wire`` validates the API's wire dictionaries into a
 ``DeploymentConfig`` (raising ``InvalidDeploymentConfig`` naming what is wrong), ``config_to_wire``
 renders one back. The predefined configurations are constants, read-only and undeletable.
@@ -234,11 +242,6 @@ def config_from_wire(
             f"computePlatform must be Server, Lambda or ECS, got {compute_platform!r}",
         ) from None
     if platform is ComputePlatform.SERVER:
-        if traffic_routing_config is not None:
-            raise InvalidDeploymentConfig(
-                ConfigProblem.TRAFFIC_ROUTING,
-                "trafficRoutingConfig applies to the Lambda and ECS compute platforms, not Server",
-            )
         if minimum_healthy_hosts is None:
             raise InvalidDeploymentConfig(
                 ConfigProblem.MINIMUM_HEALTHY_HOSTS,
@@ -250,6 +253,11 @@ def config_from_wire(
             minimum_healthy_hosts=_minimum_healthy_hosts(
                 minimum_healthy_hosts, "minimumHealthyHosts", ConfigProblem.MINIMUM_HEALTHY_HOSTS
             ),
+            # opendeploy's extension (issue 11): how a blue/green deployment shifts traffic to the
+            # replacement fleet; AWS accepts it for Lambda and ECS only.
+            traffic_routing=None
+            if traffic_routing_config is None
+            else _traffic_routing(traffic_routing_config, platform),
             zonal_config=None if zonal_config is None else _zonal_config(zonal_config),
         )
     if minimum_healthy_hosts is not None:
