@@ -11,6 +11,7 @@ from opendeploy.integrations.traffic import (
     LoadBalancer,
     TargetObservation,
     TargetState,
+    TrafficMisconfigured,
 )
 
 HOSTS = ("host-1", "host-2", "host-3")
@@ -96,3 +97,45 @@ def test_every_call_is_recorded_in_order(lb: FakeLoadBalancer) -> None:
     lb.observe(HOSTS)
 
     assert lb.calls == [("block", "host-1"), ("finish_block", "host-1"), ("allow", "host-1")]
+
+
+# --- weighted shifting (canary/linear for server blue/green) -------------------------------------------
+
+
+def test_shift_records_the_share_and_each_call(lb: FakeLoadBalancer) -> None:
+    original, replacement = ["host-1", "host-2"], ["host-3"]
+    assert lb.observe_shift(original, replacement) is None  # nothing shifted yet
+
+    for percent in (0, 10, 10, 50, 100):  # repeated: idempotent
+        lb.shift(original, replacement, percent)
+        assert lb.observe_shift(original, replacement) == percent
+
+    assert [share for _, _, share in lb.shifts] == [0, 10, 10, 50, 100]
+    assert lb.shifts[0][:2] == (("host-1", "host-2"), ("host-3",))
+    assert lb.calls == []  # a shift changes no target's state
+    assert lb.observe(HOSTS) == dict.fromkeys(HOSTS, IN_SERVICE)
+
+
+def test_a_forgotten_shift_is_unknown_until_applied_again(lb: FakeLoadBalancer) -> None:
+    lb.shift(["host-1"], ["host-2"], 25)
+    lb.forget_shift()  # as an HAProxy reload would
+    assert lb.observe_shift(["host-1"], ["host-2"]) is None
+    lb.shift(["host-1"], ["host-2"], 25)
+    assert lb.observe_shift(["host-1"], ["host-2"]) == 25
+
+
+def test_shifts_that_cannot_work_are_refused(lb: FakeLoadBalancer) -> None:
+    with pytest.raises(TrafficMisconfigured):
+        lb.shift(["host-1"], [], 10)  # no replacement to take 10 %
+    with pytest.raises(TrafficMisconfigured):
+        lb.shift([], ["host-1"], 90)  # no original to keep 10 %
+    with pytest.raises(TrafficMisconfigured):
+        lb.shift(["host-1"], ["host-1"], 50)
+    lb.shift([], ["host-1"], 100)  # an empty side that takes nothing is fine
+    lb.shift(["host-1"], [], 0)
+
+    lb.cannot_shift()
+    with pytest.raises(TrafficMisconfigured, match="weight"):
+        lb.observe_shift(["host-1"], ["host-2"])
+    with pytest.raises(TrafficMisconfigured, match="weight"):
+        lb.shift(["host-1"], ["host-2"], 10)

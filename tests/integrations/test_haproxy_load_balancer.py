@@ -7,6 +7,7 @@ every 100 ms (rise 2, fall 2), and awaits conditions by polling; nothing sleeps 
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -342,6 +343,109 @@ def test_observe_is_safe_from_several_threads(lb: HAProxyBackend) -> None:
     for thread in threads:
         thread.join()
     assert results == [dict.fromkeys(HOSTS, IN_SERVICE)] * 8
+
+
+# --- weighted shifting (canary/linear for server blue/green) -------------------------------------------
+# host-1 and host-2 stand for the original fleet, host-3 for the replacement.
+
+ORIGINAL, REPLACEMENT = ["host-1", "host-2"], ["host-3"]
+
+
+def weights(haproxy: HAProxy) -> dict[str, int]:
+    """The servers' weights as HAProxy reports them (``show servers state``: srv_uweight)."""
+    lines = haproxy.command("show servers state web").splitlines()
+    header = lines[1].lstrip("#").split()
+    rows = [dict(zip(header, line.split(), strict=False)) for line in lines[2:] if line.strip()]
+    return {row["srv_name"]: int(row["srv_uweight"]) for row in rows}
+
+
+def replacement_share(haproxy: HAProxy, requests: int) -> float:
+    """The percentage of ``requests`` consecutive requests that the replacement server answered."""
+    with httpx.Client(base_url=haproxy.url, timeout=10) as client:  # HAProxy balances each request
+        answered = [client.get("/").raise_for_status().text.split()[0] for _ in range(requests)]
+    return 100 * sum(host in REPLACEMENT for host in answered) / requests
+
+
+@pytest.mark.parametrize(
+    ("percent", "original_weight", "replacement_weight"),
+    [(10, 9, 2), (25, 3, 2), (50, 1, 2), (100, 0, 1), (0, 1, 0)],
+)
+def test_shift_sets_weights_that_split_requests_by_the_share(
+    haproxy: HAProxy, lb: HAProxyBackend, percent: int, original_weight: int, replacement_weight: int
+) -> None:
+    """Two originals and one replacement: 10 % is weights 9, 9 and 2 (2 of 20). Roundrobin with weights is
+    deterministic, so 200 requests (whole cycles of the weights) show the share within a request or two."""
+    lb.shift(ORIGINAL, REPLACEMENT, percent)
+    lb.shift(ORIGINAL, REPLACEMENT, percent)  # idempotent
+
+    assert weights(haproxy) == {
+        "host-1": original_weight,
+        "host-2": original_weight,
+        "host-3": replacement_weight,
+    }
+    assert lb.observe_shift(ORIGINAL, REPLACEMENT) == pytest.approx(percent)
+    assert replacement_share(haproxy, 200) == pytest.approx(percent, abs=1.5)
+    assert lb.observe(HOSTS) == dict.fromkeys(HOSTS, IN_SERVICE)  # weights change no server's state
+
+
+def test_a_linear_shift_step_by_step(haproxy: HAProxy, lb: HAProxyBackend) -> None:
+    """Each step of a shift (30 % linear: 30, 60, 90, 100) changes what clients see at once."""
+    assert lb.observe_shift(ORIGINAL, REPLACEMENT) == pytest.approx(100 / 3)  # the configuration's weights
+    for percent in (0, 30, 60, 90, 100):
+        lb.shift(ORIGINAL, REPLACEMENT, percent)
+        assert lb.observe_shift(ORIGINAL, REPLACEMENT) == pytest.approx(percent, abs=0.5)
+        assert replacement_share(haproxy, 200) == pytest.approx(percent, abs=2)
+
+
+def test_shift_leaves_a_drained_server_drained(haproxy: HAProxy, lb: HAProxyBackend) -> None:
+    lb.block("host-1")
+    lb.shift(ORIGINAL, REPLACEMENT, 10)
+
+    assert state_of(lb, "host-1").state is TargetState.DRAINING
+    assert weights(haproxy)["host-1"] == 9
+    # host-1 takes nothing new: host-2 (weight 9) and host-3 (weight 2) share the requests 9:2.
+    assert replacement_share(haproxy, 110) == pytest.approx(100 * 2 / 11, abs=2)
+
+
+def test_after_a_reload_the_shift_is_gone_and_applies_again(haproxy: HAProxy, lb: HAProxyBackend) -> None:
+    lb.shift(ORIGINAL, REPLACEMENT, 10)
+    haproxy.reload()
+
+    assert weights(haproxy) == dict.fromkeys(HOSTS, 1)  # the configuration's weights
+    assert lb.observe_shift(ORIGINAL, REPLACEMENT) == pytest.approx(100 / 3)
+    lb.shift(ORIGINAL, REPLACEMENT, 10)
+    assert lb.observe_shift(ORIGINAL, REPLACEMENT) == pytest.approx(10)
+
+
+@pytest.mark.parametrize(
+    ("original", "replacement", "percent", "message"),
+    [
+        (["host-1"], ["host-9"], 10, "has no server 'host-9' (servers: host-1, host-2, host-3)"),
+        (["host-1", "host-3"], ["host-3"], 10, "host-3 cannot be both"),
+        (["host-1"], [], 10, "no replacement servers"),
+        ([], ["host-3"], 90, "no original servers"),
+        (["host 1"], ["host-3"], 10, "cannot be a server"),
+    ],
+)
+def test_shifts_that_cannot_work_are_refused_before_any_weight_changes(
+    haproxy: HAProxy,
+    lb: HAProxyBackend,
+    original: list[str],
+    replacement: list[str],
+    percent: float,
+    message: str,
+) -> None:
+    with pytest.raises(TrafficMisconfigured, match=re.escape(message)):
+        lb.shift(original, replacement, percent)
+    assert weights(haproxy) == dict.fromkeys(HOSTS, 1)
+
+
+def test_an_empty_side_that_takes_nothing_is_fine(haproxy: HAProxy, lb: HAProxyBackend) -> None:
+    lb.shift([], REPLACEMENT, 100)
+    assert weights(haproxy) == {"host-1": 1, "host-2": 1, "host-3": 1}  # only host-3 is named
+    assert lb.observe_shift([], REPLACEMENT) == 100
+    lb.shift(ORIGINAL, [], 0)
+    assert lb.observe_shift(ORIGINAL, []) == 0
 
 
 # --- parsing HAProxy 2.6's answers (captured from haproxy 2.6.12) ----------------------------------------

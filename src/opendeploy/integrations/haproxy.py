@@ -18,6 +18,15 @@ Runtime state is lost when HAProxy reloads (the configuration file's state comes
 idempotent, so the engine re-applies what it wants by calling again; ``observe`` always reads the state
 HAProxy has now. Written against HAProxy 2.6 (Debian bookworm).
 
+Canary and linear traffic shifting (``shift``) sets server weights: ``set server <be>/<srv> weight <w>``
+with absolute weights (0–256; a percentage would be relative to each server's initial weight), equal
+within the original and within the replacement servers, chosen so that the replacement's share of the
+sum is as close to the wanted share as such weights allow (``domain.traffic_routing.integer_weights``).
+Weights are independent of drain and maintenance (a drained server with weight 9 still gets nothing
+new), and, like every runtime change, a reload resets them to the configuration's: ``observe_shift``
+then reads another share and the engine shifts again. Servers of the backend named in neither list
+keep their weights, and so their part of the traffic.
+
 HAProxy 2.6 exposes a server's check ``rise`` and ``fall`` (``show stat``: ``check_rise``, ``check_fall``)
 but not its check interval (``inter``), neither in ``show stat`` nor in ``show servers state``; the
 interval used for ``timing()`` is therefore a constructor argument, by default HAProxy's own default 2 s.
@@ -32,6 +41,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from opendeploy.domain.traffic_routing import HAPROXY_MAX_WEIGHT, integer_weights
 from opendeploy.integrations.traffic import (
     HealthTiming,
     TargetObservation,
@@ -121,6 +131,7 @@ class ServerState:
     op_state: int
     admin_state: int
     check_state: int
+    weight: int | None = None  # srv_uweight: the weight set at runtime, else the configuration's
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,7 @@ def parse_servers_state(text: str, backend: str) -> dict[str, ServerState]:
             op_state=_int(row.get("srv_op_state")),
             admin_state=_int(row.get("srv_admin_state")),
             check_state=_int(row.get("srv_check_state")),
+            weight=_int_or_none(row.get("srv_uweight")),
         )
     if header is None:
         raise ValueError(f"not 'show servers state' output: {text[:200]!r}")
@@ -295,6 +307,43 @@ class HAProxyBackend:
             sessions = stats[target].sessions if target in stats else 0
             observations[target] = TargetObservation(target_state(server), sessions)
         return observations
+
+    def shift(self, original: Sequence[str], replacement: Sequence[str], replacement_percent: float) -> None:
+        """Give the original and the replacement servers the weights that split new requests
+        ``replacement_percent`` to the replacement; weights already right are left alone."""
+        servers = self._shifted_servers(original, replacement)
+        try:
+            weights = integer_weights(
+                len(original), len(replacement), replacement_percent, max_weight=HAPROXY_MAX_WEIGHT
+            )
+        except ValueError as error:
+            raise TrafficMisconfigured(f"HAProxy backend {self._backend!r}: {error}") from None
+        for targets, weight in zip((original, replacement), weights, strict=True):
+            for target in targets:
+                if servers[target].weight != weight:
+                    self._act(f"set server {self._backend}/{target} weight {weight}", target)
+
+    def observe_shift(self, original: Sequence[str], replacement: Sequence[str]) -> float | None:
+        """The replacement servers' part of the weights of both sides, in percent (None when all are 0)."""
+        servers = self._shifted_servers(original, replacement)
+        replacement_weight = sum(servers[target].weight or 0 for target in replacement)
+        total = replacement_weight + sum(servers[target].weight or 0 for target in original)
+        return None if total == 0 else 100 * replacement_weight / total
+
+    def _shifted_servers(self, original: Sequence[str], replacement: Sequence[str]) -> dict[str, ServerState]:
+        both = sorted(set(original) & set(replacement))
+        if both:
+            raise TrafficMisconfigured(
+                f"HAProxy backend {self._backend!r}: {', '.join(both)} cannot be both an original and a "
+                "replacement server"
+            )
+        for target in (*original, *replacement):
+            self._check_target(target)
+        servers = self._servers_state()
+        for target in (*original, *replacement):
+            if target not in servers:
+                raise self._no_server(target, servers)
+        return servers
 
     def _server(self, target: str) -> ServerState:
         self._check_target(target)

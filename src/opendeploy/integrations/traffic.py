@@ -8,6 +8,12 @@ re-applies the wanted state (runtime state is a cache of what the engine decided
 
 A target is an on-premises instance, known to a load balancer by its instance name: HAProxy's server name
 in the backend, ELBv2's target id, Classic ELB's instance id (README, "Load balancers").
+
+Canary and linear traffic shifting (blue/green deployments of servers, issue 11) splits new requests
+between the original and the replacement fleet: ``shift`` sets the replacement's share, ``observe_shift``
+reads the share the load balancer applies now, so a step repeated after a crash or a reload re-applies
+it. HAProxy does it with server weights, an ELBv2 target group pair with its listener's weighted forward
+action; a single ELBv2 target group or a Classic ELB cannot (``TrafficMisconfigured``).
 """
 
 from __future__ import annotations
@@ -59,6 +65,18 @@ class LoadBalancer(Protocol):
 
     def observe(self, targets: Sequence[str]) -> Mapping[str, TargetObservation]: ...
 
+    def shift(self, original: Sequence[str], replacement: Sequence[str], replacement_percent: float) -> None:
+        """Send ``replacement_percent`` (0–100) of new requests to the ``replacement`` targets together and
+        the rest to the ``original`` ones. Only the split changes: a target's state (drained, taken out,
+        unhealthy) is still block's and allow's, and connections already open stay where they are.
+        Raises ``TrafficMisconfigured`` when this load balancer cannot split traffic by weight."""
+
+    def observe_shift(self, original: Sequence[str], replacement: Sequence[str]) -> float | None:
+        """The replacement's share (percent) the load balancer applies now by its weights, whatever the
+        targets' health; None when it cannot tell. It may differ a little from what ``shift`` asked
+        when the load balancer's weights cannot express that share exactly. Raises
+        ``TrafficMisconfigured`` like ``shift``, so calling it first tells whether shifting can work."""
+
 
 @dataclass
 class _FakeTarget:
@@ -69,13 +87,20 @@ class _FakeTarget:
 @dataclass
 class FakeLoadBalancer:
     """An in-memory load balancer for engine tests: ``allow`` makes a target healthy at once unless
-    the test said otherwise (``never_healthy``), ``block`` drains, and the test ends connections."""
+    the test said otherwise (``never_healthy``), ``block`` drains, and the test ends connections.
+
+    ``shift`` records the share (``replacement_share``, None before any shift) and the call in
+    ``shifts``; ``forget_shift`` stands for a reload that drops it, ``cannot_shift`` for a load balancer
+    without weights (a Classic ELB)."""
 
     name: str
     drain_limit: float = 300.0
     healthy_expected: float = 30.0
     targets: dict[str, _FakeTarget] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    replacement_share: float | None = None
+    shifts: list[tuple[tuple[str, ...], tuple[str, ...], float]] = field(default_factory=list)
+    weighted: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_target(self, target: str, *, connections: int = 0) -> None:
@@ -114,6 +139,35 @@ class FakeLoadBalancer:
         with self._lock:
             unknown = TargetObservation(TargetState.UNKNOWN)
             return {t: self.targets[t].observation if t in self.targets else unknown for t in targets}
+
+    def shift(self, original: Sequence[str], replacement: Sequence[str], replacement_percent: float) -> None:
+        self._check_shift(original, replacement)
+        if not 0 <= replacement_percent <= 100:
+            raise ValueError(f"a share of traffic is between 0 and 100 percent, got {replacement_percent}")
+        if (replacement_percent > 0 and not replacement) or (replacement_percent < 100 and not original):
+            raise TrafficMisconfigured(f"{self.name}: no targets to send {replacement_percent}% to")
+        with self._lock:
+            self.shifts.append((tuple(original), tuple(replacement), float(replacement_percent)))
+            self.replacement_share = float(replacement_percent)
+
+    def observe_shift(self, original: Sequence[str], replacement: Sequence[str]) -> float | None:
+        self._check_shift(original, replacement)
+        with self._lock:
+            return self.replacement_share
+
+    def forget_shift(self) -> None:
+        with self._lock:
+            self.replacement_share = None
+
+    def cannot_shift(self) -> None:
+        with self._lock:
+            self.weighted = False
+
+    def _check_shift(self, original: Sequence[str], replacement: Sequence[str]) -> None:
+        if not self.weighted:
+            raise TrafficMisconfigured(f"{self.name} cannot split traffic by weight")
+        if set(original) & set(replacement):
+            raise TrafficMisconfigured(f"{self.name}: a target cannot be both original and replacement")
 
     def _set(self, target: str, call: str, state: TargetState) -> None:
         with self._lock:
