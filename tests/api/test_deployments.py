@@ -438,8 +438,9 @@ def test_stop_is_recorded_for_the_engine(codedeploy, records):
 
 
 def test_continue_deployment(codedeploy, records):
-    """Blue/green only. The engine does not run blue/green deployments yet (it fails them at once), so the
-    states a blue/green deployment passes through are set in the database once the engine is done."""
+    """Blue/green only. This blue/green deployment names no load balancer nor replacement instances, so the
+    engine fails it at once; the states a blue/green deployment passes through are set in the database
+    once the engine is done (tests/engine/test_blue_green_engine.py runs real ones)."""
     _, _, in_place = make_deployment(codedeploy)
     with pytest.raises(codedeploy.exceptions.UnsupportedActionForDeploymentTypeException):
         codedeploy.continue_deployment(deploymentId=in_place)

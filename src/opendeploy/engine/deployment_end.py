@@ -108,7 +108,8 @@ def _call_off_waiting_work(session: Session, deployment_id: str, cause: str, now
         update(DeploymentTarget)
         .where(
             DeploymentTarget.deployment_id == deployment_id,
-            DeploymentTarget.status == TargetStatus.IN_PROGRESS,
+            # Ready: a blue/green replacement waiting for the reroute the ending deployment will not do
+            DeploymentTarget.status.in_((TargetStatus.IN_PROGRESS, TargetStatus.READY)),
         )
         .values(status=TargetStatus.FAILED, failure_cause=cause, last_updated_at=now)
     )

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BATCH = 100
-STOPPABLE = frozenset({DeploymentStatus.CREATED, DeploymentStatus.IN_PROGRESS})
+STOPPABLE = frozenset({DeploymentStatus.CREATED, DeploymentStatus.IN_PROGRESS, DeploymentStatus.READY})
 ERROR_TEXT_LIMIT = 2000  # characters of an error kept in engine_last_error / last_error
 INTERNAL_ERROR_MESSAGE = (
     "The deployment failed because of an internal error in the deployment server. Its "

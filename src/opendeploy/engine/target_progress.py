@@ -6,6 +6,9 @@
   (``engine.runners``); with no next event the target has Succeeded.
 - A failure fails the target and skips its remaining events.
 - While the deployment is being stopped no new event starts: the target fails as stopped (``engine.stop``).
+- A blue/green replacement instance that has installed and validated the revision waits before
+  BeforeAllowTraffic: it becomes Ready (the guide's InstanceReady) and its strategy starts its traffic
+  events when traffic is rerouted (``strategies.server_blue_green``).
 
 A target that ends asks the engine to look at its deployment; its strategy decides what runs next. These
 run on every event's end, so they are prepared Core statements (``store.prepared``), like
@@ -15,7 +18,8 @@ run on every event's end, so they are prepared Core statements (``store.prepared
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -23,7 +27,9 @@ from sqlalchemy.orm import Session
 from opendeploy.appspec.lifecycle_events import (
     AFTER_BLOCK_TRAFFIC,
     APPLICATION_STOP,
+    BEFORE_ALLOW_TRAFFIC,
     BEFORE_BLOCK_TRAFFIC,
+    BLUE_GREEN,
     EventRunner,
     event_runner,
 )
@@ -78,6 +84,7 @@ _TARGET_AND_DEPLOYMENT = Prepared(
         Deployment.compute_platform,
         Deployment.ignore_application_stop_failures,
         Deployment.stop_requested_at,
+        Deployment.deployment_style,
     )
     .join(Deployment, Deployment.id == DeploymentTarget.deployment_id)
     .where(DeploymentTarget.id == bindparam("target_id"))
@@ -158,6 +165,12 @@ def _cannot_run(
     deployment_changed(session, deployment_id, now)
 
 
+def _waits_for_reroute(following: str, style: Mapping[str, Any] | None) -> bool:
+    """A blue/green replacement instance stops before BeforeAllowTraffic until traffic is rerouted (an
+    original instance in a rollback starts there, so never reaches this from an earlier event)."""
+    return following == BEFORE_ALLOW_TRAFFIC and (style or {}).get("deploymentType") == BLUE_GREEN
+
+
 def event_ended(
     session: Session,
     *,
@@ -185,6 +198,16 @@ def event_ended(
         following = _NEXT_EVENT.first(connection, {"target_id": target_id, "position": position})
         if following is None:
             ends = (TargetStatus.SUCCEEDED, None)
+        elif target.stop_requested_at is None and _waits_for_reroute(following.name, target.deployment_style):
+            _TARGET_ENDS.execute(
+                connection,
+                {"b_target": target_id, "b_status": TargetStatus.READY, "b_cause": None, "b_now": now},
+            )
+            notifying.instances_changed_state(
+                session, deployment_id, [(target_id, TargetStatus.IN_PROGRESS, TargetStatus.READY)], now
+            )
+            deployment_changed(session, deployment_id, now)
+            return
         elif target.stop_requested_at is None:
             touch_target(session, target_id, now)
             host = target.target_arn or target.target_id

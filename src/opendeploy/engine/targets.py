@@ -1,5 +1,6 @@
 """Which instances a deployment targets: the deployment group's tag filters and tag sets, evaluated over
-the registered instances when the deployment starts.
+the registered instances when the deployment starts (and a blue/green deployment's ``targetInstances``, its
+replacement environment, the same way).
 
 opendeploy has no EC2 inventory: every host is a registered (on-premises) instance. A group's EC2 tag
 filters and EC2 tag set therefore select among the registered instances too, by their tags, exactly as
@@ -93,3 +94,14 @@ def selected_among(group: DeploymentGroup, instances: Sequence[TaggedInstance]) 
         on_premises_tag_set=on_premises,
         on_premises_instances=instances,
     )
+
+
+def replacement_instances(session: Session, target_instances: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The registered instances a blue/green deployment's ``targetInstances`` name as its replacement
+    environment (their ``tagFilters`` or ``ec2TagSet``, matched against every registered instance's tags,
+    as a group's EC2 filters are), sorted; Auto Scaling groups name none here."""
+    wire = target_instances or {}
+    tags = _either(_filters(wire.get("tagFilters")), _tag_set(wire.get("ec2TagSet"), "ec2TagSetList"))
+    if not tags.groups:
+        return ()
+    return deployment_group_instances(ec2_tag_set=tags, ec2_instances=registered_instances(session))

@@ -362,3 +362,38 @@ def restore_traffic(session: Session, deployment: Deployment, settings: Settings
             log.warning("could not give %s back to its load balancers: %s", instance, error)
             problems.append(f"{instance} could not be given back to its load balancers: {error}")
     return problems
+
+
+def restore_original_environment(session: Session, deployment: Deployment, settings: Settings) -> list[str]:
+    """A stopped blue/green deployment gives the traffic back to its original environment: original
+    (Blue) instances BlockTraffic began to take out are allowed again, replacement (Green) instances
+    AllowTraffic began to let in are taken out. Returns what could not be done, for the record."""
+    started = (
+        select(DeploymentTarget.target_id, DeploymentTarget.instance_label, LifecycleEventRecord.name)
+        .join(LifecycleEventRecord, LifecycleEventRecord.deployment_target_id == DeploymentTarget.id)
+        .where(
+            DeploymentTarget.deployment_id == deployment.id,
+            LifecycleEventRecord.name.in_(TRAFFIC_EVENTS),
+            LifecycleEventRecord.start_time.is_not(None),
+        )
+    )
+    problems: list[str] = []
+    for instance, label, event in session.execute(started).all():
+        allow = label == "Blue" and event == BLOCK_TRAFFIC
+        block = label == "Green" and event == ALLOW_TRAFFIC
+        if not (allow or block):
+            continue
+        try:
+            balancers, name = resolve(session, deployment.load_balancer, instance, settings)
+            for balancer in balancers.values():
+                if allow:
+                    balancer.allow(name)
+                else:
+                    balancer.block(name)
+                    balancer.finish_block(name)
+        except TrafficError as error:
+            log.warning(
+                "could not give the traffic of %s back to the original instances: %s", instance, error
+            )
+            problems.append(f"{instance} could not be {'allowed' if allow else 'blocked'} again: {error}")
+    return problems

@@ -22,7 +22,10 @@ from opendeploy.store.models import Deployment
 
 __all__ = ["NoStrategy", "Strategy", "StrategyKey", "find_strategy", "strategy_for"]
 
-STRATEGY_MODULES = ("opendeploy.engine.strategies.server_in_place",)
+STRATEGY_MODULES = (
+    "opendeploy.engine.strategies.server_in_place",
+    "opendeploy.engine.strategies.server_blue_green",
+)
 
 
 class NoStrategy(LookupError):

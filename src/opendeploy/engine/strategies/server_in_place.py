@@ -89,7 +89,7 @@ def _chunks(items: Sequence[int]) -> list[Sequence[int]]:
     return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]
 
 
-def _fail(
+def fail(
     session: Session,
     deployment: Deployment,
     code: ErrorCode,
@@ -139,7 +139,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
         else None
     )
     if group is None:
-        _fail(
+        fail(
             session,
             deployment,
             ErrorCode.DEPLOYMENT_GROUP_MISSING,
@@ -150,7 +150,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
         return
     config = deployment_config(session, deployment.deployment_config_name)
     if config is None or config.minimum_healthy_hosts is None:
-        _fail(
+        fail(
             session,
             deployment,
             ErrorCode.INTERNAL_ERROR,
@@ -169,18 +169,18 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
                 if deployment.load_balancer.empty
                 else ErrorCode.ELASTIC_LOAD_BALANCING_INVALID
             )
-            _fail(session, deployment, code, now, str(error), settings, message=str(error))
+            fail(session, deployment, code, now, str(error), settings, message=str(error))
             return
     names = group_instances(session, group)
     if deployment.instance_names is not None:  # a deployment the engine made for some instances only
         wanted = set(deployment.instance_names)
         names = tuple(name for name in names if name in wanted)
     if not names:
-        _fail(session, deployment, ErrorCode.NO_INSTANCES, now, None, settings)
+        fail(session, deployment, ErrorCode.NO_INSTANCES, now, None, settings)
         return
     limit = settings.quotas.instances_per_deployment
     if len(names) > limit:
-        _fail(
+        fail(
             session,
             deployment,
             ErrorCode.OVER_MAX_INSTANCES,
@@ -201,7 +201,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
         else {}
     )
     health = {name: known[name].health if name in known else NEW_INSTANCE for name in names}
-    _add_targets(session, deployment, names, now, settings, health=health, zones=zones, up_to_date=already)
+    add_targets(session, deployment, names, now, settings, health=health, zones=zones, up_to_date=already)
     deployment.status = DeploymentStatus.IN_PROGRESS
     deployment.start_time = now
     deployment.updated_at = now
@@ -224,7 +224,7 @@ def _zonal(deployment: Deployment, config: configs.DeploymentConfig) -> configs.
     return config.zonal_config
 
 
-def _add_targets(
+def add_targets(
     session: Session,
     deployment: Deployment,
     names: Sequence[str],
@@ -234,10 +234,13 @@ def _add_targets(
     health: Mapping[str, HealthStatus] | None = None,
     zones: Mapping[str, str | None] | None = None,
     up_to_date: Collection[str] = (),
+    events: Sequence[LifecycleEvent] | None = None,
+    label: str | None = None,
 ) -> None:
-    """One target per instance with its lifecycle events, in bulk (a fleet may have thousands). An
-    instance already up to date (``updateOutdatedInstancesOnly``) is Skipped, its events with it."""
-    events = [event.name for event in lifecycle_events(deployment.style.traffic_control)]
+    """One target per instance with its lifecycle events (``events``; by default the in-place ones), in
+    bulk (a fleet may have thousands); ``label``: Blue or Green in a blue/green deployment. An instance
+    already up to date (``updateOutdatedInstancesOnly``) is Skipped, its events with it."""
+    names_of_events = [event.name for event in (events or lifecycle_events(deployment.style.traffic_control))]
     health = health or {}
     zones = zones or {}
     rows = session.execute(
@@ -249,7 +252,7 @@ def _add_targets(
                 "target_type": str(DeploymentTargetType.INSTANCE),
                 "target_arn": instance_arn(settings.region, settings.account_id, name),
                 "status": str(TargetStatus.SKIPPED if name in up_to_date else TargetStatus.PENDING),
-                "instance_label": None,
+                "instance_label": label,
                 "last_updated_at": now,
                 "details": None,
                 "failure_cause": None,
@@ -273,7 +276,7 @@ def _add_targets(
                 ),
             }
             for (target_id,), target in zip(rows, names, strict=True)
-            for position, name in enumerate(events)
+            for position, name in enumerate(names_of_events)
         ],
     )
 
@@ -292,7 +295,7 @@ def dispatch(
     if config is None:
         config = deployment_config(session, deployment.deployment_config_name)
     if config is None or config.minimum_healthy_hosts is None:
-        _fail(
+        fail(
             session,
             deployment,
             ErrorCode.INTERNAL_ERROR,
@@ -337,7 +340,7 @@ def dispatch(
         )
     ids = {row.target_id: row.id for row in rows}
     if decision.start:
-        _start_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
+        start_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
     if decision.skip:
         _skip_targets(session, [ids[name] for name in decision.skip], now)
     deployment.engine_due_at = decision.wait_until
@@ -348,7 +351,7 @@ def dispatch(
         if code == ErrorCode.HEALTH_CONSTRAINTS:
             code = _refined_failure(session, deployment)
         message = TIMEOUT_MESSAGE if code == ErrorCode.TIMEOUT else None
-        _fail(session, deployment, code, now, decision.message, settings, message=message)
+        fail(session, deployment, code, now, decision.message, settings, message=message)
     return decision
 
 
@@ -393,7 +396,7 @@ def _refined_failure(session: Session, deployment: Deployment) -> ErrorCode:
     return ErrorCode.HEALTH_CONSTRAINTS
 
 
-def _start_targets(
+def start_targets(
     session: Session, deployment: Deployment, target_ids: Sequence[int], now: float, settings: Settings
 ) -> None:
     steps: list[tuple[DeploymentTarget, LifecycleEventRecord]] = []

@@ -1,0 +1,585 @@
+"""The EC2/On-Premises blue/green strategy: install the revision on a replacement environment, reroute
+traffic to it through the deployment group's load balancers, then take the original environment out.
+Registered for (Server, BLUE_GREEN, with and without traffic control: a blue/green deployment always
+reroutes traffic, guide L3259).
+
+AWS runs blue/green only on EC2; here any registered instances can be either environment. The
+**replacement** (Green) instances are those the deployment's ``targetInstances`` select by tags (the
+guide's "manually provision instances", ``DISCOVER_EXISTING``); the **original** (Blue) ones are the rest
+of the deployment group's instances. The steps (guide L636–652, L15265–15276), each a ``phase`` on record
+(``engine.progress``) so a restart resumes where it was:
+
+- **Install**: replacement instances run ApplicationStop … ValidateService, as many at a time as the
+  deployment configuration's minimum healthy hosts allow over the replacement environment (guide
+  L14394–14399). Each then waits, Ready (InstanceReady), before BeforeAllowTraffic (``target_progress``).
+- **ReadyWait**: with ``deploymentReadyOption`` STOP_DEPLOYMENT the deployment is Ready (DeploymentReady)
+  until ContinueDeployment, or Stopped, traffic untouched, once ``waitTimeInMinutes`` pass.
+- **Reroute**: replacement instances run BeforeAllowTraffic, AllowTraffic (the server registers them with
+  the load balancers and waits until they are healthy), AfterAllowTraffic — as fast as the configuration
+  allows (L15587–15597).
+- **BlockOriginal**: every original instance at once runs BeforeBlockTraffic, BlockTraffic (drained, then
+  out), AfterBlockTraffic; one that fails fails the deployment (L14394–14399).
+- **TerminationWait**: with ``terminateBlueInstancesOnDeploymentSuccess`` TERMINATE, after
+  ``terminationWaitTimeInMinutes`` (or at ContinueDeployment TERMINATION_WAIT) the original instances are
+  terminated: for on-premises instances that means deregistered (as DeregisterOnPremisesInstance does:
+  out of every deployment group, their tags kept; their agents get no more work). KEEP_ALIVE leaves them
+  running, out of the load balancers. Then Succeeded.
+
+A rollback of a blue/green deployment reroutes back instead of reinstalling (L520–523): its original
+instances (the failed deployment's) run the AllowTraffic events (**RerouteBack**), then its replacement
+instances the BlockTraffic ones (**BlockReplacement**). A stop ends traffic events at once and gives the
+traffic back to the original environment: originals taken out are allowed again, replacements let in are
+taken out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from opendeploy.appspec.lifecycle_events import (
+    ALLOW_TRAFFIC,
+    BLUE_GREEN,
+    ORIGINAL,
+    REPLACEMENT,
+    LifecycleEvent,
+    server_events,
+)
+from opendeploy.domain import deployment_config as configs
+from opendeploy.domain.batching import FleetTarget, next_dispatch
+from opendeploy.domain.deployment_style import DeploymentType, InstanceAction, ReadyAction
+from opendeploy.domain.instance_health import NEW_INSTANCE, HealthStatus
+from opendeploy.domain.statuses import (
+    DeploymentCreator,
+    DeploymentStatus,
+    ErrorCode,
+    LifecycleEventStatus,
+    TargetStatus,
+)
+from opendeploy.engine import instance_health_records, notifying, stop, target_progress
+from opendeploy.engine.deployment_end import end_deployment
+from opendeploy.engine.progress import Progress, progress_of, record_progress
+from opendeploy.engine.runners import EventStart, traffic
+from opendeploy.engine.strategies.base import StrategyKey, register
+from opendeploy.engine.strategies.server_in_place import add_targets, deployment_config, fail, start_targets
+from opendeploy.engine.targets import group_instances, replacement_instances
+from opendeploy.integrations.traffic import TrafficError
+from opendeploy.settings import Settings
+from opendeploy.store.models import (
+    Deployment,
+    DeploymentGroup,
+    DeploymentTarget,
+    LifecycleEventRecord,
+    OnPremisesInstance,
+)
+
+BLUE = "Blue"  # the API's instanceType / instanceLabel of an original instance
+GREEN = "Green"  # of a replacement instance
+
+INSTALL = "Install"
+READY_WAIT = "ReadyWait"
+REROUTE = "Reroute"
+BLOCK_ORIGINAL = "BlockOriginal"
+TERMINATION_WAIT = "TerminationWait"
+REROUTE_BACK = "RerouteBack"
+BLOCK_REPLACEMENT = "BlockReplacement"
+
+_DONE = frozenset({TargetStatus.SUCCEEDED, TargetStatus.FAILED, TargetStatus.SKIPPED})
+
+
+# --- start ----------------------------------------------------------------------------------------------
+
+
+def start(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """Created -> InProgress with a Green target per replacement instance and a Blue one per original
+    instance, then the first step; or Failed before any instance is touched."""
+    group = (
+        session.get(DeploymentGroup, deployment.deployment_group_id)
+        if deployment.deployment_group_id
+        else None
+    )
+    if group is None:
+        fail(
+            session,
+            deployment,
+            ErrorCode.DEPLOYMENT_GROUP_MISSING,
+            now,
+            "The deployment group of this deployment no longer exists.",
+            settings,
+        )
+        return
+    config = deployment_config(session, deployment.deployment_config_name)
+    if config is None or config.minimum_healthy_hosts is None:
+        fail(
+            session,
+            deployment,
+            ErrorCode.INTERNAL_ERROR,
+            now,
+            f"Deployment configuration {deployment.deployment_config_name} does not exist or has no "
+            "minimum healthy hosts.",
+            settings,
+        )
+        return
+    if deployment.load_balancer.empty:
+        message = (
+            "A blue/green deployment reroutes traffic through a load balancer, and the deployment group's "
+            "loadBalancerInfo names none."
+        )
+        fail(session, deployment, ErrorCode.MISSING_ELB_INFORMATION, now, message, settings, message=message)
+        return
+    try:
+        deployment.deployment_status_messages = [traffic.traffic_plan(deployment, settings)]
+    except TrafficError as error:
+        code = ErrorCode.ELASTIC_LOAD_BALANCING_INVALID
+        fail(session, deployment, code, now, str(error), settings, message=str(error))
+        return
+    rolled_back = _rolled_back(session, deployment)
+    if rolled_back is not None:
+        _start_rollback(session, deployment, rolled_back, now, settings)
+        return
+    replacements = replacement_instances(session, deployment.target_instances)
+    if not replacements:
+        message = (
+            "The deployment's targetInstances select no registered instance: a blue/green deployment needs "
+            "a replacement environment."
+        )
+        fail(session, deployment, ErrorCode.NO_INSTANCES, now, message, settings, message=message)
+        return
+    chosen = set(replacements)
+    originals = tuple(name for name in group_instances(session, group) if name not in chosen)
+    limit = settings.quotas.instances_per_deployment
+    if len(replacements) + len(originals) > limit:
+        fail(
+            session,
+            deployment,
+            ErrorCode.OVER_MAX_INSTANCES,
+            now,
+            f"{len(replacements) + len(originals)} instances take part in this deployment; at most {limit} "
+            "may be deployed to at once.",
+            settings,
+        )
+        return
+    known = instance_health_records.known(session, group.id, replacements)
+    health = {name: known[name].health if name in known else NEW_INSTANCE for name in replacements}
+    add_targets(
+        session,
+        deployment,
+        replacements,
+        now,
+        settings,
+        health=health,
+        events=server_events(deployment_type=BLUE_GREEN, role=REPLACEMENT),
+        label=GREEN,
+    )
+    if originals:
+        add_targets(
+            session,
+            deployment,
+            originals,
+            now,
+            settings,
+            events=server_events(deployment_type=BLUE_GREEN, role=ORIGINAL),
+            label=BLUE,
+        )
+    _begin(session, deployment, now, settings, INSTALL)
+    _install(session, deployment, config, now, settings)
+
+
+def _begin(session: Session, deployment: Deployment, now: float, settings: Settings, phase: str) -> None:
+    deployment.status = DeploymentStatus.IN_PROGRESS
+    deployment.start_time = now
+    deployment.updated_at = now
+    notifying.deployment_changed_state(session, deployment, DeploymentStatus.CREATED, now, settings)
+    record_progress(deployment, Progress(phase=phase))
+
+
+def _rolled_back(session: Session, deployment: Deployment) -> Deployment | None:
+    """The blue/green deployment ``deployment`` rolls back, if it is such a rollback."""
+    if deployment.creator != DeploymentCreator.CODEDEPLOY_ROLLBACK:
+        return None
+    triggering = (
+        session.get(Deployment, deployment.rollback_triggering_deployment_id)
+        if deployment.rollback_triggering_deployment_id
+        else None
+    )
+    if triggering is None or not triggering.style.blue_green:
+        return None
+    return triggering
+
+
+def _start_rollback(
+    session: Session, deployment: Deployment, rolled_back: Deployment, now: float, settings: Settings
+) -> None:
+    """Reroute back: the rolled-back deployment's original instances allow traffic again, then the
+    replacement instances it let traffic reach block it."""
+    rows = session.execute(
+        select(DeploymentTarget.id, DeploymentTarget.target_id, DeploymentTarget.instance_label).where(
+            DeploymentTarget.deployment_id == rolled_back.id
+        )
+    ).all()
+    originals = [row.target_id for row in rows if row.instance_label == BLUE]
+    allowed = set(
+        session.scalars(
+            select(DeploymentTarget.target_id)
+            .join(LifecycleEventRecord, LifecycleEventRecord.deployment_target_id == DeploymentTarget.id)
+            .where(
+                DeploymentTarget.deployment_id == rolled_back.id,
+                DeploymentTarget.instance_label == GREEN,
+                LifecycleEventRecord.name == ALLOW_TRAFFIC,
+                LifecycleEventRecord.start_time.is_not(None),
+            )
+        )
+    )
+    replacements = [row.target_id for row in rows if row.target_id in allowed]
+    for names, role, label in ((originals, ORIGINAL, BLUE), (replacements, REPLACEMENT, GREEN)):
+        if names:
+            events = server_events(deployment_type=BLUE_GREEN, role=role, rollback=True)
+            add_targets(session, deployment, names, now, settings, events=events, label=label)
+    _begin(session, deployment, now, settings, REROUTE_BACK)
+    _start_all(session, deployment, BLUE, now, settings)
+    _after_start(session, deployment, now, settings)
+
+
+def _after_start(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """Take the steps that need no instance to move first (an environment with no instance)."""
+    if deployment.status == DeploymentStatus.IN_PROGRESS:
+        advance(session, deployment, now, settings)
+
+
+def lifecycle_events(deployment: Deployment) -> tuple[LifecycleEvent, ...]:
+    """A replacement instance's events (the longest list, for the event timeouts)."""
+    rollback = deployment.creator == DeploymentCreator.CODEDEPLOY_ROLLBACK
+    return server_events(deployment_type=BLUE_GREEN, role=REPLACEMENT, rollback=rollback)
+
+
+# --- the steps --------------------------------------------------------------------------------------------
+
+
+def advance(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """Something changed or a wait ended: take the step the deployment's phase is at."""
+    phase = progress_of(deployment).phase
+    if phase == INSTALL:
+        _install(session, deployment, None, now, settings)
+    elif phase == READY_WAIT:
+        _ready_wait(session, deployment, now, settings)
+    elif phase == REROUTE:
+        _reroute(session, deployment, None, now, settings)
+    elif phase == BLOCK_ORIGINAL:
+        if _environment_done(session, deployment, BLUE, now, settings, _blocked_message):
+            _originals_blocked(session, deployment, now, settings)
+    elif phase == TERMINATION_WAIT:
+        _termination_wait(session, deployment, now, settings)
+    elif phase == REROUTE_BACK:
+        if _environment_done(session, deployment, BLUE, now, settings, _allowed_again_message):
+            record_progress(deployment, Progress(phase=BLOCK_REPLACEMENT))
+            _start_all(session, deployment, GREEN, now, settings)
+            advance(session, deployment, now, settings)
+    elif phase == BLOCK_REPLACEMENT and _environment_done(
+        session, deployment, GREEN, now, settings, _blocked_message
+    ):
+        end_deployment(session, deployment, DeploymentStatus.SUCCEEDED, now, settings)
+
+
+def _fleet(session: Session, deployment: Deployment, label: str) -> list[Any]:
+    return list(
+        session.execute(
+            select(
+                DeploymentTarget.id,
+                DeploymentTarget.target_id,
+                DeploymentTarget.status,
+                DeploymentTarget.last_updated_at,
+                DeploymentTarget.instance_health,
+                DeploymentTarget.revision_health,
+            ).where(DeploymentTarget.deployment_id == deployment.id, DeploymentTarget.instance_label == label)
+        ).all()
+    )
+
+
+def _fleet_target(row: Any, status: TargetStatus) -> FleetTarget:
+    health = (
+        HealthStatus(row.instance_health, row.revision_health)
+        if row.instance_health and row.revision_health
+        else NEW_INSTANCE
+    )
+    return FleetTarget(row.target_id, status, health)
+
+
+def _config(session: Session, deployment: Deployment, now: float, settings: Settings) -> Any:
+    config = deployment_config(session, deployment.deployment_config_name)
+    if config is None or config.minimum_healthy_hosts is None:
+        fail(
+            session,
+            deployment,
+            ErrorCode.INTERNAL_ERROR,
+            now,
+            f"Deployment configuration {deployment.deployment_config_name} no longer exists.",
+            settings,
+        )
+        return None
+    return config
+
+
+def _install(
+    session: Session,
+    deployment: Deployment,
+    config: configs.DeploymentConfig | None,
+    now: float,
+    settings: Settings,
+) -> None:
+    """Install on the replacement environment as fast as minimum healthy hosts allow; once every
+    replacement instance is Ready (or failed within what the configuration tolerates), on to the wait."""
+    config = config or _config(session, deployment, now, settings)
+    if config is None:
+        return
+    rows = _fleet(session, deployment, GREEN)
+    # A Ready instance has done all it can before the reroute: for the install it has succeeded.
+    fleet = [
+        _fleet_target(
+            row, TargetStatus.SUCCEEDED if row.status == TargetStatus.READY else TargetStatus(row.status)
+        )
+        for row in rows
+    ]
+    decision = next_dispatch(fleet, config.minimum_healthy_hosts, now=now)
+    ids = {row.target_id: row.id for row in rows}
+    if decision.start:
+        start_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
+    if decision.status == DeploymentStatus.FAILED:
+        fail(
+            session,
+            deployment,
+            decision.error_code or ErrorCode.HEALTH_CONSTRAINTS,
+            now,
+            decision.message,
+            settings,
+        )
+    elif decision.status == DeploymentStatus.SUCCEEDED:
+        _ready(session, deployment, now, settings)
+
+
+def _ready(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """The replacement environment is installed: wait for ContinueDeployment, or reroute at once."""
+    options = deployment.blue_green
+    if (
+        options.ready_action == ReadyAction.STOP_DEPLOYMENT
+        and deployment.ready_wait_continue_requested_at is None
+    ):
+        wait_until = now + options.ready_wait_minutes * 60.0
+        record_progress(deployment, Progress(phase=READY_WAIT, extra={"waitUntil": wait_until}))
+        deployment.status = DeploymentStatus.READY
+        deployment.updated_at = now
+        deployment.engine_due_at = wait_until
+        notifying.deployment_changed_state(session, deployment, DeploymentStatus.IN_PROGRESS, now, settings)
+        return
+    _begin_reroute(session, deployment, now, settings)
+
+
+def _ready_wait(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    wait_until = float(progress_of(deployment).extra.get("waitUntil", now))
+    if deployment.ready_wait_continue_requested_at is not None:
+        deployment.status = DeploymentStatus.IN_PROGRESS
+        deployment.updated_at = now
+        _begin_reroute(session, deployment, now, settings)
+    elif now >= wait_until:
+        minutes = deployment.blue_green.ready_wait_minutes
+        end_deployment(
+            session,
+            deployment,
+            DeploymentStatus.STOPPED,
+            now,
+            settings,
+            status_messages=[
+                f"Traffic was not rerouted to the replacement instances within the wait time ({minutes} "
+                "minutes; ContinueDeployment reroutes it): the deployment stopped and traffic still goes "
+                "to the original instances."
+            ],
+            cause=target_progress.CAUSE_STOPPED,
+        )
+    else:
+        deployment.engine_due_at = wait_until
+
+
+def _begin_reroute(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    record_progress(deployment, Progress(phase=REROUTE))
+    _reroute(session, deployment, None, now, settings)
+
+
+def _reroute(
+    session: Session,
+    deployment: Deployment,
+    config: configs.DeploymentConfig | None,
+    now: float,
+    settings: Settings,
+) -> None:
+    """Let traffic reach the Ready replacement instances, as many at a time as the configuration allows;
+    once they all serve, take the original instances out."""
+    config = config or _config(session, deployment, now, settings)
+    if config is None:
+        return
+    rows = _fleet(session, deployment, GREEN)
+    fleet = [
+        _fleet_target(
+            row, TargetStatus.PENDING if row.status == TargetStatus.READY else TargetStatus(row.status)
+        )
+        for row in rows
+    ]
+    decision = next_dispatch(fleet, config.minimum_healthy_hosts, now=now)
+    ids = {row.target_id: row.id for row in rows}
+    if decision.start:
+        _resume_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
+    if decision.status == DeploymentStatus.FAILED:
+        fail(
+            session,
+            deployment,
+            decision.error_code or ErrorCode.HEALTH_CONSTRAINTS,
+            now,
+            decision.message,
+            settings,
+        )
+    elif decision.status == DeploymentStatus.SUCCEEDED:
+        # After the reroute the originals are taken out all at once, whatever the configuration (L15587).
+        record_progress(deployment, Progress(phase=BLOCK_ORIGINAL))
+        _start_all(session, deployment, BLUE, now, settings)
+        advance(session, deployment, now, settings)
+
+
+def _resume_targets(
+    session: Session, deployment: Deployment, target_ids: Sequence[int], now: float, settings: Settings
+) -> None:
+    """Ready replacement instances go on with their next event (BeforeAllowTraffic)."""
+    notifying.instances_changed_state(
+        session,
+        deployment,
+        [(t, TargetStatus.READY, TargetStatus.IN_PROGRESS) for t in target_ids],
+        now,
+        settings,
+    )
+    session.execute(
+        update(DeploymentTarget)
+        .where(DeploymentTarget.id.in_(list(target_ids)))
+        .values(status=TargetStatus.IN_PROGRESS, last_updated_at=now)
+    )
+    starts: list[EventStart] = []
+    for target in session.scalars(select(DeploymentTarget).where(DeploymentTarget.id.in_(list(target_ids)))):
+        following = session.scalar(
+            select(LifecycleEventRecord)
+            .where(
+                LifecycleEventRecord.deployment_target_id == target.id,
+                LifecycleEventRecord.status == LifecycleEventStatus.PENDING,
+            )
+            .order_by(LifecycleEventRecord.position)
+            .limit(1)
+        )
+        if following is not None:
+            host = target.target_arn or target.target_id
+            starts.append(EventStart(target.id, host, following.id, following.name, following.position))
+    target_progress.start_events(
+        session, deployment.id, deployment.compute_platform, starts, now, settings.engine
+    )
+
+
+def _start_all(session: Session, deployment: Deployment, label: str, now: float, settings: Settings) -> None:
+    """Every instance of one environment that has not started starts its events now."""
+    waiting = [row.id for row in _fleet(session, deployment, label) if row.status == TargetStatus.PENDING]
+    if waiting:
+        start_targets(session, deployment, waiting, now, settings)
+
+
+def _blocked_message(names: Sequence[str]) -> str:
+    return (
+        f"Original instances failed to leave their load balancers ({', '.join(names)}): one original "
+        "instance failing to deregister fails a blue/green deployment."
+    )
+
+
+def _allowed_again_message(names: Sequence[str]) -> str:
+    return f"Traffic could not be rerouted back to the original instances {', '.join(names)}."
+
+
+def _environment_done(
+    session: Session,
+    deployment: Deployment,
+    label: str,
+    now: float,
+    settings: Settings,
+    failure: Any,
+) -> bool:
+    """True once every instance of the environment has finished and none failed; a failure fails the
+    deployment (every instance of an environment the traffic moves between must follow)."""
+    rows = _fleet(session, deployment, label)
+    failed = [row.target_id for row in rows if row.status == TargetStatus.FAILED]
+    if failed:
+        fail(session, deployment, ErrorCode.HEALTH_CONSTRAINTS, now, failure(failed), settings)
+        return False
+    return all(row.status in _DONE for row in rows)
+
+
+def _originals_blocked(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    options = deployment.blue_green
+    if options.terminate_action == InstanceAction.KEEP_ALIVE:
+        end_deployment(session, deployment, DeploymentStatus.SUCCEEDED, now, settings)
+        return
+    deployment.instance_termination_wait_time_started = True
+    wait_until = now + options.termination_wait_minutes * 60.0
+    record_progress(deployment, Progress(phase=TERMINATION_WAIT, extra={"waitUntil": wait_until}))
+    _termination_wait(session, deployment, now, settings)
+
+
+def _termination_wait(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    wait_until = float(progress_of(deployment).extra.get("waitUntil", now))
+    if deployment.termination_wait_skip_requested_at is None and now < wait_until:
+        deployment.engine_due_at = wait_until
+        return
+    originals = [
+        row.target_id for row in _fleet(session, deployment, BLUE) if row.status == TargetStatus.SUCCEEDED
+    ]
+    if originals:
+        session.execute(
+            update(OnPremisesInstance)
+            .where(OnPremisesInstance.name.in_(originals), OnPremisesInstance.deregister_time.is_(None))
+            .values(deregister_time=now)
+        )
+        before = deployment.deployment_status_messages or []
+        deployment.deployment_status_messages = [
+            *before,
+            f"The original instances were terminated (deregistered): {', '.join(originals)}.",
+        ]
+    end_deployment(session, deployment, DeploymentStatus.SUCCEEDED, now, settings)
+
+
+# --- the strategy -----------------------------------------------------------------------------------------
+
+
+class BlueGreenStrategy:
+    """``start`` / ``advance`` above as the engine's strategy interface."""
+
+    deploys_to_new_instances = False
+
+    def lifecycle_events(self, deployment: Deployment) -> tuple[LifecycleEvent, ...]:
+        return lifecycle_events(deployment)
+
+    def start(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+        start(session, deployment, now, settings)
+
+    def advance(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+        if deployment.status in (DeploymentStatus.IN_PROGRESS, DeploymentStatus.READY):
+            advance(session, deployment, now, settings)
+
+    def drain(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> bool:
+        traffic.stop_traffic_events(session, deployment.id, now, settings)
+        drained = stop.drain_host_commands(session, deployment.id, now)
+        if drained:
+            problems = traffic.restore_original_environment(session, deployment, settings)
+            if problems:
+                before = deployment.deployment_status_messages or []
+                deployment.deployment_status_messages = [*before, *problems]
+        return drained
+
+
+BLUE_GREEN_STRATEGY = register(
+    BlueGreenStrategy(),
+    StrategyKey(configs.ComputePlatform.SERVER, DeploymentType.BLUE_GREEN, traffic_control=True),
+    StrategyKey(configs.ComputePlatform.SERVER, DeploymentType.BLUE_GREEN, traffic_control=False),
+)

@@ -1,0 +1,355 @@
+"""Blue/green deployments of server fleets on the engine's virtual clock, against the in-memory load
+balancer (``integrations.traffic.FakeLoadBalancer``): the guide's order (install on the replacement
+environment, reroute, take the originals out), the wait for ContinueDeployment and the same wait running
+out, the termination wait, a stop in the middle of the reroute giving the traffic back, and the rollback
+of a failed deployment rerouting back to its original instances."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from opendeploy.domain.deployment_style import LoadBalancerInfo
+from opendeploy.engine.stop import continue_deployment, request_stop
+from opendeploy.integrations.traffic import FakeLoadBalancer, LoadBalancer, TargetObservation, TargetState
+from opendeploy.settings import TrafficSettings
+from opendeploy.store.models import Deployment, DeploymentGroup, OnPremisesInstance, OnPremisesInstanceTag
+from support.engine_harness import EngineHarness, FakeAgent
+
+BLUE = ["blue-1", "blue-2"]
+GREEN = ["green-1", "green-2"]
+BACKEND = {"targetGroupInfoList": [{"name": "haproxy:web"}]}
+BLUE_GREEN = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
+KEEP_ALIVE = {"terminateBlueInstancesOnDeploymentSuccess": {"action": "KEEP_ALIVE"}}
+REPLACEMENT_EVENTS = [
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+    "BeforeAllowTraffic",
+    "AllowTraffic",
+    "AfterAllowTraffic",
+]
+ORIGINAL_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
+IN_SERVICE = TargetObservation(TargetState.IN_SERVICE)
+OUT = TargetObservation(TargetState.OUT_OF_SERVICE)
+
+
+class Balancers:
+    """What the engine gets for a loadBalancerInfo: one fake backend serving the blue hosts."""
+
+    def __init__(self) -> None:
+        self.web = FakeLoadBalancer("haproxy:web", drain_limit=300.0, healthy_expected=0.3)
+        for host in BLUE:
+            self.web.add_target(host)
+
+    def __call__(self, info: LoadBalancerInfo, settings: TrafficSettings) -> dict[str, LoadBalancer]:
+        return {"haproxy:web": self.web}
+
+    def serving(self) -> set[str]:
+        hosts = BLUE + GREEN
+        return {
+            host for host, seen in self.web.observe(hosts).items() if seen.state is TargetState.IN_SERVICE
+        }
+
+
+@pytest.fixture
+def balancers() -> Balancers:
+    return Balancers()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, balancers: Balancers) -> Iterator[EngineHarness]:
+    harness = EngineHarness.on_sqlite(
+        tmp_path,
+        traffic=TrafficSettings(
+            poll_interval=1.0, hold_interval=1.0, health_wait=3600.0, load_balancers=balancers
+        ),
+    )
+    yield harness
+    harness.close()
+
+
+def fleet(
+    harness: EngineHarness, options: dict[str, Any], config: str = "CodeDeployDefault.OneAtATime"
+) -> tuple[str, dict[str, FakeAgent]]:
+    """A blue/green group selecting the four hosts; the green ones also carry ``env=green``, the blue
+    ones ``env=blue``."""
+    group_id, agents = harness.fleet(
+        BLUE + GREEN,
+        config,
+        load_balancer_info=BACKEND,
+        blue_green_deployment_configuration=options,
+    )
+    with harness.database.transaction() as session:
+        session.get(DeploymentGroup, group_id).deployment_style = BLUE_GREEN
+        for host in BLUE + GREEN:
+            session.add(OnPremisesInstanceTag(instance_name=host, key="env", value=host.split("-")[0]))
+    return group_id, {agent.name: agent for agent in agents}
+
+
+def deploy(
+    harness: EngineHarness, group_id: str, env: str = "green", options: dict[str, Any] | None = None
+) -> str:
+    with harness.database.transaction(write=False) as session:
+        group = session.get(DeploymentGroup, group_id)
+        options = options if options is not None else group.blue_green_deployment_configuration
+    return harness.deploy(
+        group_id,
+        load_balancer_info=BACKEND,
+        blue_green_deployment_configuration=options,
+        target_instances={"tagFilters": [{"Key": "env", "Value": env, "Type": "KEY_AND_VALUE"}]},
+    )
+
+
+def settle(
+    harness: EngineHarness, agents: dict[str, FakeAgent], failing: tuple[str, str] | None = None
+) -> None:
+    """Agents answer (``failing``: that host's event fails) and the engine acts, until nothing moves."""
+    for _ in range(200):
+        moved = 0
+        for agent in agents.values():
+            while (command := agent.poll()) is not None:
+                assert agent.acknowledge(command) == "InProgress"
+                status = "Failed" if failing == (agent.name, command.command_name) else "Succeeded"
+                agent.complete(command, status)
+                moved += 1
+        moved += harness.run()
+        if not moved:
+            return
+    raise AssertionError("the deployment kept moving without settling")
+
+
+def statuses(harness: EngineHarness, deployment_id: str, hosts: list[str]) -> dict[str, str]:
+    return {host: harness.instance(deployment_id, host)["status"] for host in hosts}
+
+
+def with_deployment(harness: EngineHarness, deployment_id: str, action: Any) -> None:
+    with harness.database.transaction() as session:
+        deployment = session.get(Deployment, deployment_id)
+        action(session, deployment)
+
+
+def test_replacements_install_then_take_the_traffic_and_the_originals_leave(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    group_id, agents = fleet(harness, KEEP_ALIVE)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Succeeded", info
+    for host in GREEN:
+        assert harness.events(deployment_id, host) == [(name, "Succeeded") for name in REPLACEMENT_EVENTS]
+        assert harness.instance(deployment_id, host)["instanceLabel"] == "Green"
+    for host in BLUE:
+        assert harness.events(deployment_id, host) == [(name, "Succeeded") for name in ORIGINAL_EVENTS]
+        assert harness.instance(deployment_id, host)["instanceLabel"] == "Blue"
+    # OneAtATime registers one replacement at a time; the originals then leave together (guide L15587).
+    calls = balancers.web.calls
+    assert calls[:2] == [("allow", "green-1"), ("allow", "green-2")]
+    assert sorted(calls[2:]) == [
+        ("block", "blue-1"),
+        ("block", "blue-2"),
+        ("finish_block", "blue-1"),
+        ("finish_block", "blue-2"),
+    ]
+    assert balancers.serving() == set(GREEN)
+
+
+def test_no_replacement_instance_is_touched_by_traffic_until_every_one_is_ready(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    group_id, agents = fleet(harness, KEEP_ALIVE, config="CodeDeployDefault.AllAtOnce")
+    deployment_id = deploy(harness, group_id)
+    assert agents["green-1"].run_events(7)[-1] == "ValidateService"
+    harness.run()
+    assert statuses(harness, deployment_id, GREEN) == {"green-1": "Ready", "green-2": "InProgress"}
+    assert balancers.web.calls == []
+    assert agents["green-2"].run_events(7)[-1] == "ValidateService"
+    harness.run()
+    assert statuses(harness, deployment_id, GREEN) == dict.fromkeys(GREEN, "InProgress")
+    assert agents["green-1"].run_events(1) == ["BeforeAllowTraffic"]
+    harness.run()
+    assert balancers.web.calls == [("allow", "green-1")]
+    settle(harness, agents)
+    assert harness.deployment(deployment_id)["status"] == "Succeeded"
+
+
+def test_a_ready_wait_holds_the_traffic_until_continue_deployment(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    options = {
+        **KEEP_ALIVE,
+        "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 60},
+    }
+    group_id, agents = fleet(harness, options)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    assert harness.deployment(deployment_id)["status"] == "Ready"
+    assert statuses(harness, deployment_id, GREEN) == dict.fromkeys(GREEN, "Ready")
+    assert balancers.web.calls == []
+
+    harness.advance(59 * 60.0)  # still within the wait: nothing moves
+    assert harness.deployment(deployment_id)["status"] == "Ready"
+    with_deployment(harness, deployment_id, lambda s, d: continue_deployment(s, d, "READY_WAIT", harness.now))
+    settle(harness, agents)
+    assert harness.deployment(deployment_id)["status"] == "Succeeded"
+    assert balancers.serving() == set(GREEN)
+
+
+def test_a_ready_wait_that_runs_out_stops_the_deployment_with_traffic_untouched(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    options = {
+        **KEEP_ALIVE,
+        "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 60},
+    }
+    group_id, agents = fleet(harness, options)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    harness.advance(60 * 60.0)
+
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Stopped", info
+    assert "within the wait time (60 minutes" in info["deploymentStatusMessages"][-1]
+    assert balancers.web.calls == []
+    assert balancers.serving() == set(BLUE)
+    assert harness.events(deployment_id, "green-1")[-3:] == [
+        ("BeforeAllowTraffic", "Skipped"),
+        ("AllowTraffic", "Skipped"),
+        ("AfterAllowTraffic", "Skipped"),
+    ]
+
+
+def test_original_instances_are_terminated_after_the_termination_wait(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    options = {
+        "terminateBlueInstancesOnDeploymentSuccess": {
+            "action": "TERMINATE",
+            "terminationWaitTimeInMinutes": 30,
+        }
+    }
+    group_id, agents = fleet(harness, options)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "InProgress"
+    assert info["instanceTerminationWaitTimeStarted"] is True
+
+    harness.advance(29 * 60.0)
+    assert harness.deployment(deployment_id)["status"] == "InProgress"
+    harness.advance(60.0)
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Succeeded", info
+    assert "terminated (deregistered): blue-1, blue-2" in info["deploymentStatusMessages"][-1]
+    with harness.database.transaction(write=False) as session:
+        gone = {
+            instance.name: instance.deregister_time is not None
+            for instance in session.scalars(select(OnPremisesInstance))
+        }
+    assert gone == {"blue-1": True, "blue-2": True, "green-1": False, "green-2": False}
+
+
+def test_continue_deployment_skips_the_termination_wait(harness: EngineHarness) -> None:
+    options = {
+        "terminateBlueInstancesOnDeploymentSuccess": {
+            "action": "TERMINATE",
+            "terminationWaitTimeInMinutes": 600,
+        }
+    }
+    group_id, agents = fleet(harness, options)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    assert harness.deployment(deployment_id)["status"] == "InProgress"
+    with_deployment(
+        harness, deployment_id, lambda s, d: continue_deployment(s, d, "TERMINATION_WAIT", harness.now)
+    )
+    harness.run()
+    assert harness.deployment(deployment_id)["status"] == "Succeeded"
+
+
+def test_a_stop_during_the_reroute_gives_the_traffic_back_to_the_originals(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    group_id, agents = fleet(harness, KEEP_ALIVE)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    assert harness.deployment(deployment_id)["status"] == "Succeeded"
+
+    # A second deployment back to the blue hosts, stopped while blue-2 is still to be let in.
+    deployment_id = deploy(harness, group_id, env="blue")
+    held = None
+    for _ in range(20):
+        for agent in agents.values():
+            while (command := agent.poll()) is not None:
+                agent.acknowledge(command)
+                if (agent.name, command.command_name) == ("blue-1", "AfterAllowTraffic"):
+                    held = command
+                else:
+                    agent.complete(command)
+        harness.run()
+    assert held is not None
+    assert harness.instance(deployment_id, "blue-1")["status"] == "InProgress"
+    assert ("allow", "blue-1") in balancers.web.calls
+    with_deployment(
+        harness, deployment_id, lambda s, d: request_stop(s, d, None, harness.now, harness.settings)
+    )
+    assert harness.deployment(deployment_id)["status"] == "InProgress"  # blue-1's hook still runs
+    agents["blue-1"].complete(held)
+    settle(harness, agents)
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Stopped", info
+    assert balancers.serving() == set(GREEN)
+
+
+def test_a_failed_deployment_rolls_back_by_rerouting_to_its_original_instances(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    group_id, agents = fleet(harness, KEEP_ALIVE)
+    first = deploy(harness, group_id)
+    settle(harness, agents)
+    assert harness.deployment(first)["status"] == "Succeeded"
+    assert balancers.serving() == set(GREEN)
+
+    with harness.database.transaction() as session:
+        session.get(DeploymentGroup, group_id).auto_rollback_configuration = {
+            "enabled": True,
+            "events": ["DEPLOYMENT_FAILURE"],
+        }
+    second = harness.deploy(
+        group_id,
+        load_balancer_info=BACKEND,
+        blue_green_deployment_configuration=KEEP_ALIVE,
+        auto_rollback_configuration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+        target_instances={"tagFilters": [{"Key": "env", "Value": "blue", "Type": "KEY_AND_VALUE"}]},
+    )
+    settle(harness, agents, failing=("green-1", "AfterBlockTraffic"))
+
+    info = harness.deployment(second)
+    assert info["status"] == "Failed", info
+    rollback = info["rollbackInfo"]["rollbackDeploymentId"]
+    settle(harness, agents)
+    rolled = harness.deployment(rollback)
+    assert rolled["status"] == "Succeeded", rolled
+    # The rollback installs nothing: the originals of the failed deployment take the traffic back and
+    # the replacements it had let in leave.
+    assert harness.events(rollback, "green-1") == [
+        ("BeforeAllowTraffic", "Succeeded"),
+        ("AllowTraffic", "Succeeded"),
+        ("AfterAllowTraffic", "Succeeded"),
+    ]
+    assert harness.events(rollback, "blue-1") == [
+        ("BeforeBlockTraffic", "Succeeded"),
+        ("BlockTraffic", "Succeeded"),
+        ("AfterBlockTraffic", "Succeeded"),
+    ]
+    assert balancers.serving() == set(GREEN)
