@@ -31,8 +31,10 @@ from opendeploy.integrations import aws_clients
 from opendeploy.integrations.elb import (
     ClassicLoadBalancer,
     TargetGroup,
+    TargetGroupPair,
     load_balancers,
     target_description,
+    target_group_pairs,
 )
 from opendeploy.integrations.traffic import (
     HealthTiming,
@@ -509,3 +511,205 @@ def test_classic_states_moto_never_reports() -> None:
             registering: TargetState.UNHEALTHY,
             gone: TargetState.UNKNOWN,  # terminated instances are left out of the answer
         }
+
+
+# --- weighted shifting: a target group pair behind a production listener --------------------------
+# moto stores and echoes a listener's weighted forward action but does not route by it (spec §2), so
+# these tests check the weights the listener is given and reads back, not where requests go.
+
+
+@dataclass
+class Pair:
+    blue: dict[str, Any]
+    green: dict[str, Any]
+    listener: str
+    load_balancer: str
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {
+            "targetGroups": [{"name": self.blue["TargetGroupName"]}, {"name": self.green["TargetGroupName"]}],
+            "prodTrafficRoute": {"listenerArns": [self.listener]},
+        }
+
+
+def listener(aws: Aws, load_balancer: str, port: int, *actions: dict[str, Any]) -> str:
+    return aws.elbv2.create_listener(
+        LoadBalancerArn=load_balancer, Protocol="HTTP", Port=port, DefaultActions=list(actions)
+    )["Listeners"][0]["ListenerArn"]
+
+
+def forward(*groups: tuple[dict[str, Any], int], stickiness: dict[str, Any] | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "TargetGroups": [{"TargetGroupArn": g["TargetGroupArn"], "Weight": w} for g, w in groups]
+    }
+    if stickiness:
+        config["TargetGroupStickinessConfig"] = stickiness
+    return {"Type": "forward", "ForwardConfig": config}
+
+
+def listener_weights(aws: Aws, listener_arn: str) -> dict[str, int]:
+    """The listener's default forward action as AWS reports it: target group name -> weight."""
+    (found,) = aws.elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
+    (action,) = [a for a in found["DefaultActions"] if a["Type"] == "forward"]
+    return {g["TargetGroupArn"].split("/")[1]: g["Weight"] for g in action["ForwardConfig"]["TargetGroups"]}
+
+
+@pytest.fixture(scope="module")
+def second_subnet(aws: Aws) -> str:
+    """An Application Load Balancer needs subnets in two Availability Zones."""
+    subnet = aws.ec2.create_subnet(VpcId=aws.vpc, CidrBlock="10.0.2.0/24", AvailabilityZone="us-east-1b")
+    return subnet["Subnet"]["SubnetId"]
+
+
+@pytest.fixture
+def pair(aws: Aws, second_subnet: str) -> Pair:
+    """Blue serves all production traffic (a plain forward, as a listener is usually created)."""
+    balancer = aws.elbv2.create_load_balancer(Name=unique("alb"), Subnets=[aws.subnet, second_subnet])
+    arn = balancer["LoadBalancers"][0]["LoadBalancerArn"]
+    blue, green = aws.target_group(), aws.target_group()
+    production = listener(aws, arn, 80, {"Type": "forward", "TargetGroupArn": blue["TargetGroupArn"]})
+    return Pair(blue, green, production, arn)
+
+
+def shifter(aws: Aws, info: dict[str, Any]) -> tuple[TargetGroupPair, list[str]]:
+    """The driver of a pair (its own client), and the listeners it modifies (botocore's event hook)."""
+    client = aws.moto.client("elbv2")
+    (driver,) = target_group_pairs({"targetGroupPairInfoList": [info]}, client=lambda _: client)
+    modified: list[str] = []
+    client.meta.events.register(
+        "before-call.elastic-load-balancing-v2.ModifyListener",
+        lambda params, **_: modified.append(params["body"]["ListenerArn"]),
+    )
+    return driver, modified
+
+
+def names(pair: Pair, blue: int, green: int) -> dict[str, int]:
+    return {pair.blue["TargetGroupName"]: blue, pair.green["TargetGroupName"]: green}
+
+
+def test_pair_shifts_the_listener_by_weight(aws: Aws, pair: Pair) -> None:
+    driver, modified = shifter(aws, pair.info)
+    original, replacement = ["i-original"], ["i-replacement"]  # not needed by a pair: the groups decide
+    assert driver.observe_shift(original, replacement) == 0  # blue takes everything
+
+    for percent, blue, green in [(10, 900, 100), (25, 750, 250), (50, 500, 500), (100, 0, 999), (0, 999, 0)]:
+        driver.shift(original, replacement, percent)
+        driver.shift(original, replacement, percent)  # idempotent: the second call modifies nothing
+        assert listener_weights(aws, pair.listener) == names(pair, blue, green)
+        assert driver.observe_shift(original, replacement) == pytest.approx(percent)
+    assert modified == [pair.listener] * 5
+
+    driver.shift(original, replacement, 12.34)  # tenths of a percent
+    assert listener_weights(aws, pair.listener) == names(pair, 877, 123)
+    assert driver.observe_shift(original, replacement) == pytest.approx(12.3)
+
+
+def test_pair_shifts_every_production_listener_and_keeps_other_settings(aws: Aws, pair: Pair) -> None:
+    stickiness = {"Enabled": True, "DurationSeconds": 60}
+    second = listener(aws, pair.load_balancer, 8080, forward((pair.blue, 1), stickiness=stickiness))
+    info = {**pair.info, "prodTrafficRoute": {"listenerArns": [pair.listener, second]}}
+    driver, _ = shifter(aws, info)
+
+    driver.shift([], [], 30)
+
+    assert listener_weights(aws, pair.listener) == listener_weights(aws, second) == names(pair, 700, 300)
+    (found,) = aws.elbv2.describe_listeners(ListenerArns=[second])["Listeners"]
+    assert found["DefaultActions"][0]["ForwardConfig"]["TargetGroupStickinessConfig"] == stickiness
+    assert driver.observe_shift([], []) == pytest.approx(30)
+
+    aws.elbv2.modify_listener(ListenerArn=second, DefaultActions=[forward((pair.blue, 1), (pair.green, 1))])
+    assert driver.observe_shift([], []) is None  # the listeners disagree: unknown, shift again
+    driver.shift([], [], 30)
+    assert driver.observe_shift([], []) == pytest.approx(30)
+
+
+def test_pair_blocks_originals_in_the_original_group_and_allows_replacements_in_the_other(
+    aws: Aws, pair: Pair
+) -> None:
+    old, new = aws.instances(2)
+    aws.elbv2.register_targets(TargetGroupArn=pair.blue["TargetGroupArn"], Targets=[{"Id": old}])
+    driver, _ = shifter(aws, pair.info)
+    assert driver.name == f"{pair.blue['TargetGroupName']}+{pair.green['TargetGroupName']}"
+    assert states(driver.observe([old, new])) == {old: IN, new: OUT}
+
+    driver.allow(new)
+    assert aws.registered(pair.green["TargetGroupArn"]) == {(new, 80)}
+    assert states(driver.observe([old, new])) == {old: IN, new: IN}
+
+    driver.block(old)
+    driver.finish_block(old)
+    assert aws.registered(pair.blue["TargetGroupArn"]) == set()
+    assert states(driver.observe([old, new])) == {old: OUT, new: IN}
+    assert driver.timing() == HealthTiming(drain_limit=300.0, healthy_expected=5 * 30.0 + 30.0)
+
+
+def test_pair_orientation_follows_the_listener_and_is_kept_by_name(aws: Aws, pair: Pair) -> None:
+    """After a deployment green serves; the next deployment's original group is green."""
+    blue_name, green_name = pair.blue["TargetGroupName"], pair.green["TargetGroupName"]
+    driver, _ = shifter(aws, pair.info)
+    assert driver.oriented().original.name == blue_name
+
+    driver.shift([], [], 100)
+    turned = driver.oriented()
+    assert (turned.original.name, turned.replacement.name) == (green_name, blue_name)
+    turned.shift([], [], 10)
+    assert listener_weights(aws, pair.listener) == names(pair, 100, 900)  # 10 % back to blue
+    # Mid-shift, the kept name (not the weights) says which is which.
+    assert driver.with_original(green_name).observe_shift([], []) == pytest.approx(10)
+    assert driver.with_original(pair.green["TargetGroupArn"]).original.name == green_name
+    with pytest.raises(TrafficMisconfigured, match="neither of them"):
+        driver.with_original("other")
+
+
+def test_pair_refuses_a_listener_it_does_not_own(aws: Aws, pair: Pair) -> None:
+    other = aws.target_group()
+    elsewhere = listener(aws, pair.load_balancer, 81, forward((pair.blue, 1), (other, 1)))
+    fixed = listener(
+        aws, pair.load_balancer, 82, {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}
+    )
+    for arn, message in [
+        (elsewhere, f"forwards to other target groups too: {other['TargetGroupArn']}"),
+        (fixed, "no default forward action"),
+    ]:
+        driver, modified = shifter(aws, {**pair.info, "prodTrafficRoute": {"listenerArns": [arn]}})
+        with pytest.raises(TrafficMisconfigured, match=re.escape(message)):
+            driver.shift([], [], 10)
+        with pytest.raises(TrafficMisconfigured, match=re.escape(message)):
+            driver.observe_shift([], [])
+        assert modified == []
+    missing = pair.listener.replace("listener/", "listener/x")
+    driver, _ = shifter(aws, {**pair.info, "prodTrafficRoute": {"listenerArns": [missing]}})
+    with pytest.raises(TrafficMisconfigured, match="ListenerNotFound"):
+        driver.shift([], [], 10)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"targetGroups": [{"name": "a"}], "prodTrafficRoute": {"listenerArns": ["arn"]}}, "two named"),
+        (
+            {"targetGroups": [{"name": "a"}, {"name": "a"}], "prodTrafficRoute": {"listenerArns": ["arn"]}},
+            "twice",
+        ),
+        ({"targetGroups": [{"name": "a"}, {"name": "b"}]}, "production listener"),
+    ],
+)
+def test_pair_info_that_cannot_shift_is_refused(entry: dict[str, Any], message: str) -> None:
+    with pytest.raises(TrafficMisconfigured, match=message):
+        target_group_pairs({"targetGroupPairInfoList": [entry]}, client=_offline_client)
+    assert target_group_pairs({"targetGroupInfoList": [{"name": "a"}]}, client=_offline_client) == []
+
+
+def test_a_single_target_group_or_classic_elb_cannot_shift(aws: Aws) -> None:
+    group = TargetGroup(aws.target_group()["TargetGroupName"], aws.elbv2)
+    classic = ClassicLoadBalancer(aws.classic(), aws.elb)
+    for balancer in (group, classic):
+        for call in (
+            lambda b=balancer: b.shift(["a"], ["b"], 10),
+            lambda b=balancer: b.observe_shift(["a"], ["b"]),
+        ):
+            with pytest.raises(
+                TrafficMisconfigured, match=r"needs an HAProxy backend .* or an ELBv2 target group pair"
+            ):
+                call()

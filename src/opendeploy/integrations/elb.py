@@ -3,8 +3,9 @@ target groups (Application and Network Load Balancers) and Classic Load Balancer
 
 A deployment group names them in ``loadBalancerInfo`` (``elbInfoList[].name`` for Classic Load
 Balancers, ``targetGroupInfoList[].name`` for target groups; at most 10 of each, guide L15427–15433);
-:func:`load_balancers` turns that into drivers. ``targetGroupPairInfoList`` is ECS blue/green and not
-read here.
+:func:`load_balancers` turns that into drivers. A ``targetGroupPairInfoList`` entry (two target groups
+and the production listeners forwarding to them; ECS blue/green in AWS) is :class:`TargetGroupPair`,
+through :func:`target_group_pairs`: the one AWS load balancer that can shift traffic by weight.
 
 **Targets.** The engine names a target with one string:
 
@@ -45,6 +46,19 @@ registered with the LoadBalancer." → OUT_OF_SERVICE; ``Unknown`` → UNHEALTHY
 registered (DescribeLoadBalancers says), else OUT_OF_SERVICE; an instance AWS does not know
 (``InvalidInstance``, or terminated and left out of the answer) → UNKNOWN. Neither API counts
 connections: ``active_connections`` is always 0.
+
+**Weighted shifting** (canary and linear for server blue/green, issue 11). A target group pair sets each
+production listener's default ``forward`` action to both target groups with weights (``ForwardConfig
+.TargetGroups[].Weight``, 0–999): the replacement gets ``round(10 × percent)`` of 1000, so shares are
+exact to a tenth of a percent. Other default actions (authentication) and the forward action's
+stickiness setting are kept; a listener already at the wanted weights is not modified. A listener whose
+default action forwards elsewhere (or does not forward) is refused, not taken over. A single target
+group or a Classic ELB cannot split traffic: ``shift`` and ``observe_shift`` raise TrafficMisconfigured.
+In a pair, the split is between the target groups: BlockTraffic deregisters an original target from the
+original group, AllowTraffic registers a replacement target with the replacement group, and ``shift``'s
+target lists are not needed. Which group is the original one changes from deployment to deployment:
+``oriented()`` reads it from the listener (the group with the larger weight) when a deployment starts;
+the engine keeps that name and rebuilds the same roles later with ``with_original(name)``.
 
 **Timing.** Target group: drain limit = ``deregistration_delay.timeout_seconds`` (300 when absent);
 healthy expected = HealthyThresholdCount × HealthCheckIntervalSeconds + one interval (0 when health
@@ -95,6 +109,7 @@ _MISCONFIGURED = frozenset(
         "InvalidConfigurationRequest",
         "AccessDenied",
         "AccessDeniedException",
+        "ListenerNotFound",
     }
 )
 
@@ -282,6 +297,12 @@ class TargetGroup:
             return result
         return {target: self._observation(wanted[target], descriptions) for target in wanted}
 
+    def shift(self, original: Sequence[str], replacement: Sequence[str], replacement_percent: float) -> None:
+        raise _cannot_shift(self._what)
+
+    def observe_shift(self, original: Sequence[str], replacement: Sequence[str]) -> float | None:
+        raise _cannot_shift(self._what)
+
     def _describe_health(self, descriptions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         response = _call(
             self._client,
@@ -400,6 +421,12 @@ class ClassicLoadBalancer:
             result[target] = TargetObservation(state)
         return result
 
+    def shift(self, original: Sequence[str], replacement: Sequence[str], replacement_percent: float) -> None:
+        raise _cannot_shift(self._what)
+
+    def observe_shift(self, original: Sequence[str], replacement: Sequence[str]) -> float | None:
+        raise _cannot_shift(self._what)
+
     def _instance_health(self, targets: list[str]) -> dict[str, dict[str, Any]] | None:
         response = _call(
             self._client,
@@ -436,6 +463,220 @@ def _classic_state(health: Mapping[str, Any]) -> TargetState | None:
     if state == "OutOfService":
         return TargetState.UNHEALTHY
     return None
+
+
+# --- weighted shifting between two target groups ---------------------------------------------------
+
+MAX_FORWARD_WEIGHT = 999  # ELBv2's largest target group weight in a forward action
+
+
+def _cannot_shift(what: str) -> TrafficMisconfigured:
+    return TrafficMisconfigured(
+        f"{what} cannot split traffic by weight: canary and linear traffic shifting needs an HAProxy "
+        "backend (targetGroupInfoList name haproxy:<backend>) or an ELBv2 target group pair "
+        "(targetGroupPairInfoList: two target groups and the production listener forwarding to them)"
+    )
+
+
+def forward_weights(replacement_percent: float) -> tuple[int, int]:
+    """ELBv2 weights ``(original, replacement)`` for a share: tenths of a percent, each at most 999."""
+    if not 0 <= replacement_percent <= 100:
+        raise ValueError(f"a share of traffic is between 0 and 100 percent, got {replacement_percent}")
+    replacement = round(replacement_percent * 10)
+    return min(1000 - replacement, MAX_FORWARD_WEIGHT), min(replacement, MAX_FORWARD_WEIGHT)
+
+
+def _forward_weights(action: Mapping[str, Any]) -> dict[str, int]:
+    """The target groups (by ARN) a forward action sends to, with their weights (a plain
+    ``TargetGroupArn`` forward sends everything to one group)."""
+    groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+    if groups:
+        return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups if g.get("TargetGroupArn")}
+    arn = action.get("TargetGroupArn")
+    return {arn: 1} if arn else {}
+
+
+class TargetGroupPair:
+    """Two ELBv2 target groups, the original fleet's and the replacement's, and the production
+    listeners whose default action forwards to them (a ``targetGroupPairInfoList`` entry)."""
+
+    def __init__(
+        self,
+        original: TargetGroup,
+        replacement: TargetGroup,
+        listener_arns: Sequence[str],
+        client: Any,
+    ) -> None:
+        if not listener_arns:
+            raise TrafficMisconfigured(
+                f"target groups '{original.name}' and '{replacement.name}' need a production listener "
+                "(prodTrafficRoute.listenerArns) to shift traffic between them"
+            )
+        if original.name == replacement.name:
+            raise TrafficMisconfigured(
+                f"a target group pair needs two target groups, got '{original.name}' twice"
+            )
+        self.original = original
+        self.replacement = replacement
+        self.listener_arns = tuple(dict.fromkeys(listener_arns))
+        self._client = client
+
+    @property
+    def name(self) -> str:
+        return f"{self.original.name}+{self.replacement.name}"
+
+    def __repr__(self) -> str:
+        return f"TargetGroupPair(original={self.original.name!r}, replacement={self.replacement.name!r})"
+
+    @property
+    def _what(self) -> str:
+        return f"target groups '{self.original.name}' and '{self.replacement.name}'"
+
+    def with_original(self, name: str) -> TargetGroupPair:
+        """The same pair with the group named ``name`` (a name or an ARN) as the original one."""
+        if name in (self.original.name, self.original._arn):
+            return self
+        if name in (self.replacement.name, self.replacement._arn):
+            return TargetGroupPair(self.replacement, self.original, self.listener_arns, self._client)
+        raise TrafficMisconfigured(f"{self._what}: '{name}' is neither of them")
+
+    def oriented(self) -> TargetGroupPair:
+        """The pair with the group that takes most of the first production listener's traffic now as the
+        original one (the first listed on a tie). Call it when a deployment starts, not during a shift."""
+        weights = _forward_weights(self._forward_action(self._listeners()[0]))
+        if weights.get(self.replacement.arn, 0) > weights.get(self.original.arn, 0):
+            return self.with_original(self.replacement.name)
+        return self
+
+    def timing(self) -> HealthTiming:
+        """Originals drain from the original group; replacements become healthy in the replacement one."""
+        return HealthTiming(
+            drain_limit=self.original.timing().drain_limit,
+            healthy_expected=self.replacement.timing().healthy_expected,
+        )
+
+    def block(self, target: str) -> None:
+        self.original.block(target)
+
+    def finish_block(self, target: str) -> None:
+        """Nothing: the original group ends the drain after its deregistration delay."""
+
+    def allow(self, target: str) -> None:
+        self.replacement.allow(target)
+
+    def observe(self, targets: Sequence[str]) -> Mapping[str, TargetObservation]:
+        """A target's state in whichever group it is registered with (the replacement group first)."""
+        if not targets:
+            return {}
+        in_replacement = self.replacement.observe(targets)
+        in_original = self.original.observe(targets)
+        registered = (TargetState.IN_SERVICE, TargetState.UNHEALTHY, TargetState.DRAINING)
+        result: dict[str, TargetObservation] = {}
+        for target in dict.fromkeys(targets):
+            candidates = (in_replacement[target], in_original[target])
+            result[target] = next(
+                (o for o in candidates if o.state in registered),
+                next((o for o in candidates if o.state is TargetState.OUT_OF_SERVICE), candidates[0]),
+            )
+        return result
+
+    def shift(self, original: Sequence[str], replacement: Sequence[str], replacement_percent: float) -> None:
+        """Set every production listener's default forward action to both groups, weighted; the target
+        lists are not needed (the groups hold the targets)."""
+        try:
+            original_weight, replacement_weight = forward_weights(replacement_percent)
+        except ValueError as error:
+            raise TrafficMisconfigured(f"{self._what}: {error}") from None
+        wanted = {self.original.arn: original_weight, self.replacement.arn: replacement_weight}
+        for listener in self._listeners():
+            forward = self._forward_action(listener)
+            current = _forward_weights(forward)
+            if current == wanted:  # already applied: a repeated step changes nothing
+                continue
+            config: dict[str, Any] = {
+                "TargetGroups": [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in wanted.items()]
+            }
+            stickiness = (forward.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig")
+            if stickiness:
+                config["TargetGroupStickinessConfig"] = stickiness
+            new_forward = {"Type": "forward", "ForwardConfig": config}
+            if "Order" in forward:
+                new_forward["Order"] = forward["Order"]
+            actions = [new_forward if action is forward else action for action in listener["DefaultActions"]]
+            _call(
+                self._client,
+                self._what,
+                "modify_listener",
+                f" of {listener['ListenerArn']}",
+                ListenerArn=listener["ListenerArn"],
+                DefaultActions=actions,
+            )
+
+    def observe_shift(self, original: Sequence[str], replacement: Sequence[str]) -> float | None:
+        """The replacement group's share of the production listeners' forward weights, in percent; None
+        when the listeners disagree or forward with weight 0 to both."""
+        shares = set()
+        for listener in self._listeners():
+            weights = _forward_weights(self._forward_action(listener))
+            original_weight = weights.get(self.original.arn, 0)
+            replacement_weight = weights.get(self.replacement.arn, 0)
+            total = original_weight + replacement_weight
+            shares.add(None if total == 0 else 100 * replacement_weight / total)
+        return shares.pop() if len(shares) == 1 else None
+
+    def _listeners(self) -> list[dict[str, Any]]:
+        response = (
+            _call(self._client, self._what, "describe_listeners", ListenerArns=list(self.listener_arns)) or {}
+        )
+        listeners = response.get("Listeners") or []
+        found = {listener.get("ListenerArn") for listener in listeners}
+        missing = [arn for arn in self.listener_arns if arn not in found]
+        if missing:
+            raise TrafficMisconfigured(f"{self._what}: no listener {', '.join(missing)}")
+        by_arn = {listener["ListenerArn"]: listener for listener in listeners}
+        return [by_arn[arn] for arn in self.listener_arns]
+
+    def _forward_action(self, listener: Mapping[str, Any]) -> dict[str, Any]:
+        """The listener's default forward action, if it forwards only to this pair's groups."""
+        forwards = [a for a in listener.get("DefaultActions") or [] if a.get("Type") == "forward"]
+        arn = listener.get("ListenerArn")
+        if len(forwards) != 1:
+            raise TrafficMisconfigured(
+                f"{self._what}: listener {arn} has no default forward action to shift traffic with"
+            )
+        others = set(_forward_weights(forwards[0])) - {self.original.arn, self.replacement.arn}
+        if others:
+            raise TrafficMisconfigured(
+                f"{self._what}: listener {arn} forwards to other target groups too: "
+                + ", ".join(sorted(others))
+            )
+        return forwards[0]
+
+
+def target_group_pairs(
+    load_balancer_info: Mapping[str, Any] | None,
+    *,
+    client: Callable[[str], Any] = aws_clients.client,
+) -> list[TargetGroupPair]:
+    """The ``targetGroupPairInfoList`` entries of a ``loadBalancerInfo``, without calling AWS: each with its
+    first target group as the original one (``oriented()`` reads the listener instead)."""
+    entries = (load_balancer_info or {}).get("targetGroupPairInfoList") or []
+    if not entries:
+        return []
+    elbv2 = _client(client, "elbv2")
+    pairs: list[TargetGroupPair] = []
+    for entry in entries:
+        names = [g.get("name") for g in entry.get("targetGroups") or [] if isinstance(g, Mapping)]
+        if len(names) != 2 or not all(isinstance(n, str) and n for n in names):
+            raise TrafficMisconfigured(
+                "loadBalancerInfo.targetGroupPairInfoList: an entry needs two named target groups, "
+                f"got {entry!r}"
+            )
+        listeners = (entry.get("prodTrafficRoute") or {}).get("listenerArns") or []
+        pairs.append(
+            TargetGroupPair(TargetGroup(names[0], elbv2), TargetGroup(names[1], elbv2), listeners, elbv2)
+        )
+    return pairs
 
 
 # --- a deployment group's loadBalancerInfo --------------------------------------------------------
