@@ -9,7 +9,9 @@ Clients reach it exactly as users do: ``client("codedeploy")`` is boto3 with the
 By default the server speaks plain HTTP (``--tls off``), as tests always have. ``tls=True`` gives it its
 self-signed certificate: ``endpoint`` is then ``https://…``, the profile trusts the certificate
 (``ca_bundle``, written by ``opendeploy init``) and ``verify`` is what httpx needs to trust it too.
-``master_key_file`` keeps the master key outside the data directory.
+``master_key_file`` keeps the master key outside the data directory. ``extra_env`` is added to the
+server process's (otherwise clean, AWS_*-free) environment, e.g. ``AWS_ENDPOINT_URL_CLOUDWATCH`` and
+credentials pointing its AWS clients at a moto server.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,7 @@ class ServerProcess:
         extra_args: Sequence[str] = (),
         tls: bool = False,
         master_key_file: Path | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +91,7 @@ class ServerProcess:
         self.extra_args = list(extra_args)
         self.tls = tls
         self.master_key_file = master_key_file
+        self.extra_env = dict(extra_env or {})
         self.config_file = self.workdir / "aws-config"
         self.credentials_file = self.workdir / "aws-credentials"
         self.log_file = self.workdir / "server.log"
@@ -210,7 +214,11 @@ class ServerProcess:
         log.write(f"\n=== start: {' '.join(command)}\n".encode())
         log.flush()
         self.process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=clean_environment(), start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=clean_environment() | self.extra_env,
+            start_new_session=True,
         )
         log.close()
 
