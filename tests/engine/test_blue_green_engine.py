@@ -6,6 +6,7 @@ of a failed deployment rerouting back to its original instances."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,13 @@ from opendeploy.domain.deployment_style import LoadBalancerInfo
 from opendeploy.engine.stop import continue_deployment, request_stop
 from opendeploy.integrations.traffic import FakeLoadBalancer, LoadBalancer, TargetObservation, TargetState
 from opendeploy.settings import TrafficSettings
-from opendeploy.store.models import Deployment, DeploymentGroup, OnPremisesInstance, OnPremisesInstanceTag
+from opendeploy.store.models import (
+    Deployment,
+    DeploymentConfigRecord,
+    DeploymentGroup,
+    OnPremisesInstance,
+    OnPremisesInstanceTag,
+)
 from support.engine_harness import EngineHarness, FakeAgent
 
 BLUE = ["blue-1", "blue-2"]
@@ -353,3 +360,150 @@ def test_a_failed_deployment_rolls_back_by_rerouting_to_its_original_instances(
         ("AfterBlockTraffic", "Succeeded"),
     ]
     assert balancers.serving() == set(GREEN)
+
+
+# --- canary and linear shifting (beyond AWS: trafficRoutingConfig on a Server configuration) -------------
+
+
+def shifting_config(harness: EngineHarness, name: str, routing: dict[str, Any]) -> str:
+    with harness.database.transaction() as session:
+        session.add(
+            DeploymentConfigRecord(
+                id=str(uuid.uuid4()),
+                name=name,
+                compute_platform="Server",
+                minimum_healthy_hosts={"type": "HOST_COUNT", "value": 1},
+                traffic_routing_config=routing,
+                create_time=harness.now,
+            )
+        )
+    return name
+
+
+LINEAR_25_EVERY_10 = {
+    "type": "TimeBasedLinear",
+    "timeBasedLinear": {"linearPercentage": 25, "linearInterval": 10},
+}
+CANARY_10_FOR_15 = {
+    "type": "TimeBasedCanary",
+    "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 15},
+}
+
+
+def shares(balancers: Balancers) -> list[float]:
+    """The replacement's shares the load balancer was asked for, in order (a share re-applied, as after
+    a reload, counted once)."""
+    asked = [percent for _, _, percent in balancers.web.shifts]
+    return [share for k, share in enumerate(asked) if k == 0 or asked[k - 1] != share]
+
+
+def traffic_message(harness: EngineHarness, deployment_id: str) -> str:
+    messages = harness.deployment(deployment_id)["deploymentStatusMessages"]
+    return next(m for m in messages if m.startswith("Traffic: "))
+
+
+def test_a_linear_shift_moves_the_traffic_step_by_step_then_takes_the_originals_out(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    config = shifting_config(harness, "Linear25PercentEvery10Minutes", LINEAR_25_EVERY_10)
+    group_id, agents = fleet(harness, KEEP_ALIVE, config=config)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+
+    # Both replacements are in (health-checked) with weight 0 first, then get 25 %.
+    assert shares(balancers) == [0.0, 25.0]
+    assert ("allow", "green-1") in balancers.web.calls and ("allow", "green-2") in balancers.web.calls
+    assert balancers.serving() == set(BLUE + GREEN)
+    assert traffic_message(harness, deployment_id).startswith(
+        "Traffic: 25% to the replacement instances, 75% to the original instances; step 1, the next at"
+    )
+    balancers.web.forget_shift()  # an HAProxy reload forgets runtime weights: they are applied again
+    harness.advance(1.0)
+    assert balancers.web.replacement_share == 25.0
+    for minutes, share in ((10, 50.0), (20, 75.0)):
+        harness.advance(10 * 60.0 - (1.0 if minutes == 10 else 0.0))
+        settle(harness, agents)
+        assert balancers.web.replacement_share == share, minutes
+        assert harness.deployment(deployment_id)["status"] == "InProgress"
+        assert not any(call == "block" for call, _ in balancers.web.calls)
+    harness.advance(10 * 60.0)
+    settle(harness, agents)
+
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Succeeded", info
+    # 100 % before the originals were blocked; then even weights again for whatever comes next.
+    assert shares(balancers)[:5] == [0.0, 25.0, 50.0, 75.0, 100.0]
+    assert balancers.web.shifts[-1][2] == 50.0  # two and two: the same weight for every instance
+    assert balancers.serving() == set(GREEN)
+    assert traffic_message(harness, deployment_id) == (
+        "Traffic: 100% to the replacement instances, 0% to the original instances."
+    )
+
+
+def test_continue_deployment_promotes_a_canary_in_its_middle_step(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    config = shifting_config(harness, "Canary10Percent15Minutes", CANARY_10_FOR_15)
+    group_id, agents = fleet(harness, KEEP_ALIVE, config=config)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    assert balancers.web.replacement_share == 10.0
+    harness.advance(5 * 60.0)
+    assert balancers.web.replacement_share == 10.0
+
+    with_deployment(harness, deployment_id, lambda s, d: continue_deployment(s, d, "READY_WAIT", harness.now))
+    settle(harness, agents)
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Succeeded", info
+    assert shares(balancers)[:3] == [0.0, 10.0, 100.0]
+    assert "promoted by ContinueDeployment" in traffic_message(harness, deployment_id)
+
+
+@pytest.mark.parametrize("roll_back", [False, True])
+def test_a_stop_in_the_middle_of_a_shift_gives_every_request_back_to_the_originals(
+    harness: EngineHarness, balancers: Balancers, roll_back: bool
+) -> None:
+    config = shifting_config(harness, "Linear25PercentEvery10Minutes", LINEAR_25_EVERY_10)
+    group_id, agents = fleet(harness, KEEP_ALIVE, config=config)
+    first = deploy(harness, group_id, options={**KEEP_ALIVE})
+    with harness.database.transaction() as session:  # the first one without steps, to have a revision
+        session.get(Deployment, first).deployment_config_name = "CodeDeployDefault.AllAtOnce"
+    settle(harness, agents)
+    assert harness.deployment(first)["status"] == "Succeeded"
+    balancers.web.shifts.clear()
+
+    second = deploy(harness, group_id, env="blue")
+    settle(harness, agents)
+    harness.advance(10 * 60.0)
+    assert balancers.web.replacement_share == 50.0
+    with_deployment(
+        harness, second, lambda s, d: request_stop(s, d, roll_back, harness.now, harness.settings)
+    )
+    settle(harness, agents)
+
+    info = harness.deployment(second)
+    assert info["status"] == "Stopped", info
+    assert shares(balancers)[:4] == [0.0, 25.0, 50.0, 0.0]  # every new request back to the originals
+    assert balancers.serving() == set(GREEN)
+    rollback = info.get("rollbackInfo", {}).get("rollbackDeploymentId")
+    if roll_back:
+        assert rollback is not None
+        assert harness.deployment(rollback)["status"] == "Succeeded"
+        assert balancers.serving() == set(GREEN)
+    else:
+        assert rollback is None
+
+
+def test_a_shift_through_a_load_balancer_without_weights_fails_before_any_instance_is_touched(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    balancers.web.cannot_shift()
+    config = shifting_config(harness, "Canary10Percent15Minutes", CANARY_10_FOR_15)
+    group_id, agents = fleet(harness, KEEP_ALIVE, config=config)
+    deployment_id = deploy(harness, group_id)
+
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Failed", info
+    assert info["errorInformation"]["code"] == "ELASTIC_LOAD_BALANCING_INVALID"
+    assert "cannot split traffic by weight" in info["errorInformation"]["message"]
+    assert all(agent.poll() is None for agent in agents.values())

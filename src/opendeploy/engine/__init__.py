@@ -22,6 +22,7 @@ from opendeploy.engine.host_commands import (
 from opendeploy.engine.instance_health_records import forget_instances
 from opendeploy.engine.new_instances import instances_changed
 from opendeploy.engine.notifying import triggers_changed
+from opendeploy.engine.progress import promotable
 from opendeploy.engine.stop import continue_deployment, lock_running_commands, request_stop
 from opendeploy.engine.transactions import in_transaction
 from opendeploy.engine.wakeups import deployment_changed
@@ -43,6 +44,7 @@ __all__ = [
     "in_transaction",
     "instances_changed",
     "lock_running_commands",
+    "promotable",
     "record_update",
     "request_stop",
     "triggers_changed",

@@ -15,6 +15,10 @@ from typing import Any
 
 from opendeploy.store.models import Deployment
 
+SHIFT = "Shift"
+"""The phase of any strategy that shifts traffic step by step on a schedule (canary, linear): there,
+ContinueDeployment promotes the deployment — the remaining steps are skipped."""
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -62,3 +66,8 @@ def record_progress(deployment: Deployment, progress: Progress) -> None:
     """Record ``progress`` on ``deployment`` (locked), in the caller's transaction."""
     deployment.phase = progress.phase
     deployment.strategy_state = progress.to_state()
+
+
+def promotable(deployment: Deployment) -> bool:
+    """Whether ContinueDeployment would promote ``deployment`` now (it is shifting traffic by steps)."""
+    return deployment.phase == SHIFT

@@ -436,14 +436,16 @@ def stop_deployment(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
 
 @operation("ContinueDeployment")
 def continue_deployment(ctx: OperationContext, params: dict[str, Any]) -> None:
-    """Blue/green: reroute traffic now (READY_WAIT) or terminate the original instances now
-    (TERMINATION_WAIT), without waiting out the configured time."""
+    """Blue/green: reroute traffic now (READY_WAIT; during a canary or linear shift: shift the rest at
+    once) or terminate the original instances now (TERMINATION_WAIT), without waiting out the configured
+    time."""
     deployment = deployment_by_id(ctx, params.get("deploymentId"), for_update=True)
     _check_blue_green(deployment, "ContinueDeployment")
     _check_not_completed(deployment)
     wait_type = params.get("deploymentWaitType") or "READY_WAIT"
     if wait_type == "READY_WAIT":
-        if deployment.status != DeploymentStatus.READY:
+        # Beyond AWS: while a canary or linear shift is under way, READY_WAIT promotes it (skips the rest).
+        if deployment.status != DeploymentStatus.READY and not engine.promotable(deployment):
             raise ApiError(
                 "DeploymentIsNotInReadyStateException",
                 f"Deployment {deployment.id} is {deployment.status}, not Ready: it cannot reroute traffic "

@@ -23,6 +23,7 @@ the load balancers by its ``opendeploy:lb-target`` tag, else its name (``integra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -397,3 +398,67 @@ def restore_original_environment(session: Session, deployment: Deployment, setti
             )
             problems.append(f"{instance} could not be {'allowed' if allow else 'blocked'} again: {error}")
     return problems
+
+
+# --- weights: what a blue/green strategy asks of traffic control ---------------------------------------
+
+
+def _target_names(session: Session, instances: Sequence[str], settings: Settings) -> list[str]:
+    return [
+        target_name(instance, instance_tags(session, instance), settings.traffic) for instance in instances
+    ]
+
+
+def shift_traffic(
+    session: Session,
+    deployment: Deployment,
+    original: Sequence[str],
+    replacement: Sequence[str],
+    replacement_percent: float,
+    settings: Settings,
+) -> None:
+    """Split new requests between two environments by the load balancers' weights: ``replacement_percent``
+    to the ``replacement`` instances, the rest to the ``original`` ones (every load balancer of the
+    deployment; idempotent). Raises ``TrafficMisconfigured`` when one cannot split by weight, and
+    ``TrafficError`` when one cannot be reached."""
+    balancers = (settings.traffic.load_balancers or load_balancers_for)(
+        deployment.load_balancer, settings.traffic
+    )
+    originals, replacements = (
+        _target_names(session, original, settings),
+        _target_names(session, replacement, settings),
+    )
+    for balancer in balancers.values():
+        balancer.shift(originals, replacements, replacement_percent)
+
+
+def check_shift(
+    session: Session,
+    deployment: Deployment,
+    original: Sequence[str],
+    replacement: Sequence[str],
+    settings: Settings,
+) -> None:
+    """Raises ``TrafficMisconfigured`` unless every load balancer of the deployment can split traffic by
+    weight between the two environments (asks them, changes nothing)."""
+    balancers = (settings.traffic.load_balancers or load_balancers_for)(
+        deployment.load_balancer, settings.traffic
+    )
+    originals, replacements = (
+        _target_names(session, original, settings),
+        _target_names(session, replacement, settings),
+    )
+    for balancer in balancers.values():
+        balancer.observe_shift(originals, replacements)
+
+
+def even_weights(
+    session: Session, deployment: Deployment, one: Sequence[str], other: Sequence[str], settings: Settings
+) -> None:
+    """Give every instance of both environments the same weight again, where the load balancers have
+    weights (a shift leaves one side at 0, and a later deployment letting those instances in must find
+    them taking their share); the load balancer's state (in service, drained, out) decides the rest."""
+    if not one and not other:
+        return
+    with contextlib.suppress(TrafficMisconfigured):
+        shift_traffic(session, deployment, one, other, 100.0 * len(other) / (len(one) + len(other)), settings)

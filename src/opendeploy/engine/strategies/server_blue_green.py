@@ -34,7 +34,9 @@ taken out.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -59,14 +61,15 @@ from opendeploy.domain.statuses import (
     LifecycleEventStatus,
     TargetStatus,
 )
+from opendeploy.domain.traffic_routing import ShiftState, promote, shift_at
 from opendeploy.engine import instance_health_records, notifying, stop, target_progress
 from opendeploy.engine.deployment_end import end_deployment
-from opendeploy.engine.progress import Progress, progress_of, record_progress
+from opendeploy.engine.progress import SHIFT, Progress, progress_of, record_progress
 from opendeploy.engine.runners import EventStart, traffic
 from opendeploy.engine.strategies.base import StrategyKey, register
 from opendeploy.engine.strategies.server_in_place import add_targets, deployment_config, fail, start_targets
 from opendeploy.engine.targets import group_instances, replacement_instances
-from opendeploy.integrations.traffic import TrafficError
+from opendeploy.integrations.traffic import TrafficError, TrafficMisconfigured
 from opendeploy.settings import Settings
 from opendeploy.store.models import (
     Deployment,
@@ -88,6 +91,7 @@ REROUTE_BACK = "RerouteBack"
 BLOCK_REPLACEMENT = "BlockReplacement"
 
 _DONE = frozenset({TargetStatus.SUCCEEDED, TargetStatus.FAILED, TargetStatus.SKIPPED})
+ALL_AT_ONCE = configs.PREDEFINED_CONFIGS["CodeDeployDefault.AllAtOnce"].minimum_healthy_hosts
 
 
 # --- start ----------------------------------------------------------------------------------------------
@@ -137,6 +141,13 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
         fail(session, deployment, code, now, str(error), settings, message=str(error))
         return
     rolled_back = _rolled_back(session, deployment)
+    if rolled_back is None and _routing(config) is not None:
+        try:
+            traffic.check_shift(session, deployment, (), (), settings)
+        except TrafficError as error:
+            code = ErrorCode.ELASTIC_LOAD_BALANCING_INVALID
+            fail(session, deployment, code, now, str(error), settings, message=str(error))
+            return
     if rolled_back is not None:
         _start_rollback(session, deployment, rolled_back, now, settings)
         return
@@ -267,6 +278,8 @@ def advance(session: Session, deployment: Deployment, now: float, settings: Sett
         _ready_wait(session, deployment, now, settings)
     elif phase == REROUTE:
         _reroute(session, deployment, None, now, settings)
+    elif phase == SHIFT:
+        _shift(session, deployment, None, now, settings)
     elif phase == BLOCK_ORIGINAL:
         if _environment_done(session, deployment, BLUE, now, settings, _blocked_message):
             _originals_blocked(session, deployment, now, settings)
@@ -274,12 +287,16 @@ def advance(session: Session, deployment: Deployment, now: float, settings: Sett
         _termination_wait(session, deployment, now, settings)
     elif phase == REROUTE_BACK:
         if _environment_done(session, deployment, BLUE, now, settings, _allowed_again_message):
+            blue, green = _names(session, deployment, BLUE), _names(session, deployment, GREEN)
+            with contextlib.suppress(TrafficMisconfigured):  # a load balancer without weights
+                traffic.shift_traffic(session, deployment, green, blue, 100.0, settings)
             record_progress(deployment, Progress(phase=BLOCK_REPLACEMENT))
             _start_all(session, deployment, GREEN, now, settings)
             advance(session, deployment, now, settings)
     elif phase == BLOCK_REPLACEMENT and _environment_done(
         session, deployment, GREEN, now, settings, _blocked_message
     ):
+        _even_weights(session, deployment, settings)
         end_deployment(session, deployment, DeploymentStatus.SUCCEEDED, now, settings)
 
 
@@ -402,8 +419,23 @@ def _ready_wait(session: Session, deployment: Deployment, now: float, settings: 
 
 
 def _begin_reroute(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """Before any replacement instance is let in: with a canary or linear configuration the replacement
+    environment's weight is 0 (it is health-checked, not sent requests, until the first step); otherwise
+    both environments weigh the same (an earlier shift may have left either at 0)."""
+    config = _config(session, deployment, now, settings)
+    if config is None:
+        return
+    blue, green = _names(session, deployment, BLUE), _names(session, deployment, GREEN)
+    try:
+        if _routing(config) is not None:
+            traffic.shift_traffic(session, deployment, blue, green, 0.0, settings)
+        else:
+            traffic.even_weights(session, deployment, blue, green, settings)
+    except TrafficError as error:
+        _fail_giving_traffic_back(session, deployment, now, settings, str(error))
+        return
     record_progress(deployment, Progress(phase=REROUTE))
-    _reroute(session, deployment, None, now, settings)
+    _reroute(session, deployment, config, now, settings)
 
 
 def _reroute(
@@ -425,24 +457,143 @@ def _reroute(
         )
         for row in rows
     ]
-    decision = next_dispatch(fleet, config.minimum_healthy_hosts, now=now)
+    routing = _routing(config)
+    # With a canary or linear shift the weights pace the traffic: every replacement is let in at once.
+    pace = ALL_AT_ONCE if routing is not None else config.minimum_healthy_hosts
+    decision = next_dispatch(fleet, pace, now=now)
     ids = {row.target_id: row.id for row in rows}
     if decision.start:
         _resume_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
     if decision.status == DeploymentStatus.FAILED:
-        fail(
-            session,
-            deployment,
-            decision.error_code or ErrorCode.HEALTH_CONSTRAINTS,
-            now,
-            decision.message,
-            settings,
-        )
+        code = decision.error_code or ErrorCode.HEALTH_CONSTRAINTS
+        _fail_giving_traffic_back(session, deployment, now, settings, decision.message, code)
+    elif decision.status == DeploymentStatus.SUCCEEDED and routing is not None:
+        record_progress(deployment, Progress(phase=SHIFT, extra={"shiftStartedAt": now}))
+        _shift(session, deployment, config, now, settings)
     elif decision.status == DeploymentStatus.SUCCEEDED:
-        # After the reroute the originals are taken out all at once, whatever the configuration (L15587).
-        record_progress(deployment, Progress(phase=BLOCK_ORIGINAL))
-        _start_all(session, deployment, BLUE, now, settings)
-        advance(session, deployment, now, settings)
+        _block_originals(session, deployment, now, settings)
+
+
+def _block_originals(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """After the reroute the originals are taken out all at once, whatever the configuration (L15587)."""
+    record_progress(deployment, Progress(phase=BLOCK_ORIGINAL))
+    _start_all(session, deployment, BLUE, now, settings)
+    advance(session, deployment, now, settings)
+
+
+def _shift(
+    session: Session,
+    deployment: Deployment,
+    config: configs.DeploymentConfig | None,
+    now: float,
+    settings: Settings,
+) -> None:
+    """One look at a canary or linear shift: apply the step in force (again: a load balancer's reload
+    forgets weights), say where it is, and come back at the next step or to re-apply; at 100 %, on to
+    taking the originals out. ContinueDeployment promotes: 100 % now."""
+    config = config or _config(session, deployment, now, settings)
+    if config is None:
+        return
+    routing = _routing(config)
+    extra = dict(progress_of(deployment).extra)
+    started = float(extra.get("shiftStartedAt", now))
+    promoted = (deployment.ready_wait_continue_requested_at or 0.0) >= started
+    state = promote(routing) if routing is None or promoted else shift_at(routing, started, now)
+    blue = _names(session, deployment, BLUE)
+    green = _names(session, deployment, GREEN, TargetStatus.SUCCEEDED)
+    try:
+        traffic.shift_traffic(session, deployment, blue, green, float(state.replacement_percent), settings)
+    except TrafficMisconfigured as error:
+        _fail_giving_traffic_back(session, deployment, now, settings, str(error))
+        return
+    except TrafficError as error:  # unreachable for now: the step in force stays; look again soon
+        deployment.engine_due_at = now + settings.traffic.poll_interval
+        _say(deployment, f"{_shift_message(state, promoted)} (a load balancer could not be reached: {error})")
+        return
+    percent = float(state.replacement_percent)
+    record_progress(deployment, Progress(phase=SHIFT, step=state.step, traffic_percent=percent, extra=extra))
+    _say(deployment, _shift_message(state, promoted))
+    if state.next_step_at is None:
+        _block_originals(session, deployment, now, settings)
+        return
+    deployment.engine_due_at = min(state.next_step_at, now + settings.traffic.hold_interval)
+
+
+TRAFFIC_MESSAGE = "Traffic: "
+
+
+def _shift_message(state: ShiftState, promoted: bool) -> str:
+    """Where the shift is, for ``deploymentStatusMessages`` (aws deploy get-deployment, opendeploy watch)."""
+    share = state.replacement_percent
+    text = f"{TRAFFIC_MESSAGE}{share}% to the replacement instances, {100 - share}% to the original instances"
+    if state.next_step_at is not None:
+        when = datetime.fromtimestamp(state.next_step_at, UTC).isoformat(timespec="seconds")
+        text += f"; step {state.step + 1}, the next at {when} (ContinueDeployment shifts the rest now)"
+    elif promoted:
+        text += " (promoted by ContinueDeployment)"
+    return text + "."
+
+
+def _say(deployment: Deployment, message: str) -> None:
+    """Keep one line saying where the shift is among the deployment's status messages."""
+    kept = [m for m in deployment.deployment_status_messages or [] if not m.startswith(TRAFFIC_MESSAGE)]
+    deployment.deployment_status_messages = [*kept, message]
+
+
+def _routing(config: configs.DeploymentConfig) -> configs.TrafficRouting | None:
+    """The configuration's canary or linear shift, if it has one (all at once is no shift by steps)."""
+    routing = config.traffic_routing
+    if routing is None or routing.type is configs.TrafficRoutingType.ALL_AT_ONCE:
+        return None
+    return routing
+
+
+def _names(
+    session: Session, deployment: Deployment, label: str, status: TargetStatus | None = None
+) -> list[str]:
+    rows = _fleet(session, deployment, label)
+    return [row.target_id for row in rows if status is None or row.status == status]
+
+
+def _even_weights(session: Session, deployment: Deployment, settings: Settings) -> None:
+    blue, green = _names(session, deployment, BLUE), _names(session, deployment, GREEN)
+    try:
+        traffic.even_weights(session, deployment, blue, green, settings)
+    except TrafficError as error:
+        _say_problem(deployment, f"The load balancers' weights could not be evened out again: {error}")
+
+
+def _say_problem(deployment: Deployment, message: str) -> None:
+    deployment.deployment_status_messages = [*(deployment.deployment_status_messages or []), message]
+
+
+def _give_traffic_back(session: Session, deployment: Deployment, settings: Settings) -> None:
+    """All new requests to the original instances, the originals taken out let in again, the replacements
+    let in taken out, then even weights again (the side now out gets nothing anyway)."""
+    blue, green = _names(session, deployment, BLUE), _names(session, deployment, GREEN)
+    try:
+        traffic.shift_traffic(session, deployment, blue, green, 0.0, settings)
+    except TrafficMisconfigured:
+        pass  # a load balancer without weights: its targets' states alone decide
+    except TrafficError as error:
+        _say_problem(deployment, f"Traffic could not be shifted back to the original instances: {error}")
+    for problem in traffic.restore_original_environment(session, deployment, settings):
+        _say_problem(deployment, problem)
+    _even_weights(session, deployment, settings)
+
+
+def _fail_giving_traffic_back(
+    session: Session,
+    deployment: Deployment,
+    now: float,
+    settings: Settings,
+    detail: str | None,
+    code: ErrorCode = ErrorCode.ELASTIC_LOAD_BALANCING_INVALID,
+) -> None:
+    """The reroute cannot go on: traffic goes back to the original environment, then the deployment fails
+    (a replacement that never became healthy leaves the traffic where it was)."""
+    _give_traffic_back(session, deployment, settings)
+    fail(session, deployment, code, now, detail, settings)
 
 
 def _resume_targets(
@@ -517,6 +668,8 @@ def _environment_done(
 
 
 def _originals_blocked(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    if deployment.phase == BLOCK_ORIGINAL:
+        _even_weights(session, deployment, settings)
     options = deployment.blue_green
     if options.terminate_action == InstanceAction.KEEP_ALIVE:
         end_deployment(session, deployment, DeploymentStatus.SUCCEEDED, now, settings)
@@ -570,11 +723,8 @@ class BlueGreenStrategy:
     def drain(self, session: Session, deployment: Deployment, now: float, settings: Settings) -> bool:
         traffic.stop_traffic_events(session, deployment.id, now, settings)
         drained = stop.drain_host_commands(session, deployment.id, now)
-        if drained:
-            problems = traffic.restore_original_environment(session, deployment, settings)
-            if problems:
-                before = deployment.deployment_status_messages or []
-                deployment.deployment_status_messages = [*before, *problems]
+        if drained and not _rolled_back(session, deployment):
+            _give_traffic_back(session, deployment, settings)
         return drained
 
 
