@@ -158,3 +158,139 @@ def test_traffic_waits_for_continue_deployment_and_then_moves(fleet: Fleet) -> N
     assert set(answers) == {f"{host} v3" for host in ENVIRONMENTS[idle_env]}, answers
     assert traffic.failures() == [], traffic.summary()
     assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
+
+
+# --- canary and linear shifting through HAProxy weights -----------------------------------------------
+
+
+def shifting_config(fleet: Fleet, routing: dict[str, Any]) -> str:
+    name = unique("shift")
+    fleet.server.client("codedeploy").create_deployment_config(
+        deploymentConfigName=name,
+        computePlatform="Server",
+        minimumHealthyHosts={"type": "HOST_COUNT", "value": 1},
+        trafficRoutingConfig=routing,
+    )
+    return name
+
+
+_SHIFTING_GROUPS: dict[str, str] = {}
+
+
+def shifting_group(fleet: Fleet, routing: dict[str, Any]) -> str:
+    """A blue/green group deploying with ``routing`` (one per routing: a rollback needs the group's
+    earlier successful deployment)."""
+    key = repr(routing)
+    if key in _SHIFTING_GROUPS:
+        return _SHIFTING_GROUPS[key]
+    group = _SHIFTING_GROUPS[key] = blue_green_group(fleet, KEEP_ALIVE)
+    fleet.server.client("codedeploy").update_deployment_group(
+        applicationName=fleet.application,
+        currentDeploymentGroupName=group,
+        deploymentConfigName=shifting_config(fleet, routing),
+    )
+    return group
+
+
+def environments(fleet: Fleet) -> tuple[str, str]:
+    """(the environment serving now, the idle one)."""
+    live = serving(fleet)
+    return ("green", "blue") if live == set(ENVIRONMENTS["green"]) else ("blue", "green")
+
+
+def weight_share(fleet: Fleet, env: str) -> float:
+    """The share (percent) of new requests HAProxy's weights give ``env`` among the servers in service."""
+    states = servers_state(fleet.haproxy)
+    weights = {name: int(state["srv_uweight"]) for name, state in states.items() if not in_maintenance(state)}
+    total = sum(weights.values())
+    return 100.0 * sum(weights.get(host, 0) for host in ENVIRONMENTS[env]) / total if total else 0.0
+
+
+def traffic_line(fleet: Fleet, deployment_id: str) -> str:
+    messages = status_of(fleet, deployment_id).get("deploymentStatusMessages") or []
+    return next((m for m in messages if m.startswith("Traffic: ")), "")
+
+
+def wait_for_share(fleet: Fleet, deployment_id: str, share: int) -> None:
+    wait_for(
+        lambda: traffic_line(fleet, deployment_id).startswith(f"Traffic: {share}% "),
+        timeout=120,
+        interval=0.2,
+        message=f"{share}% of the traffic on the replacement",
+    )
+
+
+def new_version_share(traffic: Traffic, moment: float, version: str, count: int) -> float:
+    wait_for(
+        lambda: len(traffic.since(moment)) >= count, timeout=60, interval=0.1, message=f"{count} answers"
+    )
+    answers = traffic.since(moment)
+    return 100.0 * sum(1 for o in answers if o.body.endswith(f" {version}")) / len(answers)
+
+
+def test_a_linear_shift_follows_its_steps_in_haproxy_weights_and_in_what_clients_get(fleet: Fleet) -> None:
+    group = shifting_group(
+        fleet, {"type": "TimeBasedLinear", "timeBasedLinear": {"linearPercentage": 50, "linearInterval": 1}}
+    )
+    _, idle = environments(fleet)
+    traffic = Traffic.start(fleet.haproxy)
+    try:
+        deployment_id = create_deployment(fleet, group, "v4", idle)
+        wait_for_share(fleet, deployment_id, 50)
+        assert weight_share(fleet, idle) == 50.0
+        half = new_version_share(traffic, time.monotonic(), "v4", count=400)
+        assert 35.0 <= half <= 65.0, half
+        info = wait_for_status(fleet, deployment_id, {"Succeeded", "Failed", "Stopped"}, timeout=180)
+        done = time.monotonic()
+        assert info["status"] == "Succeeded", info
+        answers = traffic.wait_for_answers(done, ENVIRONMENTS[idle], count=100)
+    finally:
+        traffic.stop()
+    assert set(answers) == {f"{host} v4" for host in ENVIRONMENTS[idle]}, answers
+    assert serving(fleet) == set(ENVIRONMENTS[idle])
+    assert traffic.failures() == [], traffic.summary()
+    assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
+
+
+@pytest.mark.parametrize("action", ["promote", "stop", "stop-and-roll-back"])
+def test_a_canary_promoted_or_stopped_at_its_first_step(fleet: Fleet, action: str) -> None:
+    group = shifting_group(
+        fleet, {"type": "TimeBasedCanary", "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 30}}
+    )
+    live, idle = environments(fleet)
+    version = unique("v")
+    traffic = Traffic.start(fleet.haproxy)
+    try:
+        deployment_id = create_deployment(fleet, group, version, idle)
+        wait_for_share(fleet, deployment_id, 10)
+        assert weight_share(fleet, idle) == 10.0
+        canary = new_version_share(traffic, time.monotonic(), version, count=400)
+        assert 3.0 <= canary <= 20.0, canary
+        if action == "promote":
+            command = ["deploy", "continue-deployment", "--deployment-id", deployment_id]
+        else:
+            command = ["deploy", "stop-deployment", "--deployment-id", deployment_id]
+            command += ["--auto-rollback-enabled"] if action == "stop-and-roll-back" else []
+        answered = fleet.server.aws(*command)
+        assert answered.returncode == 0, answered.stderr
+        info = wait_for_status(fleet, deployment_id, {"Succeeded", "Failed", "Stopped"})
+        rollback = (info.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+        if rollback:
+            assert (
+                wait_for_status(fleet, rollback, {"Succeeded", "Failed", "Stopped"})["status"] == "Succeeded"
+            )
+        done = time.monotonic()
+        serving_env = idle if action == "promote" else live
+        answers = traffic.wait_for_answers(done, ENVIRONMENTS[serving_env], count=100)
+    finally:
+        traffic.stop()
+    if action == "promote":
+        assert info["status"] == "Succeeded", info
+        assert set(answers) == {f"{host} {version}" for host in ENVIRONMENTS[idle]}, answers
+    else:
+        assert info["status"] == "Stopped", info
+        assert (rollback is not None) == (action == "stop-and-roll-back"), info
+        assert not any(body.endswith(f" {version}") for body in answers), answers
+    assert serving(fleet) == set(ENVIRONMENTS[serving_env])
+    assert traffic.failures() == [], traffic.summary()
+    assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
