@@ -294,3 +294,35 @@ def test_a_canary_promoted_or_stopped_at_its_first_step(fleet: Fleet, action: st
     assert serving(fleet) == set(ENVIRONMENTS[serving_env])
     assert traffic.failures() == [], traffic.summary()
     assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
+
+
+def test_terminate_deregisters_the_original_instances_once_traffic_has_moved(fleet: Fleet) -> None:
+    """Last in the module: the original instances are gone from the fleet afterwards."""
+    group = blue_green_group(
+        fleet,
+        {
+            "terminateBlueInstancesOnDeploymentSuccess": {
+                "action": "TERMINATE",
+                "terminationWaitTimeInMinutes": 0,
+            }
+        },
+    )
+    live, idle = environments(fleet)
+    traffic = Traffic.start(fleet.haproxy)
+    try:
+        deployment_id = create_deployment(fleet, group, "v9", idle)
+        info = wait_for_status(fleet, deployment_id, {"Succeeded", "Failed", "Stopped"})
+        done = time.monotonic()
+        assert info["status"] == "Succeeded", info
+        answers = traffic.wait_for_answers(done, ENVIRONMENTS[idle], count=100)
+    finally:
+        traffic.stop()
+    assert info["instanceTerminationWaitTimeStarted"] is True
+    assert set(answers) == {f"{host} v9" for host in ENVIRONMENTS[idle]}, answers
+    codedeploy = fleet.server.client("codedeploy")
+    for host in ENVIRONMENTS[live]:
+        assert "deregisterTime" in codedeploy.get_on_premises_instance(instanceName=host)["instanceInfo"]
+    for host in ENVIRONMENTS[idle]:
+        assert "deregisterTime" not in codedeploy.get_on_premises_instance(instanceName=host)["instanceInfo"]
+    assert traffic.failures() == [], traffic.summary()
+    assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
