@@ -507,3 +507,37 @@ def test_a_shift_through_a_load_balancer_without_weights_fails_before_any_instan
     assert info["errorInformation"]["code"] == "ELASTIC_LOAD_BALANCING_INVALID"
     assert "cannot split traffic by weight" in info["errorInformation"]["message"]
     assert all(agent.poll() is None for agent in agents.values())
+
+
+def test_replacements_that_never_become_healthy_fail_the_deployment_and_leave_the_traffic_on_the_originals(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    for host in GREEN:
+        balancers.web.add_target(host)
+        balancers.web.never_healthy(host)
+        balancers.web.finish_block(host)  # out, as an idle environment is
+    group_id, agents = fleet(harness, KEEP_ALIVE, config="CodeDeployDefault.AllAtOnce")
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    assert harness.events(deployment_id, "green-1")[8] == ("AllowTraffic", "InProgress")
+
+    for _ in range(61):  # the health wait (1 hour) passes
+        harness.advance(60.0)
+        if harness.deployment(deployment_id)["status"] != "InProgress":
+            break
+    settle(harness, agents)
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Failed", info
+    assert info["errorInformation"]["code"] == "HEALTH_CONSTRAINTS", info
+    allow = harness.instance(deployment_id, "green-1")["lifecycleEvents"][8]
+    assert allow["status"] == "Failed"
+    assert (
+        "green-1 did not become healthy behind its load balancers within 3600 seconds"
+        in (allow["diagnostics"]["message"])
+    )
+    # The originals were never touched and serve everything; the replacements are out again.
+    assert balancers.serving() == set(BLUE)
+    assert not any(call == "block" and host in BLUE for call, host in balancers.web.calls)
+    assert {host: seen.state for host, seen in balancers.web.observe(GREEN).items()} == dict.fromkeys(
+        GREEN, TargetState.OUT_OF_SERVICE
+    )
