@@ -541,3 +541,17 @@ def test_replacements_that_never_become_healthy_fail_the_deployment_and_leave_th
     assert {host: seen.state for host, seen in balancers.web.observe(GREEN).items()} == dict.fromkeys(
         GREEN, TargetState.OUT_OF_SERVICE
     )
+
+
+def test_copying_an_auto_scaling_group_is_refused_with_what_to_do_instead(harness: EngineHarness) -> None:
+    group_id, agents = fleet(harness, KEEP_ALIVE)
+    deployment_id = deploy(
+        harness,
+        group_id,
+        options={**KEEP_ALIVE, "greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"}},
+    )
+    info = harness.deployment(deployment_id)
+    assert info["status"] == "Failed", info
+    assert info["errorInformation"]["code"] == "AUTO_SCALING_CONFIGURATION"
+    assert "name them with targetInstances" in info["errorInformation"]["message"]
+    assert all(agent.poll() is None for agent in agents.values())

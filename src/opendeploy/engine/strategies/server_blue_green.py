@@ -52,7 +52,12 @@ from opendeploy.appspec.lifecycle_events import (
 )
 from opendeploy.domain import deployment_config as configs
 from opendeploy.domain.batching import FleetTarget, next_dispatch
-from opendeploy.domain.deployment_style import DeploymentType, InstanceAction, ReadyAction
+from opendeploy.domain.deployment_style import (
+    DeploymentType,
+    GreenFleetProvisioning,
+    InstanceAction,
+    ReadyAction,
+)
 from opendeploy.domain.instance_health import NEW_INSTANCE, HealthStatus
 from opendeploy.domain.statuses import (
     DeploymentCreator,
@@ -134,13 +139,14 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
         )
         fail(session, deployment, ErrorCode.MISSING_ELB_INFORMATION, now, message, settings, message=message)
         return
+    rolled_back = _rolled_back(session, deployment)
     try:
+        traffic.orient_target_group_pairs(deployment, rolled_back, settings)
         deployment.deployment_status_messages = [traffic.traffic_plan(deployment, settings)]
     except TrafficError as error:
         code = ErrorCode.ELASTIC_LOAD_BALANCING_INVALID
         fail(session, deployment, code, now, str(error), settings, message=str(error))
         return
-    rolled_back = _rolled_back(session, deployment)
     if rolled_back is None and _routing(config) is not None:
         try:
             traffic.check_shift(session, deployment, (), (), settings)
@@ -150,6 +156,16 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             return
     if rolled_back is not None:
         _start_rollback(session, deployment, rolled_back, now, settings)
+        return
+    if deployment.blue_green.green_fleet_provisioning == GreenFleetProvisioning.COPY_AUTO_SCALING_GROUP:
+        message = (
+            "This server does not copy Auto Scaling groups (greenFleetProvisioningOption "
+            "COPY_AUTO_SCALING_GROUP): provision the replacement instances yourself and name them with "
+            "targetInstances (DISCOVER_EXISTING)."
+        )
+        fail(
+            session, deployment, ErrorCode.AUTO_SCALING_CONFIGURATION, now, message, settings, message=message
+        )
         return
     replacements = replacement_instances(session, deployment.target_instances)
     if not replacements:
