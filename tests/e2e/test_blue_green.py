@@ -130,7 +130,7 @@ def test_a_blue_green_deployment_moves_every_request_to_the_new_version_without_
     assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
 
 
-def test_traffic_waits_for_continue_deployment_and_then_moves(fleet: Fleet) -> None:
+def test_traffic_waits_for_continue_deployment_across_a_server_kill_and_then_moves(fleet: Fleet) -> None:
     options = {
         **KEEP_ALIVE,
         "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 60},
@@ -147,6 +147,10 @@ def test_traffic_waits_for_continue_deployment_and_then_moves(fleet: Fleet) -> N
         answers = traffic.wait_for_answers(waiting, live, count=60)
         assert all(not body.endswith(" v3") for body in answers), answers  # the new version gets nothing yet
 
+        fleet.server.restart(kill=True)  # kill -9 while Ready: the wait and the traffic stay as they were
+        assert status_of(fleet, deployment_id)["status"] == "Ready"
+        answers = traffic.wait_for_answers(time.monotonic(), live, count=60)
+        assert all(not body.endswith(" v3") for body in answers), answers
         continued = fleet.server.aws("deploy", "continue-deployment", "--deployment-id", deployment_id)
         assert continued.returncode == 0, continued.stderr
         info = wait_for_status(fleet, deployment_id, {"Succeeded", "Failed", "Stopped"})
