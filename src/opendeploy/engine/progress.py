@@ -4,13 +4,14 @@ A strategy of several steps records where it is — its ``phase`` (a name of its
 it has reached, the share of traffic shifted, the fleets it works on — in the deployment's transaction,
 so after a restart it resumes from the record instead of starting over (Argo Rollouts'
 ``status.currentStepIndex``). ``progress_of`` reads it typed, ``record_progress`` writes it; nothing else
-touches the two columns.
+touches the two columns. What is decided once for the whole deployment (``Progress.fixed``: which group
+of a target group pair was the original one) is carried over by every later record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opendeploy.store.models import Deployment
@@ -22,7 +23,8 @@ ContinueDeployment promotes the deployment — the remaining steps are skipped."
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a deployment is in its strategy. ``extra``: strategy-specific values (JSON-compatible)."""
+    """Where a deployment is in its strategy. ``extra``: strategy-specific values of the phase, ``fixed``:
+    values decided once for the whole deployment, kept by later records (both JSON-compatible)."""
 
     phase: str | None = None
     step: int = 0
@@ -30,6 +32,7 @@ class Progress:
     original_targets: tuple[str, ...] = ()
     replacement_targets: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     def to_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"step": self.step}
@@ -41,6 +44,8 @@ class Progress:
             state["replacementTargets"] = list(self.replacement_targets)
         if self.extra:
             state["extra"] = dict(self.extra)
+        if self.fixed:
+            state["fixed"] = dict(self.fixed)
         return state
 
     @classmethod
@@ -54,6 +59,7 @@ class Progress:
             original_targets=tuple(state.get("originalTargets") or ()),
             replacement_targets=tuple(state.get("replacementTargets") or ()),
             extra=dict(state.get("extra") or {}),
+            fixed=dict(state.get("fixed") or {}),
         )
 
 
@@ -63,7 +69,11 @@ def progress_of(deployment: Deployment) -> Progress:
 
 
 def record_progress(deployment: Deployment, progress: Progress) -> None:
-    """Record ``progress`` on ``deployment`` (locked), in the caller's transaction."""
+    """Record ``progress`` on ``deployment`` (locked), in the caller's transaction; the ``fixed`` values
+    recorded before are kept (a phase's own record need not repeat them)."""
+    kept = progress_of(deployment).fixed
+    if kept:
+        progress = replace(progress, fixed={**kept, **progress.fixed})
     deployment.phase = progress.phase
     deployment.strategy_state = progress.to_state()
 

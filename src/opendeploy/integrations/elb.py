@@ -4,8 +4,9 @@ target groups (Application and Network Load Balancers) and Classic Load Balancer
 A deployment group names them in ``loadBalancerInfo`` (``elbInfoList[].name`` for Classic Load
 Balancers, ``targetGroupInfoList[].name`` for target groups; at most 10 of each, guide L15427–15433);
 :func:`load_balancers` turns that into drivers. A ``targetGroupPairInfoList`` entry (two target groups
-and the production listeners forwarding to them; ECS blue/green in AWS) is :class:`TargetGroupPair`,
-through :func:`target_group_pairs`: the one AWS load balancer that can shift traffic by weight.
+and the production listeners forwarding to them; ECS blue/green in AWS, server blue/green here too) is
+:class:`TargetGroupPair`, through :func:`target_group_pairs`: the one AWS load balancer that can shift
+traffic by weight.
 
 **Targets.** The engine names a target with one string:
 
@@ -54,11 +55,15 @@ exact to a tenth of a percent. Other default actions (authentication) and the fo
 stickiness setting are kept; a listener already at the wanted weights is not modified. A listener whose
 default action forwards elsewhere (or does not forward) is refused, not taken over. A single target
 group or a Classic ELB cannot split traffic: ``shift`` and ``observe_shift`` raise TrafficMisconfigured.
-In a pair, the split is between the target groups: BlockTraffic deregisters an original target from the
-original group, AllowTraffic registers a replacement target with the replacement group, and ``shift``'s
-target lists are not needed. Which group is the original one changes from deployment to deployment:
-``oriented()`` reads it from the listener (the group with the larger weight) when a deployment starts;
-the engine keeps that name and rebuilds the same roles later with ``with_original(name)``.
+In a pair, the split is between the target groups: AllowTraffic registers a replacement target with the
+replacement group; BlockTraffic first makes sure the production listeners forward nothing to the original
+group (a listener cannot take one target's share away, only its group's: after a canary or linear shift
+it already forwards nothing there; after an all-at-once reroute this is the moment traffic moves, every
+replacement being in by then), then deregisters the original target from it; ``shift``'s target lists are
+not needed. Which group is the original one changes from deployment to deployment: ``oriented()`` reads
+it from the listener (the group with the larger weight) when a deployment starts; the engine keeps that
+name and rebuilds the same roles later with ``with_original(name)`` (and ``swapped()`` to give the
+traffic back: its ``allow`` registers with the original group, its ``block`` leaves the replacement one).
 
 **Timing.** Target group: drain limit = ``deregistration_delay.timeout_seconds`` (300 when absent);
 healthy expected = HealthyThresholdCount × HealthCheckIntervalSeconds + one interval (0 when health
@@ -532,12 +537,16 @@ class TargetGroupPair:
     def _what(self) -> str:
         return f"target groups '{self.original.name}' and '{self.replacement.name}'"
 
+    def swapped(self) -> TargetGroupPair:
+        """The same pair with the roles exchanged (to give the traffic back to the original group)."""
+        return TargetGroupPair(self.replacement, self.original, self.listener_arns, self._client)
+
     def with_original(self, name: str) -> TargetGroupPair:
         """The same pair with the group named ``name`` (a name or an ARN) as the original one."""
         if name in (self.original.name, self.original._arn):
             return self
         if name in (self.replacement.name, self.replacement._arn):
-            return TargetGroupPair(self.replacement, self.original, self.listener_arns, self._client)
+            return self.swapped()
         raise TrafficMisconfigured(f"{self._what}: '{name}' is neither of them")
 
     def oriented(self) -> TargetGroupPair:
@@ -556,6 +565,10 @@ class TargetGroupPair:
         )
 
     def block(self, target: str) -> None:
+        """Every production listener forwards to the replacement group only (unchanged when it already
+        does), then ``target`` is deregistered from the original group: deregistering first would leave
+        the listener's share of the original group to fewer and fewer targets, then none."""
+        self.shift((), (), 100.0)
         self.original.block(target)
 
     def finish_block(self, target: str) -> None:

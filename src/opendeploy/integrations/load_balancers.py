@@ -6,11 +6,15 @@ the name an instance has in them.
   names cannot hold a ``:``, so the prefix never hides one.
 - Any other target group name is an ELBv2 target group, and an ``elbInfoList`` name a Classic ELB,
   reached through the standard AWS SDK configuration (``integrations/aws_clients``).
+- A ``targetGroupPairInfoList`` entry (server blue/green groups) is an ``elb.TargetGroupPair``, named
+  ``<first group>+<second group>`` as listed, with its first group as the original one: the engine
+  orients it for each deployment (``runners.traffic``).
 - An instance is known to all of them by the value of its ``opendeploy:lb-target`` tag (configurable),
   else by its name: HAProxy's server name in the backend; ELBv2's target id (``ip[:port]`` for an IP
   target group, or an instance id); Classic ELB's instance id.
 
-Objects are kept per name for the life of the process (an ELBv2 target group resolves its ARN once).
+Objects are kept per name for the life of the process (an ELBv2 target group resolves its ARN once; a
+pair per groups and listeners).
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ def load_balancers_for(
     aws_client: Callable[[str], Any] = aws_clients.client,
 ) -> dict[str, LoadBalancer]:
     """The load balancers ``info`` names, by the name it gives them (Classic ELBs first, then target
-    groups, as the guide lists them). Raises ``TrafficError`` for what cannot be used: an HAProxy backend
-    on a server without ``--haproxy-socket``, more than 10 + 10 load balancers, no AWS region."""
+    groups, as the guide lists them, then target group pairs). Raises ``TrafficError`` for what cannot be
+    used: an HAProxy backend on a server without ``--haproxy-socket``, more than 10 + 10 load balancers,
+    a pair without two target groups or a production listener, no AWS region."""
     wire: dict[str, list[dict[str, str]]] = {
         "elbInfoList": [{"name": name} for name in info.elb_names],
         "targetGroupInfoList": [
@@ -58,6 +63,16 @@ def load_balancers_for(
     for name in info.target_group_names:
         if name.startswith(HAPROXY_PREFIX):
             found[name] = _haproxy(name, settings)
+    for pair in info.target_group_pairs:
+        entry = {
+            "targetGroups": [{"name": name} for name in pair.target_groups],
+            "prodTrafficRoute": {"listenerArns": list(pair.production_listeners)},
+        }
+        made = _kept(
+            ("pair", pair.target_groups, pair.production_listeners, aws_client),
+            lambda e=entry: elb.target_group_pairs({"targetGroupPairInfoList": [e]}, client=aws_client)[0],
+        )
+        found[made.name] = made
     return found
 
 

@@ -19,19 +19,25 @@ cannot be reached is looked at again each poll until the step's own limit (the d
 health wait) has passed; then the instance fails with its error. What no retry can help (no such
 backend, server or target group: ``TrafficMisconfigured``) fails it at once. The instance is known to
 the load balancers by its ``opendeploy:lb-target`` tag, else its name (``integrations.load_balancers``).
+
+An ELBv2 target group pair (server blue/green) has roles: which of its groups holds the original
+environment. The weights alone cannot say it in the middle of a shift, so it is decided once, when a
+blue/green deployment starts (``orient_target_group_pairs``: the group the listener favours then, or for
+a rollback the reverse of the rolled-back deployment's), kept in the deployment's progress
+(``Progress.fixed``) and applied to the pair for every later call of that deployment, after a restart
+too (``deployment_load_balancers``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from opendeploy.appspec.lifecycle_events import ALLOW_TRAFFIC, BLOCK_TRAFFIC, EventRunner
-from opendeploy.domain.deployment_style import LoadBalancerInfo
 from opendeploy.domain.statuses import LifecycleErrorCode, LifecycleEventStatus, TargetStatus
 from opendeploy.domain.traffic_control import (
     TargetObservation,
@@ -44,9 +50,11 @@ from opendeploy.domain.traffic_control import (
     reverted,
 )
 from opendeploy.engine import target_progress
+from opendeploy.engine.progress import progress_of, record_progress
 from opendeploy.engine.runners import EventStart, register
 from opendeploy.engine.timers import schedule, timer_kind
 from opendeploy.engine.wakeups import wake_engine_on_commit
+from opendeploy.integrations.elb import TargetGroupPair
 from opendeploy.integrations.load_balancers import load_balancers_for, target_name
 from opendeploy.integrations.traffic import LoadBalancer, TrafficError, TrafficMisconfigured
 from opendeploy.settings import EngineSettings, Settings
@@ -113,11 +121,54 @@ def instance_tags(session: Session, instance_name: str) -> dict[str, str]:
     return {key: value or "" for key, value in rows}
 
 
+PAIR_ORIGINALS = "targetGroupPairOriginals"
+"""``Progress.fixed`` key: {pair name as the group lists it: the name of its original group}."""
+
+
+def deployment_load_balancers(deployment: Deployment, settings: Settings) -> dict[str, LoadBalancer]:
+    """The deployment's load balancers by name, each target group pair with the original group its
+    deployment recorded (``TrafficError`` if one is unusable)."""
+    balancers = (settings.traffic.load_balancers or load_balancers_for)(
+        deployment.load_balancer, settings.traffic
+    )
+    originals = progress_of(deployment).fixed.get(PAIR_ORIGINALS) or {}
+    return {
+        name: balancer.with_original(originals[name])
+        if isinstance(balancer, TargetGroupPair) and name in originals
+        else balancer
+        for name, balancer in balancers.items()
+    }
+
+
+def orient_target_group_pairs(
+    deployment: Deployment, rolled_back: Deployment | None, settings: Settings
+) -> None:
+    """Decide and record, when a blue/green deployment starts, which group of each of its target group
+    pairs is the original one: the one the production listener sends most traffic to now, or, for the
+    rollback of ``rolled_back``, the group that deployment moved the traffic to (its replacement group:
+    the rollback reroutes back). ``TrafficError`` if a listener cannot be read."""
+    balancers = (settings.traffic.load_balancers or load_balancers_for)(
+        deployment.load_balancer, settings.traffic
+    )
+    pairs = {name: b for name, b in balancers.items() if isinstance(b, TargetGroupPair)}
+    if not pairs:
+        return
+    before = (progress_of(rolled_back).fixed.get(PAIR_ORIGINALS) if rolled_back is not None else None) or {}
+    originals = {
+        name: pair.with_original(before[name]).replacement.name
+        if name in before
+        else pair.oriented().original.name
+        for name, pair in pairs.items()
+    }
+    progress = progress_of(deployment)
+    record_progress(deployment, replace(progress, fixed={**progress.fixed, PAIR_ORIGINALS: originals}))
+
+
 def resolve(
-    session: Session, info: LoadBalancerInfo, instance_name: str, settings: Settings
+    session: Session, deployment: Deployment, instance_name: str, settings: Settings
 ) -> tuple[dict[str, LoadBalancer], str]:
     """The deployment's load balancers and the instance's name in them (``TrafficError`` if unusable)."""
-    balancers = (settings.traffic.load_balancers or load_balancers_for)(info, settings.traffic)
+    balancers = deployment_load_balancers(deployment, settings)
     return balancers, target_name(instance_name, instance_tags(session, instance_name), settings.traffic)
 
 
@@ -140,7 +191,7 @@ def traffic_step(session: Session, timer: Timer, now: float, settings: Settings)
     # the health wait.
     limit = float(payload.get("drain_limit", 0.0)) if blocking else settings.traffic.health_wait
     try:
-        balancers, name = resolve(session, deployment.load_balancer, target.target_id, settings)
+        balancers, name = resolve(session, deployment, target.target_id, settings)
         ask = {n: (b.block if blocking else b.allow) for n, b in balancers.items()}
         if not payload.get("begun"):
             if blocking:
@@ -228,7 +279,7 @@ def traffic_hold(session: Session, timer: Timer, now: float, settings: Settings)
         session.execute(delete(Timer).where(Timer.id == timer.id))
         return
     try:
-        balancers, name = resolve(session, deployment.load_balancer, target.target_id, settings)
+        balancers, name = resolve(session, deployment, target.target_id, settings)
         for balancer_name in reverted(_observe(balancers, name), blocking=True):
             log.warning(
                 "%s put %s back in rotation during its deployment; taking it out again", balancer_name, name
@@ -277,8 +328,7 @@ def traffic_plan(deployment: Deployment, settings: Settings) -> str:
     """What the deployment's traffic steps should cost, said when it starts (``deploymentStatusMessages``;
     ``opendeploy deploy`` and ``watch`` show it). Raises ``TrafficError`` if a load balancer cannot be
     used (the deployment then fails before touching any instance)."""
-    info = deployment.load_balancer
-    balancers = (settings.traffic.load_balancers or load_balancers_for)(info, settings.traffic)
+    balancers = deployment_load_balancers(deployment, settings)
     if not balancers:
         raise TrafficMisconfigured(
             "The deployment group uses traffic control but its loadBalancerInfo names no load balancer."
@@ -356,7 +406,7 @@ def restore_traffic(session: Session, deployment: Deployment, settings: Settings
     problems: list[str] = []
     for instance in [name for name in blocked if name not in allowed_again]:
         try:
-            balancers, name = resolve(session, deployment.load_balancer, instance, settings)
+            balancers, name = resolve(session, deployment, instance, settings)
             for balancer in balancers.values():
                 balancer.allow(name)
         except TrafficError as error:
@@ -385,8 +435,8 @@ def restore_original_environment(session: Session, deployment: Deployment, setti
         if not (allow or block):
             continue
         try:
-            balancers, name = resolve(session, deployment.load_balancer, instance, settings)
-            for balancer in balancers.values():
+            balancers, name = resolve(session, deployment, instance, settings)
+            for balancer in map(_giving_back, balancers.values()):
                 if allow:
                     balancer.allow(name)
                 else:
@@ -398,6 +448,13 @@ def restore_original_environment(session: Session, deployment: Deployment, setti
             )
             problems.append(f"{instance} could not be {'allowed' if allow else 'blocked'} again: {error}")
     return problems
+
+
+def _giving_back(balancer: LoadBalancer) -> LoadBalancer:
+    """The load balancer as it gives traffic back to the original environment: a target group pair with
+    its roles exchanged, so an original instance is let in again to the original group and a replacement
+    leaves the replacement group (after the listener is back on the original group)."""
+    return balancer.swapped() if isinstance(balancer, TargetGroupPair) else balancer
 
 
 # --- weights: what a blue/green strategy asks of traffic control ---------------------------------------
@@ -420,10 +477,26 @@ def shift_traffic(
     """Split new requests between two environments by the load balancers' weights: ``replacement_percent``
     to the ``replacement`` instances, the rest to the ``original`` ones (every load balancer of the
     deployment; idempotent). Raises ``TrafficMisconfigured`` when one cannot split by weight, and
-    ``TrafficError`` when one cannot be reached."""
-    balancers = (settings.traffic.load_balancers or load_balancers_for)(
-        deployment.load_balancer, settings.traffic
+    ``TrafficError`` when one cannot be reached. A target group pair splits between its groups as its
+    deployment oriented it (``orient_target_group_pairs``)."""
+    _shift(
+        session,
+        deployment_load_balancers(deployment, settings),
+        original,
+        replacement,
+        replacement_percent,
+        settings,
     )
+
+
+def _shift(
+    session: Session,
+    balancers: Mapping[str, LoadBalancer],
+    original: Sequence[str],
+    replacement: Sequence[str],
+    replacement_percent: float,
+    settings: Settings,
+) -> None:
     originals, replacements = (
         _target_names(session, original, settings),
         _target_names(session, replacement, settings),
@@ -441,9 +514,7 @@ def check_shift(
 ) -> None:
     """Raises ``TrafficMisconfigured`` unless every load balancer of the deployment can split traffic by
     weight between the two environments (asks them, changes nothing)."""
-    balancers = (settings.traffic.load_balancers or load_balancers_for)(
-        deployment.load_balancer, settings.traffic
-    )
+    balancers = deployment_load_balancers(deployment, settings)
     originals, replacements = (
         _target_names(session, original, settings),
         _target_names(session, replacement, settings),
@@ -457,8 +528,20 @@ def even_weights(
 ) -> None:
     """Give every instance of both environments the same weight again, where the load balancers have
     weights (a shift leaves one side at 0, and a later deployment letting those instances in must find
-    them taking their share); the load balancer's state (in service, drained, out) decides the rest."""
+    them taking their share); the load balancer's state (in service, drained, out) decides the rest.
+    A target group pair is left as it is: its weights are its groups', and the listener already forwards
+    to the group that holds the serving environment (one group's targets are all out by then)."""
     if not one and not other:
         return
-    with contextlib.suppress(TrafficMisconfigured):
-        shift_traffic(session, deployment, one, other, 100.0 * len(other) / (len(one) + len(other)), settings)
+    weighted = {
+        name: balancer
+        for name, balancer in deployment_load_balancers(deployment, settings).items()
+        if not isinstance(balancer, TargetGroupPair)
+    }
+    for name, balancer in weighted.items():
+        try:
+            _shift(
+                session, {name: balancer}, one, other, 100.0 * len(other) / (len(one) + len(other)), settings
+            )
+        except TrafficMisconfigured:
+            continue  # no weights (a single target group, a Classic ELB): states alone decide
