@@ -555,3 +555,25 @@ def test_copying_an_auto_scaling_group_is_refused_with_what_to_do_instead(harnes
     assert info["errorInformation"]["code"] == "AUTO_SCALING_CONFIGURATION"
     assert "name them with targetInstances" in info["errorInformation"]["message"]
     assert all(agent.poll() is None for agent in agents.values())
+
+
+def test_the_continue_that_ends_a_ready_wait_starts_a_canary_without_promoting_it(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    config = shifting_config(harness, "Canary10Percent15Minutes", CANARY_10_FOR_15)
+    options = {
+        **KEEP_ALIVE,
+        "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 60},
+    }
+    group_id, agents = fleet(harness, options, config=config)
+    deployment_id = deploy(harness, group_id)
+    settle(harness, agents)
+    assert harness.deployment(deployment_id)["status"] == "Ready"
+    with_deployment(harness, deployment_id, lambda s, d: continue_deployment(s, d, "READY_WAIT", harness.now))
+    settle(harness, agents)  # no time passes: the shift starts at the very moment of the continue
+    assert balancers.web.replacement_share == 10.0
+    assert harness.deployment(deployment_id)["status"] == "InProgress"
+    harness.advance(15 * 60.0)
+    settle(harness, agents)
+    assert harness.deployment(deployment_id)["status"] == "Succeeded"
+    assert shares(balancers)[:3] == [0.0, 10.0, 100.0]

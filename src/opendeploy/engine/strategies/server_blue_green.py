@@ -484,7 +484,9 @@ def _reroute(
         code = decision.error_code or ErrorCode.HEALTH_CONSTRAINTS
         _fail_giving_traffic_back(session, deployment, now, settings, decision.message, code)
     elif decision.status == DeploymentStatus.SUCCEEDED and routing is not None:
-        record_progress(deployment, Progress(phase=SHIFT, extra={"shiftStartedAt": now}))
+        # A ContinueDeployment that ended a ready wait is not a promotion: remember it to tell them apart.
+        extra = {"shiftStartedAt": now, "continuedBefore": deployment.ready_wait_continue_requested_at}
+        record_progress(deployment, Progress(phase=SHIFT, extra=extra))
         _shift(session, deployment, config, now, settings)
     elif decision.status == DeploymentStatus.SUCCEEDED:
         _block_originals(session, deployment, now, settings)
@@ -513,7 +515,8 @@ def _shift(
     routing = _routing(config)
     extra = dict(progress_of(deployment).extra)
     started = float(extra.get("shiftStartedAt", now))
-    promoted = (deployment.ready_wait_continue_requested_at or 0.0) >= started
+    requested = deployment.ready_wait_continue_requested_at
+    promoted = requested is not None and requested != extra.get("continuedBefore")
     state = promote(routing) if routing is None or promoted else shift_at(routing, started, now)
     blue = _names(session, deployment, BLUE)
     green = _names(session, deployment, GREEN, TargetStatus.SUCCEEDED)
