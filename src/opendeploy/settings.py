@@ -155,6 +155,22 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class EventStreamSettings:
+    """The event log behind ``GET /events`` (``store.event_stream``, ``api.event_stream``): every
+    deployment and instance state-change event is kept ``retention_hours`` (0: no log, no stream);
+    followers get a comment every ``heartbeat`` seconds, and rows other replicas commit are looked for
+    every ``poll_interval`` seconds (this server's own commits wake followers at once)."""
+
+    retention_hours: float = 24.0
+    heartbeat: float = 15.0
+    poll_interval: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.retention_hours > 0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``opendeploy server`` needs to know at start."""
 
@@ -170,6 +186,7 @@ class Settings:
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    event_stream: EventStreamSettings = field(default_factory=EventStreamSettings)
     # The audit trail (store.audit_trail) keeps events this many days (0: forever); they are also
     # written to JSON-lines files under data_dir/audit, deleted after the same time.
     audit_retention_days: float = 90.0

@@ -6,7 +6,8 @@ command service, prefix ``CodeDeployCommandService_v20141006``, has its own asyn
 ``api/commands``);
 ``POST /service/<prefix>/operation/<Operation>`` is the same service in Smithy RPC v2 CBOR.
 A ``POST /`` without ``X-Amz-Target`` and with a form-encoded body is IAM's Query protocol (``api/iam``).
-Other protocols (the S3 REST API, the console, ``/metrics``) mount their own routes.
+Other protocols (the S3 REST API, the console, ``/metrics``, the ``GET /events`` stream) mount their own
+routes.
 ``GET /health`` answers without authentication so supervisors and tests can tell the server is up.
 Agents' requests (most of a busy server's) skip the framework: ``AgentRequests`` hands them to the
 command service as plain ASGI before Starlette routes anything.
@@ -39,6 +40,7 @@ from opendeploy.api.codedeploy.registry import OPERATIONS
 from opendeploy.api.commands.service import TARGET_PREFIX as COMMANDS_TARGET_PREFIX
 from opendeploy.api.commands.service import CommandService
 from opendeploy.api.errors import ApiError
+from opendeploy.api.event_stream import EventStream
 from opendeploy.api.iam.service import IamService, is_iam_request
 from opendeploy.api.s3.routing import S3Route
 from opendeploy.api.server_state import ServerState
@@ -102,12 +104,14 @@ def create_app(state: ServerState) -> Starlette:
         synchronous_commits=state.settings.audit_synchronous_commits,
     )
     commands.audit_trail = audit_trail
+    # GET /events: the live stream of deployment and instance events (its hub reads the event log).
+    events = EventStream(state)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         audit_trail.start()
         try:
-            async with runtime.lifespan():
+            async with runtime.lifespan(), events.running():
                 yield
         finally:
             await run_in_threadpool(audit_trail.stop)
@@ -150,6 +154,7 @@ def create_app(state: ServerState) -> Starlette:
             Route("/health", health, methods=["GET"]),
             Route("/service/{service}/operation/{operation}", rpc_v2_cbor, methods=["POST"]),
             Route("/agent/certificate", commands.certificate, methods=["GET"]),
+            Route("/events", events.handle, methods=["GET"]),
             S3Route(state, blob_store),  # claims only what reserved.py leaves to buckets
         ],
     )

@@ -37,6 +37,7 @@ from opendeploy.cli.init import (
 from opendeploy.settings import (
     AlarmSettings,
     EngineSettings,
+    EventStreamSettings,
     NotificationSettings,
     Quotas,
     Settings,
@@ -323,6 +324,32 @@ def parse_webhooks(urls: tuple[str, ...], secret_files: tuple[Path, ...]) -> tup
     help="Seconds after which an undelivered notification is given up.",
 )
 @click.option(
+    "--event-stream-retention",
+    envvar="OPENDEPLOY_EVENT_STREAM_RETENTION",
+    type=click.FloatRange(min=0.0),
+    default=EventStreamSettings.retention_hours,
+    show_default=True,
+    help="Hours the event log behind GET /events (the live Server-Sent Events stream of deployment and "
+    "instance state changes) keeps each event, so a client reconnecting with Last-Event-ID misses nothing "
+    "kept; 0 turns the log and the stream off.",
+)
+@click.option(
+    "--event-stream-heartbeat",
+    type=click.FloatRange(min=0.05),
+    default=EventStreamSettings.heartbeat,
+    show_default=True,
+    help="Seconds between the comment lines GET /events sends while no event comes (keeps proxies from "
+    "closing an idle stream).",
+)
+@click.option(
+    "--event-stream-poll-interval",
+    type=click.FloatRange(min=0.05),
+    default=EventStreamSettings.poll_interval,
+    show_default=True,
+    help="Seconds between looks for events other server replicas committed (this server's own are sent "
+    "at once).",
+)
+@click.option(
     "--step-max-attempts",
     type=click.IntRange(min=1),
     default=EngineSettings.step_max_attempts,
@@ -424,6 +451,9 @@ def server(
     notification_retry_cap: float,
     notification_max_attempts: int,
     notification_max_age: float,
+    event_stream_retention: float,
+    event_stream_heartbeat: float,
+    event_stream_poll_interval: float,
     zone_tag_key: str,
     deploy_to_new_instances: bool,
     audit_retention_days: float,
@@ -490,6 +520,11 @@ def server(
             retry_cap=notification_retry_cap,
             max_attempts=notification_max_attempts,
             max_age=notification_max_age,
+        ),
+        event_stream=EventStreamSettings(
+            retention_hours=event_stream_retention,
+            heartbeat=event_stream_heartbeat,
+            poll_interval=event_stream_poll_interval,
         ),
         audit_retention_days=audit_retention_days,
         audit_synchronous_commits=audit_synchronous_commits,

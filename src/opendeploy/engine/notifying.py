@@ -10,8 +10,11 @@ without it; ``integrations.outbox_delivery`` sends them, at least once, after th
 - **Instances** (``instances_changed_state``): started, succeeded, failed — where targets start
   (dispatch) and end (``target_progress``, ``deployment_end``).
 
-With no trigger and no destination nothing is read or written: a deployment nobody listens to pays one
-lookup of its group (kept in the session). Payloads are ``domain.notifications``'.
+Every such deployment and instance event also goes to the event log behind ``GET /events``
+(``store.event_stream``), whether or not anything else listens, unless ``--event-stream-retention`` is 0:
+an instance's change costs one prepared lookup (which also says whether its group has triggers) and a row
+inserted with the transaction's others as it commits. Beyond that, with no trigger and no destination
+nothing is read or written. Payloads are ``domain.notifications``'.
 """
 
 from __future__ import annotations
@@ -29,18 +32,22 @@ from opendeploy.domain.notifications import (
     DeploymentEvent,
     Destinations,
     InstanceChange,
+    InstanceEvent,
     LifecycleEventState,
     Notification,
     TriggerConfig,
     deployment_event,
+    dumps,
     instance_event,
     notifications_for,
+    random_id,
+    state_change_event,
     trigger_configs,
     trigger_test_notifications,
 )
 from opendeploy.domain.statuses import TargetStatus
 from opendeploy.settings import Settings
-from opendeploy.store import outbox
+from opendeploy.store import event_stream, outbox
 from opendeploy.store.models import (
     Application,
     Deployment,
@@ -118,6 +125,30 @@ def _enqueue(session: Session, notifications: list[Notification], now: float) ->
         sqlalchemy_event.listen(session, "after_commit", woken, once=True)
 
 
+def _stream(
+    session: Session, changes: Sequence[DeploymentChange | InstanceChange], settings: Settings
+) -> None:
+    """Append ``changes``' EventBridge events to the event log (when it is on)."""
+    if not settings.event_stream.enabled:
+        return
+    rows = []
+    for change in changes:
+        event = state_change_event(change, random_id())
+        if event is None:  # DeploymentRollback: no EventBridge state
+            continue
+        rows.append(
+            event_stream.NewEvent(
+                kind="instance" if isinstance(change, InstanceChange) else "deployment",
+                deployment_id=change.deployment_id,
+                application_name=change.application_name,
+                deployment_group_name=change.deployment_group_name,
+                body=dumps(event),
+                created_at=change.time,
+            )
+        )
+    event_stream.append(session, rows)
+
+
 def _names(session: Session, deployment: Deployment, group: DeploymentGroup | None) -> tuple[str, str]:
     application = session.get(Application, deployment.application_id)
     return (application.name if application else "", group.name if group else "")
@@ -136,14 +167,20 @@ def deployment_changed_state(
     if event is None:
         return
     group, triggers, destinations = _listeners(session, deployment, settings)
-    if not _wanted(triggers, destinations):
+    wanted = _wanted(triggers, destinations)
+    if not wanted and not settings.event_stream.enabled:
         return
-    counts = dict(
-        session.execute(
-            select(DeploymentTarget.status, func.count())
-            .where(DeploymentTarget.deployment_id == deployment.id)
-            .group_by(DeploymentTarget.status)
-        ).all()
+    # The counts are the triggers' only (EventBridge events carry none).
+    counts = (
+        dict(
+            session.execute(
+                select(DeploymentTarget.status, func.count())
+                .where(DeploymentTarget.deployment_id == deployment.id)
+                .group_by(DeploymentTarget.status)
+            ).all()
+        )
+        if wanted
+        else {}
     )
     application_name, group_name = _names(session, deployment, group)
     change = DeploymentChange(
@@ -162,7 +199,9 @@ def deployment_changed_state(
         error_code=deployment.error_code,
         error_message=deployment.error_message,
     )
-    _enqueue(session, notifications_for(change, triggers, destinations), now)
+    _stream(session, [change], settings)
+    if wanted:
+        _enqueue(session, notifications_for(change, triggers, destinations), now)
 
 
 def deployment_rolled_back(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
@@ -172,7 +211,11 @@ def deployment_rolled_back(session: Session, deployment: Deployment, now: float,
 
 def targets_in_progress(session: Session, deployment: Deployment, settings: Settings) -> list[int]:
     """The deployment's targets under way, when their ends would be notified (else none: not read)."""
-    if not _server_destinations(settings) and not _group_has_triggers(session, deployment):
+    if (
+        not settings.event_stream.enabled
+        and not _server_destinations(settings)
+        and not _group_has_triggers(session, deployment)
+    ):
         return []
     return list(
         session.scalars(
@@ -182,6 +225,42 @@ def targets_in_progress(session: Session, deployment: Deployment, settings: Sett
             )
         )
     )
+
+
+# What an instance's events need besides its change, in one prepared lookup by target row: its names,
+# its deployment's, and whether its group has triggers (``_TRIGGERS_OF_DEPLOYMENT``'s question too).
+_CONTEXT = (
+    select(
+        DeploymentTarget.id.label("row"),
+        DeploymentTarget.target_id.label("instance"),
+        DeploymentTarget.target_arn.label("arn"),
+        Deployment.id.label("deployment_id"),
+        Deployment.deployment_group_id.label("group_id"),
+        Application.name.label("application"),
+        DeploymentGroup.name.label("group"),
+        DeploymentGroup.trigger_configurations.label("triggers"),
+    )
+    .select_from(DeploymentTarget)
+    .join(Deployment, Deployment.id == DeploymentTarget.deployment_id)
+    .join(Application, Application.id == Deployment.application_id)
+    .outerjoin(DeploymentGroup, DeploymentGroup.id == Deployment.deployment_group_id)
+)
+_TARGET_CONTEXT = Prepared(_CONTEXT.where(DeploymentTarget.id == bindparam("target_id")))
+_CONTEXT_CHUNK = 500  # target rows per IN list when a batch of instances starts
+
+
+def _target_contexts(session: Session, target_ids: Sequence[int]) -> dict[int, Any]:
+    """``_TARGET_CONTEXT``'s row for each of ``target_ids`` that exists."""
+    if len(target_ids) == 1:
+        row = _TARGET_CONTEXT.first(session.connection(), {"target_id": target_ids[0]})
+        return {row.row: row} if row is not None else {}
+    found: dict[int, Any] = {}
+    for start in range(0, len(target_ids), _CONTEXT_CHUNK):
+        chunk = list(target_ids[start : start + _CONTEXT_CHUNK])
+        found.update(
+            (row.row, row) for row in session.execute(_CONTEXT.where(DeploymentTarget.id.in_(chunk)))
+        )
+    return found
 
 
 def instances_changed_state(
@@ -196,22 +275,32 @@ def instances_changed_state(
     settings = settings or installed_settings()
     if settings is None or not changes:
         return
-    if not _server_destinations(settings) and not _group_has_triggers(session, deployment):
-        return  # the common case, at every instance's start and end: one prepared lookup
+    streamed = settings.event_stream.enabled
+    if not streamed and not _server_destinations(settings) and not _group_has_triggers(session, deployment):
+        return  # no event log and nobody listening: one prepared lookup
+    events = [(target_id, instance_event(previous, status)) for target_id, previous, status in changes]
+    events = [(target_id, event) for target_id, event in events if event is not None]
+    if not events:
+        return
+    if streamed:
+        contexts = _target_contexts(session, [target_id for target_id, _ in events])
+        if not contexts:
+            return
+        if not _server_destinations(settings) and not any(row.triggers for row in contexts.values()):
+            statuses = {target_id: status for target_id, _, status in changes}
+            _stream(session, _stream_only(contexts, events, statuses, now, settings), settings)
+            return  # the common case, at every instance's start and end
     if isinstance(deployment, str):
         found = session.get(Deployment, deployment)
         if found is None:
             return
         deployment = found
-    events = [(target_id, instance_event(previous, status)) for target_id, previous, status in changes]
-    events = [(target_id, event) for target_id, event in events if event is not None]
-    if not events:
-        return
     group, triggers, destinations = _listeners(session, deployment, settings)
-    if not _wanted(triggers, destinations):
+    if not _wanted(triggers, destinations) and not streamed:
         return
     application_name, group_name = _names(session, deployment, group)
     notifications = []
+    instance_changes = []
     for target_id, event in events:
         target = session.get(DeploymentTarget, target_id)
         if target is None:
@@ -240,8 +329,43 @@ def instances_changed_state(
             time=now,
             lifecycle_events=lifecycle,
         )
+        instance_changes.append(change)
         notifications += notifications_for(change, triggers, destinations)
+    _stream(session, instance_changes, settings)
     _enqueue(session, notifications, now)
+
+
+def _stream_only(
+    contexts: dict[int, Any],
+    events: Sequence[tuple[int, InstanceEvent]],
+    statuses: dict[int, str],
+    now: float,
+    settings: Settings,
+) -> list[InstanceChange]:
+    """The changes of instances nothing but the event log hears of (EventBridge events need no
+    lifecycle events nor counts)."""
+    changes = []
+    for target_id, event in events:
+        row = contexts.get(target_id)
+        if row is None:
+            continue
+        changes.append(
+            InstanceChange(
+                event=event,
+                region=settings.region,
+                account_id=settings.account_id,
+                deployment_id=row.deployment_id,
+                application_name=row.application,
+                deployment_group_name=row.group or "",
+                deployment_group_id=row.group_id or "",
+                instance_id=row.instance,
+                instance_arn=row.arn or instance_arn(settings.region, settings.account_id, row.instance),
+                status=statuses[target_id],
+                last_updated_at=now,
+                time=now,
+            )
+        )
+    return changes
 
 
 def triggers_changed(

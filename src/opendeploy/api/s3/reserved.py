@@ -10,8 +10,9 @@ server must be added here.
 from __future__ import annotations
 
 RESERVED_FIRST_SEGMENTS = frozenset(
-    # service: RPC v2 CBOR; tls: GET /tls/certificate (api/tls.py), answered before the application
-    {"health", "metrics", "console", "agent", "static", "favicon.ico", "service", "tls"}
+    # service: RPC v2 CBOR; tls: GET /tls/certificate (api/tls.py), answered before the application;
+    # events: GET /events (api/event_stream.py)
+    {"health", "metrics", "console", "agent", "static", "favicon.ico", "service", "tls", "events"}
 )
 
 

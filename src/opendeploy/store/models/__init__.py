@@ -14,6 +14,7 @@ from opendeploy.store.models.deployments import DeploymentTarget as DeploymentTa
 from opendeploy.store.models.deployments import HostCommand as HostCommand
 from opendeploy.store.models.deployments import HostCommandDelivery as HostCommandDelivery
 from opendeploy.store.models.deployments import LifecycleEventRecord as LifecycleEventRecord
+from opendeploy.store.models.event_stream import StreamEvent as StreamEvent
 from opendeploy.store.models.github_tokens import GitHubAccountToken as GitHubAccountToken
 from opendeploy.store.models.iam_policies import IamGroup as IamGroup
 from opendeploy.store.models.iam_policies import IamGroupMember as IamGroupMember
