@@ -51,7 +51,7 @@ from opendeploy.appspec.lifecycle_events import (
     server_events,
 )
 from opendeploy.domain import deployment_config as configs
-from opendeploy.domain.batching import FleetTarget, next_dispatch
+from opendeploy.domain.batching import DispatchDecision, FleetTarget, next_dispatch
 from opendeploy.domain.deployment_style import (
     DeploymentType,
     GreenFleetProvisioning,
@@ -59,6 +59,7 @@ from opendeploy.domain.deployment_style import (
     ReadyAction,
 )
 from opendeploy.domain.instance_health import NEW_INSTANCE, HealthStatus
+from opendeploy.domain.minimum_healthy_hosts import MinimumHealthyHosts
 from opendeploy.domain.statuses import (
     DeploymentCreator,
     DeploymentStatus,
@@ -72,13 +73,18 @@ from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.progress import SHIFT, Progress, progress_of, record_progress
 from opendeploy.engine.runners import EventStart, traffic
 from opendeploy.engine.strategies.base import StrategyKey, register
-from opendeploy.engine.strategies.server_in_place import add_targets, deployment_config, fail, start_targets
+from opendeploy.engine.strategies.server_in_place import (
+    add_targets,
+    deployment_config,
+    fail,
+    group_and_config,
+    start_targets,
+)
 from opendeploy.engine.targets import group_instances, replacement_instances
 from opendeploy.integrations.traffic import TrafficError, TrafficMisconfigured
 from opendeploy.settings import Settings
 from opendeploy.store.models import (
     Deployment,
-    DeploymentGroup,
     DeploymentTarget,
     LifecycleEventRecord,
     OnPremisesInstance,
@@ -105,33 +111,10 @@ ALL_AT_ONCE = configs.PREDEFINED_CONFIGS["CodeDeployDefault.AllAtOnce"].minimum_
 def start(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
     """Created -> InProgress with a Green target per replacement instance and a Blue one per original
     instance, then the first step; or Failed before any instance is touched."""
-    group = (
-        session.get(DeploymentGroup, deployment.deployment_group_id)
-        if deployment.deployment_group_id
-        else None
-    )
-    if group is None:
-        fail(
-            session,
-            deployment,
-            ErrorCode.DEPLOYMENT_GROUP_MISSING,
-            now,
-            "The deployment group of this deployment no longer exists.",
-            settings,
-        )
+    found = group_and_config(session, deployment, now, settings)
+    if found is None:
         return
-    config = deployment_config(session, deployment.deployment_config_name)
-    if config is None or config.minimum_healthy_hosts is None:
-        fail(
-            session,
-            deployment,
-            ErrorCode.INTERNAL_ERROR,
-            now,
-            f"Deployment configuration {deployment.deployment_config_name} does not exist or has no "
-            "minimum healthy hosts.",
-            settings,
-        )
-        return
+    group, config = found
     if deployment.load_balancer.empty:
         message = (
             "A blue/green deployment reroutes traffic through a load balancer, and the deployment group's "
@@ -331,13 +314,27 @@ def _fleet(session: Session, deployment: Deployment, label: str) -> list[Any]:
     )
 
 
-def _fleet_target(row: Any, status: TargetStatus) -> FleetTarget:
-    health = (
-        HealthStatus(row.instance_health, row.revision_health)
-        if row.instance_health and row.revision_health
-        else NEW_INSTANCE
-    )
-    return FleetTarget(row.target_id, status, health)
+def _decide(
+    session: Session,
+    deployment: Deployment,
+    ready_as: TargetStatus,
+    pace: MinimumHealthyHosts,
+    now: float,
+) -> tuple[DispatchDecision, dict[str, int]]:
+    """``next_dispatch`` over the replacement environment, its Ready instances counted as ``ready_as``;
+    and the target ids by instance name."""
+    rows = _fleet(session, deployment, GREEN)
+    fleet = [
+        FleetTarget(
+            row.target_id,
+            ready_as if row.status == TargetStatus.READY else TargetStatus(row.status),
+            HealthStatus(row.instance_health, row.revision_health)
+            if row.instance_health and row.revision_health
+            else NEW_INSTANCE,
+        )
+        for row in rows
+    ]
+    return next_dispatch(fleet, pace, now=now), {row.target_id: row.id for row in rows}
 
 
 def _config(session: Session, deployment: Deployment, now: float, settings: Settings) -> Any:
@@ -367,16 +364,8 @@ def _install(
     config = config or _config(session, deployment, now, settings)
     if config is None:
         return
-    rows = _fleet(session, deployment, GREEN)
     # A Ready instance has done all it can before the reroute: for the install it has succeeded.
-    fleet = [
-        _fleet_target(
-            row, TargetStatus.SUCCEEDED if row.status == TargetStatus.READY else TargetStatus(row.status)
-        )
-        for row in rows
-    ]
-    decision = next_dispatch(fleet, config.minimum_healthy_hosts, now=now)
-    ids = {row.target_id: row.id for row in rows}
+    decision, ids = _decide(session, deployment, TargetStatus.SUCCEEDED, config.minimum_healthy_hosts, now)
     if decision.start:
         start_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
     if decision.status == DeploymentStatus.FAILED:
@@ -466,18 +455,11 @@ def _reroute(
     config = config or _config(session, deployment, now, settings)
     if config is None:
         return
-    rows = _fleet(session, deployment, GREEN)
-    fleet = [
-        _fleet_target(
-            row, TargetStatus.PENDING if row.status == TargetStatus.READY else TargetStatus(row.status)
-        )
-        for row in rows
-    ]
     routing = _routing(config)
     # With a canary or linear shift the weights pace the traffic: every replacement is let in at once.
     pace = ALL_AT_ONCE if routing is not None else config.minimum_healthy_hosts
-    decision = next_dispatch(fleet, pace, now=now)
-    ids = {row.target_id: row.id for row in rows}
+    # A Ready instance is what the reroute is to start.
+    decision, ids = _decide(session, deployment, TargetStatus.PENDING, pace, now)
     if decision.start:
         _resume_targets(session, deployment, [ids[name] for name in decision.start], now, settings)
     if decision.status == DeploymentStatus.FAILED:

@@ -131,8 +131,11 @@ def deployment_config(session: Session, name: str) -> configs.DeploymentConfig |
 # --- start ----------------------------------------------------------------------------------------------
 
 
-def start(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
-    """Created -> InProgress with a target per instance, then the first dispatch; or Failed."""
+def group_and_config(
+    session: Session, deployment: Deployment, now: float, settings: Settings
+) -> tuple[DeploymentGroup, configs.DeploymentConfig] | None:
+    """A starting server deployment's group and configuration; None once the deployment has failed for
+    the one that is missing (the group deleted, a configuration without minimum healthy hosts)."""
     group = (
         session.get(DeploymentGroup, deployment.deployment_group_id)
         if deployment.deployment_group_id
@@ -147,7 +150,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             "The deployment group of this deployment no longer exists.",
             settings,
         )
-        return
+        return None
     config = deployment_config(session, deployment.deployment_config_name)
     if config is None or config.minimum_healthy_hosts is None:
         fail(
@@ -159,7 +162,16 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             "minimum healthy hosts.",
             settings,
         )
+        return None
+    return group, config
+
+
+def start(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """Created -> InProgress with a target per instance, then the first dispatch; or Failed."""
+    found = group_and_config(session, deployment, now, settings)
+    if found is None:
         return
+    group, config = found
     if deployment.style.traffic_control:
         try:
             deployment.deployment_status_messages = [traffic.traffic_plan(deployment, settings)]
