@@ -108,6 +108,17 @@ def test_claim_leases_and_a_claim_never_marked_is_claimed_again_with_the_same_id
     assert claim(database, T0 + 30) == [note(1).id, note(2).id]
 
 
+def test_deliveries_are_recorded_together(database: Database) -> None:
+    enqueue(database, note(1), note(2), note(3))
+    assert claim(database, T0) == [note(1).id, note(2).id, note(3).id]
+    with database.transaction() as session:
+        assert outbox.delivered(session, note(1).id, T0 + 1)
+        # One statement for several; the one already delivered is a duplicate and keeps its time.
+        assert outbox.delivered_all(session, [note(1).id, note(2).id, note(3).id], T0 + 2) == 2
+    assert [row(database, note(n).id).delivered_at for n in (1, 2, 3)] == [T0 + 1, T0 + 2, T0 + 2]
+    assert claim(database, T0 + 1000) == []
+
+
 def test_delivered_notifications_are_done(database: Database) -> None:
     enqueue(database, note(1))
     assert claim(database, T0) == [note(1).id]

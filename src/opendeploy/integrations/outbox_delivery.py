@@ -298,8 +298,7 @@ class OutboxDelivery:
             return
         now = self.clock()
         with self.database.transaction() as session:
-            for notification_id in ids:
-                outbox.delivered(session, notification_id, now)
+            outbox.delivered_all(session, ids, now)
 
     def _put_back(self, ids: list[str], now: float) -> None:
         if ids:

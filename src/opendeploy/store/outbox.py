@@ -7,9 +7,10 @@ least once by a worker that may die at any moment, on one server or several shar
   row; SQLite's one writer at a time does the same) and leases them: their ``next_attempt_at`` moves
   ``lease`` seconds ahead, so a worker that dies mid-send leaves them to be claimed again. Nothing is
   ever deleted before it is delivered: a claim not followed by :func:`delivered` is delivered again.
-- :func:`delivered` and :func:`failed` record the outcome; a failure is retried after a delay doubling
-  from ``RetryPolicy.base`` up to ``cap``, and given up after ``max_attempts`` failed sends or once the
-  notification is ``max_age`` old (or at once for a permanent error), keeping the row and its error.
+- :func:`delivered` (:func:`delivered_all` for several) and :func:`failed` record the outcome; a failure
+  is retried after a delay doubling from ``RetryPolicy.base`` up to ``cap``, and given up after
+  ``max_attempts`` failed sends or once the notification is ``max_age`` old (or at once for a permanent
+  error), keeping the row and its error.
 - :func:`defer` puts back rows that were claimed but not tried (their destination just failed).
 
 Each function works in the session it is given and commits nothing itself.
@@ -147,6 +148,20 @@ def delivered(session: Session, notification_id: str, now: float) -> bool:
         .values(delivered_at=now, next_attempt_at=None)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def delivered_all(session: Session, notification_ids: Collection[str], now: float) -> int:
+    """Record the delivery of several notifications in one statement (a statement per row costs the
+    delivery worker a wait for the interpreter lock each while the engine keeps it busy); how many were
+    still pending (the others: duplicate sends)."""
+    if not notification_ids:
+        return 0
+    result = session.execute(
+        update(OutboxNotification)
+        .where(OutboxNotification.id.in_(list(notification_ids)), *_pending())
+        .values(delivered_at=now, next_attempt_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def failed(
