@@ -9,7 +9,8 @@ from opendeploy.api.codedeploy.registry import OperationContext
 from opendeploy.api.errors import ApiError
 from opendeploy.domain import deployment_config as configs
 from opendeploy.domain.ids import is_deployment_id
-from opendeploy.store.models import Application, Deployment, DeploymentConfigRecord, DeploymentGroup
+from opendeploy.store import deployment_configs
+from opendeploy.store.models import Application, Deployment, DeploymentGroup
 
 
 def application_by_name(ctx: OperationContext, name: str) -> Application:
@@ -60,19 +61,7 @@ def deployment_by_id(
 
 def find_deployment_config(ctx: OperationContext, name: str) -> configs.DeploymentConfig | None:
     """A predefined configuration or a custom one, or None."""
-    predefined = configs.PREDEFINED_CONFIGS.get(name)
-    if predefined is not None:
-        return predefined
-    record = ctx.session.scalar(select(DeploymentConfigRecord).where(DeploymentConfigRecord.name == name))
-    if record is None:
-        return None
-    return configs.config_from_stored(
-        record.name,
-        record.compute_platform,
-        record.minimum_healthy_hosts,
-        record.traffic_routing_config,
-        record.zonal_config,
-    )
+    return deployment_configs.find_deployment_config(ctx.session, name)
 
 
 def deployment_config_by_name(ctx: OperationContext, name: str) -> configs.DeploymentConfig:

@@ -75,7 +75,6 @@ from opendeploy.engine.runners import EventStart, traffic
 from opendeploy.engine.strategies.base import StrategyKey, register
 from opendeploy.engine.strategies.server_in_place import (
     add_targets,
-    deployment_config,
     fail,
     group_and_config,
     start_targets,
@@ -83,6 +82,7 @@ from opendeploy.engine.strategies.server_in_place import (
 from opendeploy.engine.targets import group_instances, replacement_instances
 from opendeploy.integrations.traffic import TrafficError, TrafficMisconfigured
 from opendeploy.settings import Settings
+from opendeploy.store.deployment_configs import find_deployment_config
 from opendeploy.store.models import (
     Deployment,
     DeploymentTarget,
@@ -338,7 +338,7 @@ def _decide(
 
 
 def _config(session: Session, deployment: Deployment, now: float, settings: Settings) -> Any:
-    config = deployment_config(session, deployment.deployment_config_name)
+    config = find_deployment_config(session, deployment.deployment_config_name)
     if config is None or config.minimum_healthy_hosts is None:
         fail(
             session,

@@ -65,9 +65,9 @@ from opendeploy.engine.strategies.base import StrategyKey, register
 from opendeploy.engine.targets import group_instances
 from opendeploy.integrations.traffic import TrafficError
 from opendeploy.settings import Settings
+from opendeploy.store.deployment_configs import find_deployment_config
 from opendeploy.store.models import (
     Deployment,
-    DeploymentConfigRecord,
     DeploymentGroup,
     DeploymentTarget,
     LifecycleEventRecord,
@@ -111,23 +111,6 @@ def fail(
     )
 
 
-def deployment_config(session: Session, name: str) -> configs.DeploymentConfig | None:
-    """A predefined configuration or a stored custom one."""
-    predefined = configs.PREDEFINED_CONFIGS.get(name)
-    if predefined is not None:
-        return predefined
-    record = session.scalar(select(DeploymentConfigRecord).where(DeploymentConfigRecord.name == name))
-    if record is None:
-        return None
-    return configs.config_from_stored(
-        record.name,
-        record.compute_platform,
-        record.minimum_healthy_hosts,
-        record.traffic_routing_config,
-        record.zonal_config,
-    )
-
-
 # --- start ----------------------------------------------------------------------------------------------
 
 
@@ -151,7 +134,7 @@ def group_and_config(
             settings,
         )
         return None
-    config = deployment_config(session, deployment.deployment_config_name)
+    config = find_deployment_config(session, deployment.deployment_config_name)
     if config is None or config.minimum_healthy_hosts is None:
         fail(
             session,
@@ -305,7 +288,7 @@ def dispatch(
 ) -> DispatchDecision | None:
     """Ask ``next_dispatch`` what to do now and do it."""
     if config is None:
-        config = deployment_config(session, deployment.deployment_config_name)
+        config = find_deployment_config(session, deployment.deployment_config_name)
     if config is None or config.minimum_healthy_hosts is None:
         fail(
             session,
