@@ -231,6 +231,81 @@ def test_ecs_group(codedeploy):
         )
 
 
+SERVER_PAIR = {
+    "targetGroups": [{"name": "tg-blue"}, {"name": "tg-green"}],
+    "prodTrafficRoute": {"listenerArns": ["arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/1/p"]},
+}
+
+
+def test_server_blue_green_group_with_a_target_group_pair(codedeploy):
+    """Beyond AWS (ECS only there): a Server blue/green group may name a target group pair, to shift
+    traffic between its two groups; refused for in-place groups, with a test listener, or with one of
+    its groups also in targetGroupInfoList."""
+    application, group = _application(codedeploy), unique("dg")
+    blue_green = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
+    info = {"targetGroupPairInfoList": [SERVER_PAIR]}
+    codedeploy.create_deployment_group(
+        applicationName=application,
+        deploymentGroupName=group,
+        serviceRoleArn=ROLE,
+        deploymentStyle=blue_green,
+        loadBalancerInfo=info,
+    )
+    assert _get(codedeploy, application, group)["loadBalancerInfo"] == info
+
+    exceptions = codedeploy.exceptions
+    with pytest.raises(exceptions.InvalidTargetGroupPairException, match="in-place deployment"):
+        codedeploy.update_deployment_group(
+            applicationName=application,
+            currentDeploymentGroupName=group,
+            deploymentStyle={"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        )
+    assert _get(codedeploy, application, group)["deploymentStyle"] == blue_green  # nothing changed
+    listener = SERVER_PAIR["prodTrafficRoute"]["listenerArns"][0]
+    for broken, exception, message in [
+        (
+            {"targetGroupPairInfoList": [{**SERVER_PAIR, "targetGroups": [{"name": "tg-blue"}]}]},
+            exceptions.InvalidTargetGroupPairException,
+            "two named target groups",
+        ),
+        (
+            {"targetGroupPairInfoList": [{**SERVER_PAIR, "prodTrafficRoute": {"listenerArns": []}}]},
+            exceptions.InvalidTargetGroupPairException,
+            "prodTrafficRoute needs exactly one listener ARN",
+        ),
+        (
+            {"targetGroupPairInfoList": [{**SERVER_PAIR, "testTrafficRoute": {"listenerArns": [listener]}}]},
+            exceptions.InvalidTargetGroupPairException,
+            "AllowTestTraffic",
+        ),
+        (
+            {"targetGroupPairInfoList": [SERVER_PAIR, SERVER_PAIR]},
+            exceptions.InvalidTargetGroupPairException,
+            "exactly one targetGroupPairInfoList entry",
+        ),
+        (
+            {"targetGroupPairInfoList": [SERVER_PAIR], "targetGroupInfoList": [{"name": "tg-green"}]},
+            exceptions.InvalidLoadBalancerInfoException,
+            "'tg-green' is named both",
+        ),
+    ]:
+        with pytest.raises(exception, match=message):
+            codedeploy.create_deployment_group(
+                applicationName=application,
+                deploymentGroupName=unique("dg"),
+                serviceRoleArn=ROLE,
+                deploymentStyle=blue_green,
+                loadBalancerInfo=broken,
+            )
+    with pytest.raises(exceptions.InvalidTargetGroupPairException, match="Server BLUE_GREEN"):
+        codedeploy.create_deployment_group(
+            applicationName=application,
+            deploymentGroupName=unique("dg"),
+            serviceRoleArn=ROLE,
+            loadBalancerInfo=info,
+        )
+
+
 def test_update_renames_and_keeps_what_is_not_given(codedeploy):
     """Guide L16926–17033 and L21074–21075: update with --current-deployment-group-name; members left
     out are kept; an empty list clears."""

@@ -41,3 +41,22 @@ def test_an_in_place_deployment_records_its_phase_at_start(database: Database, s
     deployment = _read(database, deployment_id)
     assert deployment.status == "InProgress"
     assert progress_of(deployment) == Progress(phase=ROLLOUT)
+
+
+def test_fixed_values_are_kept_by_every_later_record(database: Database, settings: Settings) -> None:
+    """What a deployment decided once (which group of a target group pair is the original one) survives
+    the records of its later phases, which do not repeat it, and a restart."""
+    deployment_id = _new_deployment(database, ["a"])
+    with database.transaction() as session:
+        deployment = session.get(Deployment, deployment_id)
+        assert deployment is not None
+        record_progress(deployment, Progress(phase="Install", fixed={"pairs": {"a+b": "b"}}))
+        record_progress(deployment, Progress(phase="Shift", step=1, extra={"shiftStartedAt": T0}))
+    assert progress_of(_read(database, deployment_id)) == Progress(
+        phase="Shift", step=1, extra={"shiftStartedAt": T0}, fixed={"pairs": {"a+b": "b"}}
+    )
+    with database.transaction() as session:
+        deployment = session.get(Deployment, deployment_id)
+        assert deployment is not None
+        record_progress(deployment, Progress(phase="Done", fixed={"other": 1}))
+    assert progress_of(_read(database, deployment_id)).fixed == {"pairs": {"a+b": "b"}, "other": 1}

@@ -636,12 +636,29 @@ def test_pair_blocks_originals_in_the_original_group_and_allows_replacements_in_
     driver.allow(new)
     assert aws.registered(pair.green["TargetGroupArn"]) == {(new, 80)}
     assert states(driver.observe([old, new])) == {old: IN, new: IN}
+    assert driver.observe_shift([], []) == 0  # letting a target in moves no request
 
+    # Blocking an original first sends every request to the replacement group (an all-at-once
+    # reroute; after a canary or linear shift nothing changes), then deregisters it.
     driver.block(old)
     driver.finish_block(old)
+    assert listener_weights(aws, pair.listener) == names(pair, 0, 999)
     assert aws.registered(pair.blue["TargetGroupArn"]) == set()
     assert states(driver.observe([old, new])) == {old: OUT, new: IN}
     assert driver.timing() == HealthTiming(drain_limit=300.0, healthy_expected=5 * 30.0 + 30.0)
+
+    # Giving the traffic back: the swapped pair lets the original in again to the original group, and
+    # takes the replacement out of its group after sending every request back to the original one.
+    back = driver.swapped()
+    assert (back.original.name, back.replacement.name) == (
+        pair.green["TargetGroupName"],
+        pair.blue["TargetGroupName"],
+    )
+    back.allow(old)
+    back.block(new)
+    assert listener_weights(aws, pair.listener) == names(pair, 999, 0)
+    assert aws.registered(pair.blue["TargetGroupArn"]) == {(old, 80)}
+    assert aws.registered(pair.green["TargetGroupArn"]) == set()
 
 
 def test_pair_orientation_follows_the_listener_and_is_kept_by_name(aws: Aws, pair: Pair) -> None:

@@ -318,40 +318,61 @@ def _check_load_balancer(settings: Mapping[str, Any], platform: str) -> None:
                 "InvalidLoadBalancerInfoException",
                 "An ECS deployment group names its target groups in targetGroupPairInfoList",
             )
-        if len(pairs) != 1:
-            raise ApiError(
-                "InvalidTargetGroupPairException",
-                f"An ECS deployment group needs exactly one targetGroupPairInfoList entry, got {len(pairs)}",
-            )
-        pair = pairs[0]
-        groups = pair.get("targetGroups") or []
-        if len(groups) != 2 or any(not group.get("name") for group in groups):
-            raise ApiError(
-                "InvalidTargetGroupPairException", "The target group pair needs two named target groups"
-            )
-        if groups[0]["name"] == groups[1]["name"]:
-            raise ApiError("InvalidTargetGroupPairException", "The two target groups of the pair must differ")
-        production = (pair.get("prodTrafficRoute") or {}).get("listenerArns") or []
-        if len(production) != 1:
-            raise ApiError(
-                "InvalidTargetGroupPairException", "prodTrafficRoute needs exactly one listener ARN"
-            )
-        test = (pair.get("testTrafficRoute") or {}).get("listenerArns") or []
-        if len(test) > 1:
-            raise ApiError(
-                "InvalidTargetGroupPairException", "testTrafficRoute takes at most one listener ARN"
-            )
+        _check_pairs(pairs, "An ECS deployment group")
         return
     if pairs:
-        raise ApiError(
-            "InvalidTargetGroupPairException", "targetGroupPairInfoList applies to ECS deployment groups"
-        )
-    if traffic_control and not (elbs or target_groups):
+        # Beyond AWS (ECS only there): a Server blue/green group may shift its traffic between the two
+        # target groups of a pair; an in-place deployment has no second group to move traffic to.
+        if not DeploymentStyle.from_wire(settings["deploymentStyle"]).blue_green:
+            raise ApiError(
+                "InvalidTargetGroupPairException",
+                "targetGroupPairInfoList applies to ECS and to Server BLUE_GREEN deployment groups: an "
+                "in-place deployment takes each instance out of and back into its target groups, named "
+                "in targetGroupInfoList",
+            )
+        _check_pairs(pairs, "A Server blue/green deployment group")
+        if (pairs[0].get("testTrafficRoute") or {}).get("listenerArns"):
+            raise ApiError(
+                "InvalidTargetGroupPairException",
+                "testTrafficRoute applies to ECS deployment groups (a Server deployment has no "
+                "AllowTestTraffic event)",
+            )
+        shared = {group["name"] for group in pairs[0]["targetGroups"]} & {g["name"] for g in target_groups}
+        if shared:
+            raise ApiError(
+                "InvalidLoadBalancerInfoException",
+                f"Target group {sorted(shared)[0]!r} is named both in targetGroupInfoList and in the "
+                "target group pair: the pair alone registers and deregisters its instances",
+            )
+    if traffic_control and not (elbs or target_groups or pairs):
         raise ApiError(
             "InvalidLoadBalancerInfoException",
             "WITH_TRAFFIC_CONTROL needs a load balancer: name at least one elbInfoList or "
-            "targetGroupInfoList entry",
+            "targetGroupInfoList entry, or a targetGroupPairInfoList entry for blue/green",
         )
+
+
+def _check_pairs(pairs: Sequence[Mapping[str, Any]], who: str) -> None:
+    """One pair of two different named target groups, one production listener, at most one test one."""
+    if len(pairs) != 1:
+        raise ApiError(
+            "InvalidTargetGroupPairException",
+            f"{who} needs exactly one targetGroupPairInfoList entry, got {len(pairs)}",
+        )
+    pair = pairs[0]
+    groups = pair.get("targetGroups") or []
+    if len(groups) != 2 or any(not group.get("name") for group in groups):
+        raise ApiError(
+            "InvalidTargetGroupPairException", "The target group pair needs two named target groups"
+        )
+    if groups[0]["name"] == groups[1]["name"]:
+        raise ApiError("InvalidTargetGroupPairException", "The two target groups of the pair must differ")
+    production = (pair.get("prodTrafficRoute") or {}).get("listenerArns") or []
+    if len(production) != 1:
+        raise ApiError("InvalidTargetGroupPairException", "prodTrafficRoute needs exactly one listener ARN")
+    test = (pair.get("testTrafficRoute") or {}).get("listenerArns") or []
+    if len(test) > 1:
+        raise ApiError("InvalidTargetGroupPairException", "testTrafficRoute takes at most one listener ARN")
 
 
 def _check_blue_green(configuration: Mapping[str, Any] | None, platform: str) -> None:
