@@ -6,6 +6,7 @@ of a failed deployment rerouting back to its original instances."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from opendeploy.domain.deployment_style import LoadBalancerInfo
+from opendeploy.engine import notifying
 from opendeploy.engine.stop import continue_deployment, request_stop
 from opendeploy.integrations.traffic import FakeLoadBalancer, LoadBalancer, TargetObservation, TargetState
 from opendeploy.settings import TrafficSettings
@@ -24,6 +26,7 @@ from opendeploy.store.models import (
     DeploymentGroup,
     OnPremisesInstance,
     OnPremisesInstanceTag,
+    OutboxNotification,
 )
 from support.engine_harness import EngineHarness, FakeAgent
 
@@ -577,3 +580,42 @@ def test_the_continue_that_ends_a_ready_wait_starts_a_canary_without_promoting_i
     settle(harness, agents)
     assert harness.deployment(deployment_id)["status"] == "Succeeded"
     assert shares(balancers)[:3] == [0.0, 10.0, 100.0]
+
+
+def test_ready_replacements_and_a_ready_deployment_notify_their_triggers(
+    harness: EngineHarness, balancers: Balancers
+) -> None:
+    """The guide's InstanceReady and DeploymentReady trigger events: a replacement instance waiting for
+    the reroute, and a deployment whose replacement environment is installed."""
+    topic = "arn:aws:sns:us-east-1:000000000000:deployments"
+    notifying.install(harness.settings)
+    try:
+        options = {
+            **KEEP_ALIVE,
+            "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 60},
+        }
+        group_id, agents = fleet(harness, options)
+        triggers = [
+            {
+                "triggerName": "ready",
+                "triggerTargetArn": topic,
+                "triggerEvents": ["DeploymentReady", "InstanceReady"],
+            }
+        ]
+        with harness.database.transaction() as session:
+            session.get(DeploymentGroup, group_id).trigger_configurations = triggers
+        deployment_id = deploy(harness, group_id)
+        settle(harness, agents)
+        assert harness.deployment(deployment_id)["status"] == "Ready"
+    finally:
+        notifying.install(None)
+    with harness.database.transaction(write=False) as session:
+        rows = [(row.event_type, json.loads(row.body)) for row in session.scalars(select(OutboxNotification))]
+    assert sorted(event for event, _ in rows) == ["DeploymentReady", "InstanceReady", "InstanceReady"]
+    instances = sorted(
+        body["instanceId"].rsplit("/", 1)[-1] for event, body in rows if event == "InstanceReady"
+    )
+    assert instances == GREEN
+    deployment = next(body for event, body in rows if event == "DeploymentReady")
+    assert deployment["deploymentId"] == deployment_id
+    assert deployment["status"] == "Ready"  # the guide's payloads carry the status as the API names it
