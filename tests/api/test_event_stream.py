@@ -466,3 +466,58 @@ def test_the_log_prunes_what_is_past_retention_and_never_reuses_an_id(tmp_path: 
         session.rollback()  # a change rolled back takes its events with it
     assert ids() == [31]
     database.dispose()
+
+
+def test_a_reader_following_the_log_misses_nothing_while_writers_commit_at_once(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Ids follow commit order, so reading "after the last id seen" over and over while several
+    transactions append at once ends with every event (PostgreSQL: the numbering lock; SQLite: one
+    writer)."""
+    from opendeploy.store import event_stream
+    from opendeploy.store.db import Database
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'events.db'}"
+    else:
+        url = request.getfixturevalue("postgres_databases").create()
+    database = Database(url)
+    database.migrate()
+    writers, commits = 4, 60
+    done = threading.Event()
+
+    def write(writer: int) -> None:
+        for commit in range(commits):
+            with database.transaction() as session:
+                event_stream.append(
+                    session,
+                    [event_stream.NewEvent("instance", "d-TEST", "app", "group", f"{writer}/{commit}", 1.0)],
+                )
+
+    seen: list[int] = []
+
+    def follow() -> None:
+        last = 0
+        while True:
+            finished = done.is_set()
+            with database.transaction(write=False) as session:
+                rows = event_stream.read_after(session, last)
+            seen.extend(row.id for row in rows)
+            last = rows[-1].id if rows else last
+            if finished and not rows:
+                return
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    reader.join(30)
+    with database.transaction(write=False) as session:
+        everything = [row.id for row in event_stream.read_after(session, 0, limit=writers * commits + 1)]
+    database.dispose()
+    assert len(everything) == writers * commits
+    assert seen == everything

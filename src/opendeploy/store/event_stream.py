@@ -95,11 +95,10 @@ def _insert_pending(session: Session) -> None:
     # Flush first, so no row lock is waited for while the numbering lock is held (no deadlock with a
     # transaction that holds the lock and is only committing).
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SEQUENCE_LOCK})
     connection = session.connection()
+    insert_row = _INSERT_LOCKED if connection.dialect.name == "postgresql" else _INSERT
     for row in rows:  # one or two per commit as a rule: a prepared insert each beats building a statement
-        _INSERT.execute(connection, row)
+        insert_row.execute(connection, row)
     session.info[_WRITTEN] = True
 
 
@@ -125,6 +124,17 @@ _INSERT = Prepared(
         application_name=bindparam("application_name"),
         deployment_group_name=bindparam("deployment_group_name"),
         body=bindparam("body"),
+    )
+)
+# PostgreSQL: the numbering lock is taken by the insert itself (one round trip), before the row and so
+# its id exist; a transaction takes it again for each row at no cost.
+_INSERT_LOCKED = Prepared(
+    text(
+        "INSERT INTO event_stream (created_at, kind, deployment_id, application_name, deployment_group_name, "
+        "body) SELECT CAST(:created_at AS DOUBLE PRECISION), CAST(:kind AS VARCHAR), "
+        "CAST(:deployment_id AS VARCHAR), CAST(:application_name AS VARCHAR), "
+        "CAST(:deployment_group_name AS VARCHAR), CAST(:body AS TEXT) "
+        f"FROM (SELECT pg_advisory_xact_lock({_PG_SEQUENCE_LOCK})) AS numbering"
     )
 )
 _COLUMNS = (
