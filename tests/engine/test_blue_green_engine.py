@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from opendeploy.domain.alarm_checks import AlarmState
 from opendeploy.domain.deployment_style import LoadBalancerInfo
 from opendeploy.engine import notifying
 from opendeploy.engine.stop import continue_deployment, request_stop
+from opendeploy.integrations.alarms import FakeAlarmSource
 from opendeploy.integrations.traffic import FakeLoadBalancer, LoadBalancer, TargetObservation, TargetState
-from opendeploy.settings import TrafficSettings
+from opendeploy.settings import AlarmSettings, TrafficSettings
 from opendeploy.store.models import (
     Deployment,
     DeploymentConfigRecord,
@@ -619,3 +621,44 @@ def test_ready_replacements_and_a_ready_deployment_notify_their_triggers(
     deployment = next(body for event, body in rows if event == "DeploymentReady")
     assert deployment["deploymentId"] == deployment_id
     assert deployment["status"] == "Ready"  # the guide's payloads carry the status as the API names it
+
+
+def test_each_step_of_a_shift_is_followed_by_a_look_at_the_alarms(
+    tmp_path: Path, balancers: Balancers
+) -> None:
+    """No lifecycle event ends between two steps; with a poll interval of an hour only the check that
+    follows each step can stop the deployment (and give every request back to the originals)."""
+    source = FakeAlarmSource()
+    source.set("errors", AlarmState.OK)
+    harness = EngineHarness.on_sqlite(
+        tmp_path,
+        traffic=TrafficSettings(
+            poll_interval=1.0, hold_interval=1.0, health_wait=3600.0, load_balancers=balancers
+        ),
+        alarms=AlarmSettings(poll_interval=3600.0, source=source),
+    )
+    try:
+        config = shifting_config(harness, "Linear25PercentEvery10Minutes", LINEAR_25_EVERY_10)
+        group_id, agents = fleet(harness, KEEP_ALIVE, config=config)
+        with harness.database.transaction() as session:
+            session.get(DeploymentGroup, group_id).alarm_configuration = {
+                "enabled": True,
+                "alarms": [{"name": "errors"}],
+            }
+        deployment_id = deploy(harness, group_id)
+        settle(harness, agents)
+        harness.advance(60.0)  # the checks after the install and the first step have found nothing
+        assert balancers.web.replacement_share == 25.0
+        source.set("errors", AlarmState.ALARM)
+        harness.advance(9 * 60.0)  # the second step (50 %)
+        assert balancers.web.replacement_share == 50.0
+        harness.advance(1.0)
+        settle(harness, agents)
+        info = harness.deployment(deployment_id)
+        assert info["status"] == "Stopped", info
+        assert info["errorInformation"]["code"] == "ALARM_ACTIVE"
+        # Every new request back to the originals, the replacements out, then even weights again.
+        assert shares(balancers) == [0.0, 25.0, 50.0, 0.0, 50.0]
+        assert balancers.serving() == set(BLUE)
+    finally:
+        harness.close()

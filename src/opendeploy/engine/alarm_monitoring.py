@@ -4,8 +4,9 @@ DEPLOYMENT_STOP_ON_ALARM (``engine.rollback``).
 
 - **When**: the guide gives no cadence. An ``alarm_poll`` timer reads the alarms when the deployment
   starts and then every ``AlarmSettings.poll_interval`` (30 s) while it is active, and the timer is
-  brought forward to within ``BOUNDARY_DELAY`` of every lifecycle event's end (``check_soon``:
-  ``target_progress``), so each event boundary, zone wait and traffic step is followed by a check.
+  brought forward to within ``BOUNDARY_DELAY`` of every lifecycle event's end (a zone's monitor wait
+  begins at one) and of every step of a canary or linear traffic shift (``check_soon``:
+  ``target_progress``, ``strategies.server_blue_green``), so each is followed by a check.
 - **How**: the alarms are read outside any transaction (the timer kind's ``observe``: CloudWatch,
   Prometheus — network calls never hold the database), then ``domain.alarm_checks.check_alarms``
   decides with the group's configuration as it is now (``enabled: false`` ignores them,
@@ -49,7 +50,8 @@ def watch(session: Session, deployment: Deployment, now: float) -> None:
 
 
 def check_soon(session: Session, deployment_id: str, now: float) -> None:
-    """A lifecycle event ended: the deployment's alarms are read within ``BOUNDARY_DELAY``."""
+    """A lifecycle event ended or traffic moved a step: the deployment's alarms are read within
+    ``BOUNDARY_DELAY``."""
     pull_forward(session, ALARM_POLL, deployment_id, now + BOUNDARY_DELAY)
 
 

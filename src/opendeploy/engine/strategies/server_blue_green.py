@@ -68,7 +68,7 @@ from opendeploy.domain.statuses import (
     TargetStatus,
 )
 from opendeploy.domain.traffic_routing import ShiftState, promote, shift_at
-from opendeploy.engine import instance_health_records, notifying, stop, target_progress
+from opendeploy.engine import alarm_monitoring, instance_health_records, notifying, stop, target_progress
 from opendeploy.engine.deployment_end import end_deployment
 from opendeploy.engine.progress import SHIFT, Progress, progress_of, record_progress
 from opendeploy.engine.runners import EventStart, traffic
@@ -512,6 +512,8 @@ def _shift(
         _say(deployment, f"{_shift_message(state, promoted)} (a load balancer could not be reached: {error})")
         return
     percent = float(state.replacement_percent)
+    if progress_of(deployment).traffic_percent != percent:  # a new step: the alarms are read at once
+        alarm_monitoring.check_soon(session, deployment.id, now)
     record_progress(deployment, Progress(phase=SHIFT, step=state.step, traffic_percent=percent, extra=extra))
     _say(deployment, _shift_message(state, promoted))
     if state.next_step_at is None:
