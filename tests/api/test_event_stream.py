@@ -521,3 +521,20 @@ def test_a_reader_following_the_log_misses_nothing_while_writers_commit_at_once(
     database.dispose()
     assert len(everything) == writers * commits
     assert seen == everything
+
+
+def test_a_retention_of_0_turns_the_stream_off(server_factory: Callable[..., ServerProcess]) -> None:
+    server = server_factory(extra_args=["--event-stream-retention", "0"])
+    access_key, secret = server.credentials()
+    result = curl_once(
+        server,
+        "/events",
+        "--aws-sigv4",
+        f"aws:amz:{server.region}:codedeploy",
+        "--user",
+        f"{access_key}:{secret}",
+    )
+    body, status = result.stdout.rsplit("\n", 1)
+    assert status == "404"
+    assert json.loads(body)["__type"] == "ResourceNotFoundException"
+    assert "--event-stream-retention" in json.loads(body)["message"]
