@@ -61,6 +61,11 @@ class EngineSettings:
     step_retry_base: float = 5.0
     step_retry_cap: float = 300.0
     step_max_attempts: int = 10
+    # A blue/green deployment that copies an Auto Scaling group (COPY_AUTO_SCALING_GROUP) waits this long
+    # for every instance of the copy to be in service and registered under its EC2 instance id, looking
+    # every ``provision_poll_interval`` seconds (one DescribeAutoScalingGroups each time).
+    provision_wait: float = 3600.0
+    provision_poll_interval: float = 10.0
 
 
 @dataclass(frozen=True)

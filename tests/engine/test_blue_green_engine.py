@@ -548,20 +548,6 @@ def test_replacements_that_never_become_healthy_fail_the_deployment_and_leave_th
     )
 
 
-def test_copying_an_auto_scaling_group_is_refused_with_what_to_do_instead(harness: EngineHarness) -> None:
-    group_id, agents = fleet(harness, KEEP_ALIVE)
-    deployment_id = deploy(
-        harness,
-        group_id,
-        options={**KEEP_ALIVE, "greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"}},
-    )
-    info = harness.deployment(deployment_id)
-    assert info["status"] == "Failed", info
-    assert info["errorInformation"]["code"] == "AUTO_SCALING_CONFIGURATION"
-    assert "name them with targetInstances" in info["errorInformation"]["message"]
-    assert all(agent.poll() is None for agent in agents.values())
-
-
 def test_the_continue_that_ends_a_ready_wait_starts_a_canary_without_promoting_it(
     harness: EngineHarness, balancers: Balancers
 ) -> None:

@@ -6,7 +6,9 @@ opendeploy has no EC2 inventory: every host is a registered (on-premises) instan
 filters and EC2 tag set therefore select among the registered instances too, by their tags, exactly as
 the on-premises ones do; the group's instances are the union of both selections (the guide's rule for
 groups that have both, L11365–11638). Deregistered instances are never selected. Auto Scaling groups
-name no instances here and select nothing.
+select nothing by themselves; an EC2 instance an Auto Scaling group launched takes part once it is
+registered under its EC2 instance id as its instance name (``registered_names``: a blue/green deployment
+that copies the group's Auto Scaling group finds its replacement and original instances that way).
 """
 
 from __future__ import annotations
@@ -105,3 +107,18 @@ def replacement_instances(session: Session, target_instances: Mapping[str, Any] 
     if not tags.groups:
         return ()
     return deployment_group_instances(ec2_tag_set=tags, ec2_instances=registered_instances(session))
+
+
+def registered_names(session: Session, names: Sequence[str]) -> tuple[str, ...]:
+    """Those of ``names`` (e.g. an Auto Scaling group's EC2 instance ids) that are registered instances,
+    in the order given."""
+    if not names:
+        return ()
+    found = set(
+        session.scalars(
+            select(OnPremisesInstance.name).where(
+                OnPremisesInstance.name.in_(list(names)), OnPremisesInstance.deregister_time.is_(None)
+            )
+        )
+    )
+    return tuple(name for name in names if name in found)

@@ -9,6 +9,18 @@ guide's "manually provision instances", ``DISCOVER_EXISTING``); the **original**
 of the deployment group's instances. The steps (guide L636–652, L15265–15276), each a ``phase`` on record
 (``engine.progress``) so a restart resumes where it was:
 
+- **Provision** (``COPY_AUTO_SCALING_GROUP`` only, guide L603–613, L3134–3152): the deployment group's
+  Auto Scaling group is copied (``integrations.auto_scaling``) as ``CodeDeploy_<group>_<deployment id>``,
+  sized to the original's healthy instances — idempotent by name, so a restart creates no second group
+  — then, every ``provision_poll_interval`` up to ``provision_wait`` (``EngineSettings``), the copy is
+  looked at until every instance it should have is InService and registered under its EC2 instance id
+  (opendeploy has no EC2 inventory: their boot script registers them with that name and starts the
+  agent). Those are the replacements; the originals are the group's instances plus the registered ones
+  named by the original Auto Scaling group's instance ids. Not all registered in time: Failed, naming
+  the missing ones. On success the deployment group names the copy instead of the original, and with
+  TERMINATE the original Auto Scaling group is force-deleted as its instances are deregistered. The
+  Auto Scaling calls run inside the step's transaction (a few quick requests, as the traffic steps do).
+
 - **Install**: replacement instances run ApplicationStop … ValidateService, as many at a time as the
   deployment configuration's minimum healthy hosts allow over the replacement environment (guide
   L14394–14399). Each then waits, Ready (InstanceReady), before BeforeAllowTraffic (``target_progress``).
@@ -35,7 +47,8 @@ taken out.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,12 +92,15 @@ from opendeploy.engine.strategies.server_in_place import (
     group_and_config,
     start_targets,
 )
-from opendeploy.engine.targets import group_instances, replacement_instances
+from opendeploy.engine.targets import group_instances, registered_names, replacement_instances
+from opendeploy.integrations import auto_scaling
+from opendeploy.integrations.auto_scaling import AutoScalingError
 from opendeploy.integrations.traffic import TrafficError, TrafficMisconfigured
 from opendeploy.settings import Settings
 from opendeploy.store.deployment_configs import find_deployment_config
 from opendeploy.store.models import (
     Deployment,
+    DeploymentGroup,
     DeploymentTarget,
     LifecycleEventRecord,
     OnPremisesInstance,
@@ -93,6 +109,7 @@ from opendeploy.store.models import (
 BLUE = "Blue"  # the API's instanceType / instanceLabel of an original instance
 GREEN = "Green"  # of a replacement instance
 
+PROVISION = "Provision"
 INSTALL = "Install"
 READY_WAIT = "ReadyWait"
 REROUTE = "Reroute"
@@ -100,6 +117,10 @@ BLOCK_ORIGINAL = "BlockOriginal"
 TERMINATION_WAIT = "TerminationWait"
 REROUTE_BACK = "RerouteBack"
 BLOCK_REPLACEMENT = "BlockReplacement"
+
+AUTO_SCALING = "autoScaling"
+"""``Progress.fixed`` key of a COPY_AUTO_SCALING_GROUP deployment: {"source": the group's Auto Scaling
+group, "copy": the one the deployment creates}."""
 
 _DONE = frozenset({TargetStatus.SUCCEEDED, TargetStatus.FAILED, TargetStatus.SKIPPED})
 ALL_AT_ONCE = configs.PREDEFINED_CONFIGS["CodeDeployDefault.AllAtOnce"].minimum_healthy_hosts
@@ -141,14 +162,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
         _start_rollback(session, deployment, rolled_back, now, settings)
         return
     if deployment.blue_green.green_fleet_provisioning == GreenFleetProvisioning.COPY_AUTO_SCALING_GROUP:
-        message = (
-            "This server does not copy Auto Scaling groups (greenFleetProvisioningOption "
-            "COPY_AUTO_SCALING_GROUP): provision the replacement instances yourself and name them with "
-            "targetInstances (DISCOVER_EXISTING)."
-        )
-        fail(
-            session, deployment, ErrorCode.AUTO_SCALING_CONFIGURATION, now, message, settings, message=message
-        )
+        _start_provision(session, deployment, group, now, settings)
         return
     replacements = replacement_instances(session, deployment.target_instances)
     if not replacements:
@@ -160,6 +174,22 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
         return
     chosen = set(replacements)
     originals = tuple(name for name in group_instances(session, group) if name not in chosen)
+    if _add_environments(session, deployment, group, replacements, originals, now, settings):
+        _begin(session, deployment, now, settings, INSTALL)
+        _install(session, deployment, config, now, settings)
+
+
+def _add_environments(
+    session: Session,
+    deployment: Deployment,
+    group: DeploymentGroup,
+    replacements: Sequence[str],
+    originals: Sequence[str],
+    now: float,
+    settings: Settings,
+) -> bool:
+    """A Green target per replacement instance and a Blue one per original instance; False (and the
+    deployment Failed) when they are more than one deployment may have."""
     limit = settings.quotas.instances_per_deployment
     if len(replacements) + len(originals) > limit:
         fail(
@@ -171,7 +201,7 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             "may be deployed to at once.",
             settings,
         )
-        return
+        return False
     known = instance_health_records.known(session, group.id, replacements)
     health = {name: known[name].health if name in known else NEW_INSTANCE for name in replacements}
     add_targets(
@@ -194,8 +224,132 @@ def start(session: Session, deployment: Deployment, now: float, settings: Settin
             events=server_events(deployment_type=BLUE_GREEN, role=ORIGINAL),
             label=BLUE,
         )
-    _begin(session, deployment, now, settings, INSTALL)
-    _install(session, deployment, config, now, settings)
+    return True
+
+
+# --- provisioning by copying an Auto Scaling group ---------------------------------------------------------
+
+
+def copy_name(group_name: str, deployment_id: str) -> str:
+    """The name of the Auto Scaling group a deployment creates (guide L3143–3152)."""
+    return f"CodeDeploy_{group_name}_{deployment_id}"
+
+
+def _start_provision(
+    session: Session, deployment: Deployment, group: DeploymentGroup, now: float, settings: Settings
+) -> None:
+    sources = auto_scaling.names(group.auto_scaling_groups)
+    if len(sources) != 1:
+        message = (
+            "Copying an Auto Scaling group (greenFleetProvisioningOption COPY_AUTO_SCALING_GROUP) needs a "
+            f"deployment group that names exactly one Auto Scaling group; '{group.name}' names "
+            f"{len(sources)}."
+        )
+        code = ErrorCode.AUTO_SCALING_CONFIGURATION
+        fail(session, deployment, code, now, message, settings, message=message)
+        return
+    _begin(session, deployment, now, settings, PROVISION)
+    names = {"source": sources[0], "copy": copy_name(group.name, deployment.id)}
+    extra = {"waitUntil": now + settings.engine.provision_wait}
+    record_progress(deployment, Progress(phase=PROVISION, extra=extra, fixed={AUTO_SCALING: names}))
+    _provision(session, deployment, now, settings)
+
+
+def _provision(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
+    """Create the copy (once), then look at it until its instances are all in service and registered."""
+    progress = progress_of(deployment)
+    names: Mapping[str, str] = progress.fixed[AUTO_SCALING]
+    source, copy = names["source"], names["copy"]
+    extra = dict(progress.extra)
+    if "originalInstances" not in extra:
+        try:
+            original = auto_scaling.describe_group(source)
+            created = auto_scaling.create_copy(original, copy)
+        except AutoScalingError as error:
+            code = ErrorCode.AUTO_SCALING_CONFIGURATION
+            fail(session, deployment, code, now, str(error), settings, message=str(error))
+            return
+        extra["originalInstances"] = list(original.instance_ids)
+        record_progress(deployment, replace(progress, extra=extra))
+        _note(
+            deployment,
+            f"Auto Scaling group {copy} was {'created' if created else 'found'} as the copy of {source} with "
+            f"{len(original.healthy_instance_ids)} instances: each takes part once registered under its EC2 "
+            "instance id.",
+        )
+    wait_until = float(extra.get("waitUntil", now))
+    try:
+        capacity = auto_scaling.in_service_instances(copy)
+    except AutoScalingError as error:  # looked at again until the wait ends
+        if now >= wait_until:
+            code = ErrorCode.AUTO_SCALING_CONFIGURATION
+            fail(session, deployment, code, now, str(error), settings, message=str(error))
+        else:
+            deployment.engine_due_at = min(wait_until, now + settings.engine.provision_poll_interval)
+        return
+    registered = set(registered_names(session, capacity.in_service))
+    missing = [name for name in capacity.in_service if name not in registered]
+    if capacity.in_service and len(capacity.in_service) >= capacity.desired and not missing:
+        _provisioned(
+            session, deployment, sorted(capacity.in_service), extra["originalInstances"], now, settings
+        )
+        return
+    if now < wait_until:
+        deployment.engine_due_at = min(wait_until, now + settings.engine.provision_poll_interval)
+        return
+    minutes = settings.engine.provision_wait / 60.0
+    message = (
+        f"The instances of Auto Scaling group {copy} were not all in service and registered within "
+        f"{minutes:g} minutes ({len(capacity.in_service)} of {capacity.desired} in service"
+        + (f"; not registered: {', '.join(missing)}" if missing else "")
+        + "): an instance takes part once its boot script registers it under its EC2 instance id "
+        "(opendeploy register, or aws deploy register-on-premises-instance) and starts its agent."
+    )
+    fail(session, deployment, ErrorCode.TIMEOUT, now, message, settings, message=message)
+
+
+def _provisioned(
+    session: Session,
+    deployment: Deployment,
+    replacements: Sequence[str],
+    original_instance_ids: Sequence[str],
+    now: float,
+    settings: Settings,
+) -> None:
+    """The copy's instances are the replacement environment; on to the install."""
+    group = session.get(DeploymentGroup, deployment.deployment_group_id or "")
+    if group is None:
+        message = "The deployment group no longer exists."
+        fail(session, deployment, ErrorCode.DEPLOYMENT_GROUP_MISSING, now, message, settings)
+        return
+    chosen = set(replacements)
+    originals = sorted(
+        {*group_instances(session, group), *registered_names(session, original_instance_ids)} - chosen
+    )
+    if _add_environments(session, deployment, group, replacements, originals, now, settings):
+        record_progress(deployment, Progress(phase=INSTALL))
+        _install(session, deployment, None, now, settings)
+
+
+def _adopt_copy(session: Session, deployment: Deployment, settings: Settings, *, terminate: bool) -> None:
+    """After success: the deployment group names the copy instead of the original Auto Scaling group,
+    which is force-deleted (its instances terminated) with TERMINATE."""
+    names = progress_of(deployment).fixed.get(AUTO_SCALING)
+    if not names:
+        return
+    source, copy = names["source"], names["copy"]
+    group = session.get(DeploymentGroup, deployment.deployment_group_id or "")
+    if group is not None:
+        kept = [name for name in auto_scaling.names(group.auto_scaling_groups) if name not in (source, copy)]
+        group.auto_scaling_groups = [*kept, copy]
+    if not terminate:
+        return
+    try:
+        auto_scaling.delete_group(source)
+    except AutoScalingError as error:
+        _note(deployment, f"The original Auto Scaling group could not be deleted: {error}")
+        return
+    _note(deployment, f"The original Auto Scaling group {source} was deleted (its instances terminated).")
 
 
 def _begin(session: Session, deployment: Deployment, now: float, settings: Settings, phase: str) -> None:
@@ -271,7 +425,9 @@ def lifecycle_events(deployment: Deployment) -> tuple[LifecycleEvent, ...]:
 def advance(session: Session, deployment: Deployment, now: float, settings: Settings) -> None:
     """Something changed or a wait ended: take the step the deployment's phase is at."""
     phase = progress_of(deployment).phase
-    if phase == INSTALL:
+    if phase == PROVISION:
+        _provision(session, deployment, now, settings)
+    elif phase == INSTALL:
         _install(session, deployment, None, now, settings)
     elif phase == READY_WAIT:
         _ready_wait(session, deployment, now, settings)
@@ -570,6 +726,9 @@ def _say_problem(deployment: Deployment, message: str) -> None:
     deployment.deployment_status_messages = [*(deployment.deployment_status_messages or []), message]
 
 
+_note = _say_problem  # a line among the deployment's status messages that is no problem
+
+
 def _give_traffic_back(session: Session, deployment: Deployment, settings: Settings) -> None:
     """All new requests to the original instances, the originals taken out let in again, the replacements
     let in taken out, then even weights again (the side now out gets nothing anyway)."""
@@ -675,6 +834,7 @@ def _originals_blocked(session: Session, deployment: Deployment, now: float, set
         _even_weights(session, deployment, settings)
     options = deployment.blue_green
     if options.terminate_action == InstanceAction.KEEP_ALIVE:
+        _adopt_copy(session, deployment, settings, terminate=False)
         end_deployment(session, deployment, DeploymentStatus.SUCCEEDED, now, settings)
         return
     deployment.instance_termination_wait_time_started = True
@@ -702,6 +862,7 @@ def _termination_wait(session: Session, deployment: Deployment, now: float, sett
             *before,
             f"The original instances were terminated (deregistered): {', '.join(originals)}.",
         ]
+    _adopt_copy(session, deployment, settings, terminate=True)
     end_deployment(session, deployment, DeploymentStatus.SUCCEEDED, now, settings)
 
 
