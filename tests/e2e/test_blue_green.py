@@ -164,6 +164,35 @@ def test_traffic_waits_for_continue_deployment_across_a_server_kill_and_then_mov
     assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
 
 
+def test_a_ready_wait_that_runs_out_stops_the_deployment_and_leaves_the_traffic_alone(fleet: Fleet) -> None:
+    """The shortest wait the API allows (a minute) passes in real time: the deployment ends Stopped and
+    the serving environment keeps every request (the wait's arithmetic over hours is the engine tests')."""
+    options = {
+        **KEEP_ALIVE,
+        "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 1},
+    }
+    group = blue_green_group(fleet, options)
+    live, idle = environments(fleet)
+    traffic = Traffic.start(fleet.haproxy)
+    try:
+        deployment_id = create_deployment(fleet, group, "v5", idle)
+        assert (
+            wait_for_status(fleet, deployment_id, {"Ready", "Succeeded", "Failed", "Stopped"})["status"]
+            == "Ready"
+        )
+        info = wait_for_status(fleet, deployment_id, {"Succeeded", "Failed", "Stopped"}, timeout=150)
+        done = time.monotonic()
+        answers = traffic.wait_for_answers(done, ENVIRONMENTS[live], count=60)
+    finally:
+        traffic.stop()
+    assert info["status"] == "Stopped", info
+    assert "within the wait time (1 minute;" in info["deploymentStatusMessages"][-1], info
+    assert not any(body.endswith(" v5") for body in answers), answers
+    assert serving(fleet) == set(ENVIRONMENTS[live])
+    assert traffic.failures() == [], traffic.summary()
+    assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
+
+
 # --- canary and linear shifting through HAProxy weights -----------------------------------------------
 
 

@@ -570,8 +570,8 @@ def _ready_wait(session: Session, deployment: Deployment, now: float, settings: 
             settings,
             status_messages=[
                 f"Traffic was not rerouted to the replacement instances within the wait time ({minutes} "
-                "minutes; ContinueDeployment reroutes it): the deployment stopped and traffic still goes "
-                "to the original instances."
+                f"minute{'' if minutes == 1 else 's'}; ContinueDeployment reroutes it): the deployment "
+                "stopped and traffic still goes to the original instances."
             ],
             cause=target_progress.CAUSE_STOPPED,
         )
