@@ -6,7 +6,7 @@ set -eu
 "$REVISION_DIR/scripts/stop.sh"
 failing=""
 [ -f "$REVISION_DIR/failing" ] && failing="--failing"
-setsid python3 "$REVISION_DIR/service.py" --name "$NAME" --port "$PORT" $failing \
+setsid python3 "$REVISION_DIR/metered_service.py" --name "$NAME" --port "$PORT" $failing \
     --version "$(cat "$REVISION_DIR/version.txt")" --pid-file "$PID_FILE" \
     </dev/null >>"$SERVICE_DIR/service.log" 2>&1 &
 tries=0
