@@ -21,35 +21,19 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from test_blue_green_engine import BACKEND, BLUE_GREEN, ORIGINAL_EVENTS, REPLACEMENT_EVENTS, Balancers
 
-from opendeploy.domain.deployment_style import LoadBalancerInfo
 from opendeploy.engine.reconciler import Reconciler
 from opendeploy.integrations import aws_clients
-from opendeploy.integrations.traffic import FakeLoadBalancer, LoadBalancer, TargetState
 from opendeploy.settings import TrafficSettings
 from opendeploy.store.models import Deployment, DeploymentGroup, OnPremisesInstance
 from support.engine_harness import EngineHarness, FakeAgent
 from support.moto import ACCESS_KEY, SECRET_KEY, MotoServer
 from support.names import unique
 
-BACKEND = {"targetGroupInfoList": [{"name": "haproxy:web"}]}
-BLUE_GREEN = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
 COPY = {"greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"}}
 TERMINATE = {**COPY, "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE"}}
 KEEP_ALIVE = {**COPY, "terminateBlueInstancesOnDeploymentSuccess": {"action": "KEEP_ALIVE"}}
-REPLACEMENT_EVENTS = [
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
-]
-ORIGINAL_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
 POLL = 10.0  # EngineSettings.provision_poll_interval
 WAIT = 3600.0  # EngineSettings.provision_wait
 
@@ -124,22 +108,9 @@ def instance_ids(cloud: Cloud, name: str) -> list[str]:
 # --- the engine ---------------------------------------------------------------------------------------
 
 
-class Balancers:
-    """One fake backend; the original instances serve in it."""
-
-    def __init__(self) -> None:
-        self.web = FakeLoadBalancer("haproxy:web", drain_limit=300.0, healthy_expected=0.3)
-
-    def __call__(self, info: LoadBalancerInfo, settings: TrafficSettings) -> dict[str, LoadBalancer]:
-        return {"haproxy:web": self.web}
-
-    def serving(self, hosts: list[str]) -> set[str]:
-        return {h for h, seen in self.web.observe(hosts).items() if seen.state is TargetState.IN_SERVICE}
-
-
 @pytest.fixture
 def balancers() -> Balancers:
-    return Balancers()
+    return Balancers(serving=())
 
 
 @pytest.fixture

@@ -30,7 +30,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from test_blue_green_engine import CANARY_10_FOR_15, shifting_config, traffic_message, with_deployment
+from test_blue_green_engine import (
+    BLUE_GREEN,
+    CANARY_10_FOR_15,
+    ORIGINAL_EVENTS,
+    REPLACEMENT_EVENTS,
+    shifting_config,
+    traffic_message,
+    with_deployment,
+)
 
 from opendeploy.domain.deployment_style import LoadBalancerInfo
 from opendeploy.engine.reconciler import Reconciler
@@ -46,23 +54,9 @@ from support.names import unique
 BLUE = ["blue-1", "blue-2"]
 GREEN = ["green-1", "green-2"]
 TARGET_TAG = "opendeploy:lb-target"
-BLUE_GREEN = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
 KEEP_ALIVE = {"terminateBlueInstancesOnDeploymentSuccess": {"action": "KEEP_ALIVE"}}
 CANARY = "Canary10Percent15Minutes"
 ALL_AT_ONCE = "CodeDeployDefault.AllAtOnce"
-REPLACEMENT_EVENTS = [
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
-]
-ORIGINAL_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
 
 
 # --- moto -------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +55,22 @@ OUT = TargetObservation(TargetState.OUT_OF_SERVICE)
 
 
 class Balancers:
-    """What the engine gets for a loadBalancerInfo: one fake backend serving the blue hosts."""
+    """What the engine gets for a loadBalancerInfo: one fake backend, ``serving`` in service at first
+    (the blue hosts unless told otherwise)."""
 
-    def __init__(self) -> None:
+    def __init__(self, serving: Iterable[str] = tuple(BLUE)) -> None:
         self.web = FakeLoadBalancer("haproxy:web", drain_limit=300.0, healthy_expected=0.3)
-        for host in BLUE:
+        for host in serving:
             self.web.add_target(host)
 
     def __call__(self, info: LoadBalancerInfo, settings: TrafficSettings) -> dict[str, LoadBalancer]:
         return {"haproxy:web": self.web}
 
-    def serving(self) -> set[str]:
-        hosts = BLUE + GREEN
-        return {
-            host for host, seen in self.web.observe(hosts).items() if seen.state is TargetState.IN_SERVICE
-        }
+    def serving(self, hosts: Iterable[str] | None = None) -> set[str]:
+        """Which of ``hosts`` (by default every target the backend has seen) are in service."""
+        names = list(hosts) if hosts is not None else list(self.web.targets)
+        observed = self.web.observe(names)
+        return {host for host, seen in observed.items() if seen.state is TargetState.IN_SERVICE}
 
 
 @pytest.fixture

@@ -88,6 +88,7 @@ from opendeploy.engine.runners import EventStart, traffic
 from opendeploy.engine.strategies.base import StrategyKey, register
 from opendeploy.engine.strategies.server_in_place import (
     add_targets,
+    current_config,
     fail,
     group_and_config,
     start_targets,
@@ -97,7 +98,6 @@ from opendeploy.integrations import auto_scaling
 from opendeploy.integrations.auto_scaling import AutoScalingError
 from opendeploy.integrations.traffic import TrafficError, TrafficMisconfigured
 from opendeploy.settings import Settings
-from opendeploy.store.deployment_configs import find_deployment_config
 from opendeploy.store.models import (
     Deployment,
     DeploymentGroup,
@@ -493,21 +493,6 @@ def _decide(
     return next_dispatch(fleet, pace, now=now), {row.target_id: row.id for row in rows}
 
 
-def _config(session: Session, deployment: Deployment, now: float, settings: Settings) -> Any:
-    config = find_deployment_config(session, deployment.deployment_config_name)
-    if config is None or config.minimum_healthy_hosts is None:
-        fail(
-            session,
-            deployment,
-            ErrorCode.INTERNAL_ERROR,
-            now,
-            f"Deployment configuration {deployment.deployment_config_name} no longer exists.",
-            settings,
-        )
-        return None
-    return config
-
-
 def _install(
     session: Session,
     deployment: Deployment,
@@ -517,7 +502,7 @@ def _install(
 ) -> None:
     """Install on the replacement environment as fast as minimum healthy hosts allow; once every
     replacement instance is Ready (or failed within what the configuration tolerates), on to the wait."""
-    config = config or _config(session, deployment, now, settings)
+    config = config or current_config(session, deployment, now, settings)
     if config is None:
         return
     # A Ready instance has done all it can before the reroute: for the install it has succeeded.
@@ -583,7 +568,7 @@ def _begin_reroute(session: Session, deployment: Deployment, now: float, setting
     """Before any replacement instance is let in: with a canary or linear configuration the replacement
     environment's weight is 0 (it is health-checked, not sent requests, until the first step); otherwise
     both environments weigh the same (an earlier shift may have left either at 0)."""
-    config = _config(session, deployment, now, settings)
+    config = current_config(session, deployment, now, settings)
     if config is None:
         return
     blue, green = _names(session, deployment, BLUE), _names(session, deployment, GREEN)
@@ -608,7 +593,7 @@ def _reroute(
 ) -> None:
     """Let traffic reach the Ready replacement instances, as many at a time as the configuration allows;
     once they all serve, take the original instances out."""
-    config = config or _config(session, deployment, now, settings)
+    config = config or current_config(session, deployment, now, settings)
     if config is None:
         return
     routing = _routing(config)
@@ -647,7 +632,7 @@ def _shift(
     """One look at a canary or linear shift: apply the step in force (again: a load balancer's reload
     forgets weights), say where it is, and come back at the next step or to re-apply; at 100 %, on to
     taking the originals out. ContinueDeployment promotes: 100 % now."""
-    config = config or _config(session, deployment, now, settings)
+    config = config or current_config(session, deployment, now, settings)
     if config is None:
         return
     routing = _routing(config)

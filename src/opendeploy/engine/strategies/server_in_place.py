@@ -279,16 +279,12 @@ def add_targets(
 # --- dispatch -------------------------------------------------------------------------------------------
 
 
-def dispatch(
-    session: Session,
-    deployment: Deployment,
-    config: configs.DeploymentConfig | None,
-    now: float,
-    settings: Settings,
-) -> DispatchDecision | None:
-    """Ask ``next_dispatch`` what to do now and do it."""
-    if config is None:
-        config = find_deployment_config(session, deployment.deployment_config_name)
+def current_config(
+    session: Session, deployment: Deployment, now: float, settings: Settings
+) -> configs.DeploymentConfig | None:
+    """A running deployment's configuration; None once the deployment has failed because it no longer
+    exists (or has no minimum healthy hosts)."""
+    config = find_deployment_config(session, deployment.deployment_config_name)
     if config is None or config.minimum_healthy_hosts is None:
         fail(
             session,
@@ -298,6 +294,20 @@ def dispatch(
             f"Deployment configuration {deployment.deployment_config_name} no longer exists.",
             settings,
         )
+        return None
+    return config
+
+
+def dispatch(
+    session: Session,
+    deployment: Deployment,
+    config: configs.DeploymentConfig | None,
+    now: float,
+    settings: Settings,
+) -> DispatchDecision | None:
+    """Ask ``next_dispatch`` what to do now and do it."""
+    config = config or current_config(session, deployment, now, settings)
+    if config is None:
         return None
     if _only_waiting(session, deployment):
         return None
