@@ -28,7 +28,12 @@ of the deployment group's instances. The steps (guide L636–652, L15265–15276
   until ContinueDeployment, or Stopped, traffic untouched, once ``waitTimeInMinutes`` pass.
 - **Reroute**: replacement instances run BeforeAllowTraffic, AllowTraffic (the server registers them with
   the load balancers and waits until they are healthy), AfterAllowTraffic — as fast as the configuration
-  allows (L15587–15597).
+  allows (L15587–15597); with a canary or linear ``trafficRoutingConfig`` (beyond AWS) all at once, at
+  weight 0.
+- **Shift** (canary or linear only): each step of ``domain.traffic_routing``'s schedule gives the
+  replacements its share by the load balancers' weights (re-applied every hold interval; alarms read
+  after each step); ContinueDeployment promotes (100 % now); a ``Traffic: …`` status message says where
+  it is and when the next step is.
 - **BlockOriginal**: every original instance at once runs BeforeBlockTraffic, BlockTraffic (drained, then
   out), AfterBlockTraffic; one that fails fails the deployment (L14394–14399).
 - **TerminationWait**: with ``terminateBlueInstancesOnDeploymentSuccess`` TERMINATE, after
