@@ -164,35 +164,6 @@ def test_traffic_waits_for_continue_deployment_across_a_server_kill_and_then_mov
     assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
 
 
-def test_a_ready_wait_that_runs_out_stops_the_deployment_and_leaves_the_traffic_alone(fleet: Fleet) -> None:
-    """The shortest wait the API allows (a minute) passes in real time: the deployment ends Stopped and
-    the serving environment keeps every request (the wait's arithmetic over hours is the engine tests')."""
-    options = {
-        **KEEP_ALIVE,
-        "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 1},
-    }
-    group = blue_green_group(fleet, options)
-    live, idle = environments(fleet)
-    traffic = Traffic.start(fleet.haproxy)
-    try:
-        deployment_id = create_deployment(fleet, group, "v5", idle)
-        assert (
-            wait_for_status(fleet, deployment_id, {"Ready", "Succeeded", "Failed", "Stopped"})["status"]
-            == "Ready"
-        )
-        info = wait_for_status(fleet, deployment_id, {"Succeeded", "Failed", "Stopped"}, timeout=150)
-        done = time.monotonic()
-        answers = traffic.wait_for_answers(done, ENVIRONMENTS[live], count=60)
-    finally:
-        traffic.stop()
-    assert info["status"] == "Stopped", info
-    assert "within the wait time (1 minute;" in info["deploymentStatusMessages"][-1], info
-    assert not any(body.endswith(" v5") for body in answers), answers
-    assert serving(fleet) == set(ENVIRONMENTS[live])
-    assert traffic.failures() == [], traffic.summary()
-    assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
-
-
 # --- canary and linear shifting through HAProxy weights -----------------------------------------------
 
 
@@ -259,30 +230,6 @@ def new_version_share(traffic: Traffic, moment: float, version: str, count: int)
     )
     answers = traffic.since(moment)
     return 100.0 * sum(1 for o in answers if o.body.endswith(f" {version}")) / len(answers)
-
-
-def test_a_linear_shift_follows_its_steps_in_haproxy_weights_and_in_what_clients_get(fleet: Fleet) -> None:
-    group = shifting_group(
-        fleet, {"type": "TimeBasedLinear", "timeBasedLinear": {"linearPercentage": 50, "linearInterval": 1}}
-    )
-    _, idle = environments(fleet)
-    traffic = Traffic.start(fleet.haproxy)
-    try:
-        deployment_id = create_deployment(fleet, group, "v4", idle)
-        wait_for_share(fleet, deployment_id, 50)
-        assert weight_share(fleet, idle) == 50.0
-        half = new_version_share(traffic, time.monotonic(), "v4", count=400)
-        assert 35.0 <= half <= 65.0, half
-        info = wait_for_status(fleet, deployment_id, {"Succeeded", "Failed", "Stopped"}, timeout=180)
-        done = time.monotonic()
-        assert info["status"] == "Succeeded", info
-        answers = traffic.wait_for_answers(done, ENVIRONMENTS[idle], count=100)
-    finally:
-        traffic.stop()
-    assert set(answers) == {f"{host} v4" for host in ENVIRONMENTS[idle]}, answers
-    assert serving(fleet) == set(ENVIRONMENTS[idle])
-    assert traffic.failures() == [], traffic.summary()
-    assert traffic.haproxy_errors() == NO_HAPROXY_ERRORS, traffic.summary()
 
 
 @pytest.mark.parametrize("action", ["promote", "stop", "stop-and-roll-back"])
