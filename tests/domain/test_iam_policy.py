@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from opendeploy.domain.iam_conditions import normalize_context
 from opendeploy.domain.iam_policy import (
     Decision,
+    DecisionMemo,
     MalformedPolicy,
     Outcome,
     Policy,
@@ -18,6 +20,7 @@ from opendeploy.domain.iam_policy import (
     allows_everything,
     cached_policy,
     canonical_codedeploy_arn,
+    context_keys,
     evaluate,
     evaluate_all,
     parse_policy,
@@ -1093,3 +1096,116 @@ def test_a_caller_whose_policies_allow_everything_is_known_without_looking_at_re
 ) -> None:
     policies = [parse_policy({"Version": "2012-10-17", "Statement": statements})] if statements else []
     assert allows_everything(policies) is everything
+
+
+# --- remembering decisions ------------------------------------------------------------------------------
+
+OWNER_IS_CALLER = policy(
+    allow(
+        "codedeploy:GetApplication", Condition={"StringEquals": {"aws:PrincipalTag/owner": "${aws:username}"}}
+    )
+)
+TAGGED_REQUESTS = policy(
+    allow("codedeploy:CreateApplication", Condition={"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}})
+)
+BEFORE_2030 = policy(
+    allow(
+        "codedeploy:GetApplication", Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}
+    )
+)
+HTTPS_ONLY = policy(allow("codedeploy:*"), deny("*", Condition={"Bool": {"aws:SecureTransport": "false"}}))
+WRITES_OVER_HTTPS = policy(
+    allow("*"),
+    {
+        "Effect": "Deny",
+        "NotAction": ["codedeploy:Get*", "codedeploy:List*"],
+        "Resource": "*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("example", "action", "resource", "contexts"),
+    [
+        # A policy variable in a resource (the guide's "view your own user").
+        (VIEW_OWN_USER, "iam:GetUser", MARY, [{"aws:username": "marymajor"}, {"aws:username": "johndoe"}]),
+        # A policy variable only in a condition's value.
+        (
+            OWNER_IS_CALLER,
+            "codedeploy:GetApplication",
+            cd("application:web"),
+            [
+                {"aws:PrincipalTag/owner": "bob", "aws:username": "bob"},
+                {"aws:PrincipalTag/owner": "bob", "aws:username": "ann"},
+                {"aws:PrincipalTag/owner": "ann", "aws:username": "ann"},
+            ],
+        ),
+        # A multi-valued key, given as lists.
+        (
+            TAGGED_REQUESTS,
+            "codedeploy:CreateApplication",
+            cd("application:web"),
+            [{"aws:TagKeys": ["team"]}, {"aws:TagKeys": ["team", "cost"]}, {"aws:TagKeys": ["team"]}],
+        ),
+        # A key whose value changes every second, and one the server sets on every request.
+        (
+            BEFORE_2030,
+            "codedeploy:GetApplication",
+            cd("application:web"),
+            [{"aws:CurrentTime": "2029-12-31T23:59:59Z"}, {"aws:CurrentTime": "2030-01-01T00:00:00Z"}],
+        ),
+        (
+            HTTPS_ONLY,
+            "codedeploy:GetApplication",
+            cd("application:web"),
+            [{"aws:SecureTransport": True}, {"aws:SecureTransport": False}, {"aws:SecureTransport": True}],
+        ),
+        # NotAction: which statements can match an action is worked out once per action.
+        (
+            WRITES_OVER_HTTPS,
+            "codedeploy:CreateDeployment",
+            cd("deploymentgroup:web/prod"),
+            [{"aws:SecureTransport": True}, {"aws:SecureTransport": False}],
+        ),
+        (
+            WRITES_OVER_HTTPS,
+            "codedeploy:GetDeployment",
+            cd("deploymentgroup:web/prod"),
+            [{"aws:SecureTransport": True}, {"aws:SecureTransport": False}],
+        ),
+        # Key names are case-insensitive: the memo sees them lower-cased, as conditions do.
+        (TEST_WEST_GROUPS, "codedeploy:GetDeploymentGroup", cd("deploymentgroup:Test1/West1"), [{}, {}]),
+    ],
+)
+def test_a_remembered_decision_is_the_decision_for_the_context_at_hand(
+    example: Policy, action: str, resource: str, contexts: list[dict[str, Any]]
+) -> None:
+    memo = DecisionMemo([example])
+    outcomes = []
+    for context in contexts:
+        expected = evaluate([example], Request(action, resource, context))
+        remembered = memo.decide(action, resource, normalize_context(context))
+        assert remembered == expected
+        outcomes.append(remembered.outcome)
+    if action != "codedeploy:GetDeployment" and example is not TEST_WEST_GROUPS:
+        assert len(set(outcomes)) > 1  # the case tells contexts apart: a stale memo would fail it
+
+
+def test_context_keys_are_what_conditions_test_and_policy_variables_name() -> None:
+    assert context_keys([OWNER_IS_CALLER, VIEW_OWN_USER, HTTPS_ONLY]) == (
+        "aws:principaltag/owner",
+        "aws:securetransport",
+        "aws:username",
+    )
+    assert context_keys([TEST_WEST_GROUPS]) == ()
+
+
+def test_the_memo_starts_over_when_full() -> None:
+    memo = DecisionMemo([TEST_WEST_GROUPS], max_entries=2)
+    for name in ("a", "b", "c"):
+        memo.decide("codedeploy:GetDeploymentGroup", cd(f"deploymentgroup:Test{name}/West"), {})
+    assert len(memo._decisions) == 1
+    assert (
+        memo.decide("codedeploy:GetDeploymentGroup", cd("deploymentgroup:Prod/West"), {}).outcome is IMPLICIT
+    )

@@ -273,13 +273,7 @@ def _as_epoch(value: object) -> float | None:
     elif isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     elif isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"-?\d+(\.\d+)?", text):
-            return float(text)
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
+        return _epoch_of_text(value)
     else:
         return None
     if moment.tzinfo is None:
@@ -287,9 +281,28 @@ def _as_epoch(value: object) -> float | None:
     return moment.timestamp()
 
 
-def _as_ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not isinstance(value, str):
+# Parsed once per distinct text: every request carries the same few source addresses and, within a
+# second, the same aws:CurrentTime, and parsing them was most of a condition's cost.
+@lru_cache(maxsize=1024)
+def _epoch_of_text(value: str) -> float | None:
+    text = value.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _as_ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    return _ip_of_text(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=1024)
+def _ip_of_text(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(value.strip())
     except ValueError:

@@ -17,11 +17,15 @@ case-sensitively, both with ``*`` and ``?``. For CodeDeploy ARNs the separator a
 is normalised (the permissions reference allows ``:`` or ``/`` there, guide L22489–22490): a policy's
 ``deploymentconfig/Name`` matches the canonical ``…:deploymentconfig:Name`` and ``instance:i-1`` the
 canonical ``…:instance/i-1``. Condition operators, wildcards and policy variables: ``iam_conditions``.
+
+``DecisionMemo`` remembers one principal's decisions by action, resource and the values of the context
+keys its policies read (``context_keys``), for a server deciding the same few things many times a second.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -34,6 +38,7 @@ from opendeploy.domain.iam_conditions import (
     ContextValue,
     MalformedPolicy,
     PatternSet,
+    Variable,
     normalize_context,
     parse_condition_block,
 )
@@ -41,6 +46,7 @@ from opendeploy.domain.json_text import parse_json
 
 __all__ = [
     "Decision",
+    "DecisionMemo",
     "Effect",
     "MalformedPolicy",
     "Outcome",
@@ -49,6 +55,7 @@ __all__ = [
     "Statement",
     "cached_policy",
     "canonical_codedeploy_arn",
+    "context_keys",
     "evaluate",
     "evaluate_all",
     "parse_policy",
@@ -197,15 +204,20 @@ def _decided(request: Request, outcome: Outcome, policy: Policy, statement: Stat
 
 def evaluate(policies: Iterable[Policy], request: Request) -> Decision:
     """Decide ``request`` against all of a principal's policies (attached, inline and its groups')."""
+    return _evaluate_statements(
+        ((policy, statement) for policy in policies for statement in policy.statements), request
+    )
+
+
+def _evaluate_statements(statements: Iterable[tuple[Policy, Statement]], request: Request) -> Decision:
     allowed: Decision | None = None
-    for policy in policies:
-        for statement in policy.statements:
-            if statement.effect is Effect.DENY:
-                if statement.applies(request):
-                    return _decided(request, Outcome.EXPLICIT_DENY, policy, statement)
-            elif allowed is None and statement.applies(request):
-                # Only a Deny can change the answer now; later Allows need no evaluation.
-                allowed = _decided(request, Outcome.ALLOW, policy, statement)
+    for policy, statement in statements:
+        if statement.effect is Effect.DENY:
+            if statement.applies(request):
+                return _decided(request, Outcome.EXPLICIT_DENY, policy, statement)
+        elif allowed is None and statement.applies(request):
+            # Only a Deny can change the answer now; later Allows need no evaluation.
+            allowed = _decided(request, Outcome.ALLOW, policy, statement)
     return allowed or Decision(Outcome.IMPLICIT_DENY, request.action, request.resource)
 
 
@@ -240,6 +252,83 @@ def uses_resource_tags(policies: Iterable[Policy]) -> bool:
         for statement in policy.statements
         for condition in statement.conditions
     )
+
+
+def context_keys(policies: Iterable[Policy]) -> tuple[str, ...]:
+    """Every context key (lower-cased) a decision over ``policies`` can depend on: the keys their
+    conditions test and the policy variables (``${aws:username}``) in their actions, resources and
+    condition values. A superset is harmless; a key missing would make ``DecisionMemo`` wrong."""
+    keys: set[str] = set()
+    for policy in policies:
+        for statement in policy.statements:
+            for patterns in (statement.actions, statement.resources):
+                keys.update(
+                    part.key
+                    for template in patterns.templated
+                    for part in template
+                    if isinstance(part, Variable)
+                )
+            for condition in statement.conditions:
+                keys.add(condition.key)
+                for value in condition.values:
+                    keys.update(_variable_key(match) for match in _VARIABLE_IN_TEXT.findall(value))
+    return tuple(sorted(keys))
+
+
+_VARIABLE_IN_TEXT = re.compile(r"\$\{([^}]*)\}")
+
+
+def _variable_key(body: str) -> str:
+    return body.split(",", 1)[0].strip().lower()
+
+
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list | set | frozenset) else value
+
+
+class DecisionMemo:
+    """The decisions of one principal's policies, remembered by what can change them: the action, the
+    resource and the values of ``context_keys`` (so ``aws:CurrentTime`` in a condition makes a new entry
+    each second, and a policy that reads no key decides each (action, resource) once). A busy caller's
+    requests then cost a dictionary lookup instead of a pass over every statement. The memo lives as
+    long as the policies it was made for; at ``max_entries`` it starts over. A decision not remembered
+    yet looks only at the statements whose actions can match (``_statements_for``)."""
+
+    def __init__(self, policies: Sequence[Policy], max_entries: int = 4096) -> None:
+        self.policies = tuple(policies)
+        self.keys = context_keys(self.policies)
+        self.reads_resource_tags = uses_resource_tags(self.policies)
+        self.max_entries = max_entries
+        self._decisions: dict[tuple[object, ...], Decision] = {}
+        self._by_action: dict[str, tuple[tuple[Policy, Statement], ...]] = {}
+
+    def decide(self, action: str, resource: str, context: Context) -> Decision:
+        """``evaluate(policies, Request(action, resource, context))``; ``context`` with lower-cased keys
+        (``normalize_context``)."""
+        key = (action, resource, *(_hashable(context.get(name)) for name in self.keys))
+        decision = self._decisions.get(key)
+        if decision is None:
+            request = Request(action, resource, context)
+            decision = _evaluate_statements(self._statements_for(request.action_key), request)
+            if len(self._decisions) >= self.max_entries:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+    def _statements_for(self, action_key: str) -> tuple[tuple[Policy, Statement], ...]:
+        """The statements, in order, whose Action/NotAction can match ``action_key``: one pass over
+        the patterns per action instead of per request (a pattern with a policy variable always stays)."""
+        found = self._by_action.get(action_key)
+        if found is None:
+            found = tuple(
+                (policy, statement)
+                for policy in self.policies
+                for statement in policy.statements
+                if statement.actions.templated
+                or statement.actions.matches(action_key, {}) != statement.not_action
+            )
+            self._by_action[action_key] = found
+        return found
 
 
 def evaluate_all(policies: Sequence[Policy], requests: Iterable[Request]) -> Decision:
