@@ -168,6 +168,61 @@ def test_one_deployment_group_by_wildcards_test_star_slash_west_star(
     assert arn(iam_server, f"deploymentgroup:{apps['test']}/East1") in message
 
 
+def test_a_deployment_is_authorized_under_its_group_s_name_of_the_moment(
+    iam_server: ServerProcess, iam: Any
+) -> None:
+    """A deployment's permissions are asked on its deployment group's ARN; the server remembers which
+    group a deployment belongs to, yet a renamed group or application takes effect on the next request."""
+    user = User(iam_server, iam)
+    iam.put_user_policy(
+        UserName=user.name,
+        PolicyName="west-deployments",
+        PolicyDocument=policy(
+            {
+                "Effect": "Allow",
+                "Action": "codedeploy:GetDeployment",
+                "Resource": arn(iam_server, "deploymentgroup:TestApp*/West*"),
+            }
+        ),
+    )
+    admin = iam_server.client("codedeploy")
+    application = unique("TestApp")
+    admin.create_application(applicationName=application)
+    admin.create_deployment_group(
+        applicationName=application, deploymentGroupName="West1", serviceRoleArn=ROLE
+    )
+    revision = {
+        "revisionType": "GitHub",
+        "gitHubLocation": {"repository": "example/app", "commitId": "c" * 40},
+    }
+    deployment = admin.create_deployment(
+        applicationName=application, deploymentGroupName="West1", revision=revision
+    )["deploymentId"]
+    codedeploy = user.client("codedeploy")
+    for _ in range(2):  # the second answer comes from what the server remembers
+        assert (
+            codedeploy.get_deployment(deploymentId=deployment)["deploymentInfo"]["deploymentGroupName"]
+            == "West1"
+        )
+
+    admin.update_deployment_group(
+        applicationName=application, currentDeploymentGroupName="West1", newDeploymentGroupName="East1"
+    )
+    message = denied(lambda: codedeploy.get_deployment(deploymentId=deployment))
+    assert arn(iam_server, f"deploymentgroup:{application}/East1") in message
+
+    admin.update_deployment_group(
+        applicationName=application, currentDeploymentGroupName="East1", newDeploymentGroupName="West2"
+    )
+    assert (
+        codedeploy.get_deployment(deploymentId=deployment)["deploymentInfo"]["deploymentGroupName"] == "West2"
+    )
+    renamed = unique("ProdApp")
+    admin.update_application(applicationName=application, newApplicationName=renamed)
+    message = denied(lambda: codedeploy.get_deployment(deploymentId=deployment))
+    assert arn(iam_server, f"deploymentgroup:{renamed}/West2") in message
+
+
 def test_an_explicit_deny_wins_over_any_allow(
     iam_server: ServerProcess, iam: Any, apps: dict[str, str]
 ) -> None:

@@ -3,7 +3,7 @@ request needs. The one place the API adapters ask "may this caller do this?".
 
 - **Policies of a caller** (``principal_for``): an IAM user's key acts with the user's inline policies,
   its groups' inline policies and every managed policy attached to it or its groups (kept a few
-  seconds: ``PolicyCache``); any other key with none (implicit deny). The administrator is no
+  seconds: ``ShortLivedCache``); any other key with none (implicit deny). The administrator is no
   exception: ``opendeploy init`` makes it an IAM user with AWS's ``AdministratorAccess`` attached. An
   on-premises instance's credentials read the bundles of the revisions deployed to it and no others
   (``domain/instance_permissions``): the register commands' read-everything policy is read as that
@@ -13,7 +13,8 @@ request needs. The one place the API adapters ask "may this caller do this?".
 - **The decision** is the policy evaluator's (``domain/iam_policy``): explicit Deny wins, then Allow, else
   implicit deny, with the global condition keys a self-hosted server knows (``principal_for``), those
   the request sets (``aws:RequestTag/…``) and the tags of each resource it names (``aws:ResourceTag/…``,
-  looked up only for policies whose conditions read them: ``refusal``).
+  looked up only for policies whose conditions read them: ``refusal``). A user's decisions are
+  remembered with its cached policies (``iam_policy.DecisionMemo``), keyed by everything they depend on.
 - **The refusal** reads as AWS's: ``User: <arn> is not authorized to perform: <action> on resource: <arn>``
   (with "with an explicit deny" when a Deny statement decided).
 """
@@ -26,13 +27,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from opendeploy.domain.arns import parse_arn
+from opendeploy.domain.iam_conditions import normalize_context
 from opendeploy.domain.iam_policy import (
+    DecisionMemo,
     Outcome,
     Policy,
     Request,
@@ -90,6 +93,7 @@ class Principal:
     policies: Sequence[Policy]
     context: Mapping[str, Any]
     unrestricted: bool = False  # the policies allow everything (``iam_policy.allows_everything``)
+    memo: DecisionMemo | None = None  # remembers decisions over exactly ``policies``
 
 
 @dataclass(frozen=True)
@@ -98,44 +102,59 @@ class _UserPolicies:
 
     context: Mapping[str, Any]
     policies: tuple[Policy, ...]
-    read_at: float
     unrestricted: bool = False
+    memo: DecisionMemo | None = None
 
 
-class PolicyCache:
-    """Users' policies for a few seconds, so a busy user's requests do not read them from the database
-    each time (several queries). Any change through this server's IAM API forgets them all at once; another
-    replica's change is seen within ``ttl`` seconds (IAM itself is eventually consistent, too)."""
+V = TypeVar("V")
 
-    def __init__(self, ttl: float = 5.0) -> None:
+
+class ShortLivedCache(Generic[V]):
+    """What requests read from the database again and again, kept ``ttl`` seconds so a busy caller's
+    requests do not each run the queries. A change through this server forgets everything at once
+    (``forget``); another replica's change is seen within ``ttl`` seconds (IAM itself is eventually
+    consistent, too). Holds at most ``max_entries``, then starts over."""
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 50_000) -> None:
         self.ttl = ttl
-        self._users: dict[str, _UserPolicies] = {}
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[V, float]] = {}
         self._generation = 0
         self._lock = threading.Lock()
 
-    def get(self, arn: str, now: float) -> _UserPolicies | None:
-        found = self._users.get(arn)
-        return found if found is not None and now - found.read_at < self.ttl else None
+    def get(self, key: str, now: float) -> V | None:
+        found = self._entries.get(key)
+        return found[0] if found is not None and now - found[1] < self.ttl else None
 
     def generation(self) -> int:
         return self._generation
 
-    def put(self, arn: str, entry: _UserPolicies, generation: int) -> None:
+    def put(self, key: str, value: V, generation: int, now: float) -> None:
         with self._lock:
             if generation == self._generation:  # nothing changed while it was being read
-                self._users[arn] = entry
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+                self._entries[key] = (value, now)
 
     def forget(self) -> None:
         with self._lock:
             self._generation += 1
-            self._users.clear()
+            self._entries.clear()
 
 
-POLICIES = PolicyCache()
+# Users' policies, by user ARN: forgotten on any change through IAM or to who is an instance.
+POLICIES: ShortLivedCache[_UserPolicies] = ShortLivedCache()
+# The (application, deployment group) names of a deployment, by id: its permissions are asked on its
+# group's ARN. Forgotten when an application or a group is renamed or deleted (``NAME_CHANGES``).
+DEPLOYMENT_GROUPS: ShortLivedCache[tuple[str, str]] = ShortLivedCache()
+NAME_CHANGES = frozenset(
+    {"UpdateApplication", "UpdateDeploymentGroup", "DeleteApplication", "DeleteDeploymentGroup"}
+)
 
 
 def _user_policies(session: Session, arn: str) -> _UserPolicies | None:
-    cached = POLICIES.get(arn, time.monotonic())
+    now = time.monotonic()
+    cached = POLICIES.get(arn, now)
     if cached is not None:
         return cached
     generation = POLICIES.generation()
@@ -152,8 +171,8 @@ def _user_policies(session: Session, arn: str) -> _UserPolicies | None:
         if not (instance and _is_registration_grant(source))
     ]
     policies = tuple(cached_policy(s.document, s.name) for s in sources)
-    entry = _UserPolicies(context, policies, time.monotonic(), allows_everything(policies))
-    POLICIES.put(arn, entry, generation)
+    entry = _UserPolicies(context, policies, allows_everything(policies), DecisionMemo(policies))
+    POLICIES.put(arn, entry, generation, now)
     return entry
 
 
@@ -209,16 +228,18 @@ def principal_for(session: Session, caller: Caller, now: float) -> Principal:
         context["aws:SourceIp"] = caller.source_ip
     policies: tuple[Policy, ...] = ()
     unrestricted = False
+    memo = None
     user = _user_policies(session, caller.arn)
     if user is not None:
         context.update(user.context)
-        policies, unrestricted = user.policies, user.unrestricted
+        policies, unrestricted, memo = user.policies, user.unrestricted, user.memo
     if caller.bundles_matter and not unrestricted:
         instance = _registered_instance(session, caller.arn, caller.instance_name)
         grant = instance_grant(_bundles_deployed_to(session, instance)) if instance else None
         if grant is not None:
             policies += (parse_policy(grant, f"instance/{instance}"),)
-    return Principal(policies, context, unrestricted)
+            memo = None  # the user's memo knows its policies without this grant
+    return Principal(policies, context, unrestricted, memo)
 
 
 def refusal(
@@ -233,17 +254,28 @@ def refusal(
     ``aws:ResourceTag/<key>`` of its own resource — looked up only when a policy's condition reads them."""
     if principal.unrestricted:
         return None
-    context = {**principal.context, **(extra_context or {})}
-    tagged = resource_tags is not None and uses_resource_tags(principal.policies)
+    context = normalize_context({**principal.context, **(extra_context or {})})
+    memo = principal.memo
+    reads_tags = memo.reads_resource_tags if memo is not None else uses_resource_tags(principal.policies)
+    tagged = resource_tags is not None and reads_tags
+    memo = None if tagged else memo
     for requirement in requirements:
         options = requirement.options if isinstance(requirement, AnyOf) else (requirement,)
         first: Refusal | None = None
         for permission in options:
-            asked = context
-            if tagged and resource_tags is not None:
-                tags = resource_tags(permission.resource)
-                asked = {**context, **{f"aws:ResourceTag/{key}": value for key, value in tags.items()}}
-            decision = evaluate(principal.policies, Request(permission.action, permission.resource, asked))
+            if memo is not None:
+                decision = memo.decide(permission.action, permission.resource, context)
+            else:
+                asked = context
+                if tagged and resource_tags is not None:
+                    tags = resource_tags(permission.resource)
+                    asked = {
+                        **context,
+                        **{f"aws:resourcetag/{key.lower()}": value for key, value in tags.items()},
+                    }
+                decision = evaluate(
+                    principal.policies, Request(permission.action, permission.resource, asked)
+                )
             if decision.allowed:
                 first = None
                 break
@@ -287,8 +319,16 @@ class SessionLookup:
         self.session = session
 
     def deployment_group_of(self, deployment_id: str) -> tuple[str, str] | None:
+        now = time.monotonic()
+        cached = DEPLOYMENT_GROUPS.get(deployment_id, now)
+        if cached is not None:
+            return cached
+        generation = DEPLOYMENT_GROUPS.generation()
         row = _GROUP_OF_DEPLOYMENT.first(self.session.connection(), {"deployment_id": deployment_id})
-        return (row.application, row.group) if row is not None else None
+        if row is None:
+            return None
+        DEPLOYMENT_GROUPS.put(deployment_id, (row.application, row.group), generation, now)
+        return row.application, row.group
 
     def deployment_config_of_group(self, application_name: str, deployment_group_name: str) -> str | None:
         row = _CONFIG_OF_GROUP.first(

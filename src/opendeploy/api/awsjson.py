@@ -38,7 +38,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from opendeploy.api import sigv4
-from opendeploy.api.authorization import POLICIES, Caller, SessionLookup, principal_for, refusal, unmapped
+from opendeploy.api.authorization import (
+    DEPLOYMENT_GROUPS,
+    NAME_CHANGES,
+    POLICIES,
+    Caller,
+    SessionLookup,
+    principal_for,
+    refusal,
+    unmapped,
+)
 from opendeploy.api.codedeploy.registry import Handler, OperationContext, Principal
 from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
@@ -481,4 +490,6 @@ def _serve(
             audit.recorded = True
     if operation in _CHANGES_WHO_IS_AN_INSTANCE:  # committed: an instance's grant may have changed
         POLICIES.forget()
+    if operation in NAME_CHANGES:  # committed: a deployment's group may now go by another name
+        DEPLOYMENT_GROUPS.forget()
     return result
