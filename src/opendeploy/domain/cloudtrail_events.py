@@ -37,6 +37,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from opendeploy.domain.arns import application_arn, deployment_config_arn, deployment_group_arn
 from opendeploy.domain.permissions import is_read_only
 
@@ -278,8 +280,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    # orjson: a record is written for every request, and the standard library took half its cost.
+    try:
+        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits, which only the standard library writes
+        return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def _capped(value: Any) -> Any:
