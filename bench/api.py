@@ -28,25 +28,33 @@ application of its own (fresh deployment groups), on the same server:
 
 Every request of both callers is authorized and writes an audit event; the user's extra cost is
 loading and evaluating its policies. What authorization and audit cost together shows next to a server
-without either: ``--baseline REF`` adds the caller ``before``, the administrator of a second server run
-from a git worktree of ``REF`` (e.g. ``668551c``, the last commit before issue 9 added them) on the same
-backend, measured in the same turns.
+without either, measured in the same turns on the same backend:
+
+- ``--unchecked`` adds the caller ``unchecked``: a second server from this same checkout with its
+  authorization and audit trail switched off by ``bench/unchecked/sitecustomize.py`` (checked: a user
+  without policies gets in), so the ratios user / unchecked and admin / unchecked are exactly what the
+  checks cost;
+- ``--baseline REF`` adds the caller ``before``, the administrator of a server run from a git worktree
+  of ``REF`` (``668551c`` is the last commit before issue 9 added them; everything since then is in
+  that difference too).
 
 Prints each measurement's requests per second and p50 / p99 latency (milliseconds), then per backend,
 operation and client count the median throughput of each caller and the ratios user / admin and, with a
-baseline, admin / before and user / before; then the same for the server's CPU time per request (read
+baseline, admin / and user / the baseline — each the median of the ratios within one turn, since a
+shared machine's load drifts between turns far more than within one; then the same for the server's CPU time per request (read
 from /proc), whose ratios say the same as capacity but are far less disturbed by other work on a shared
 machine. Target (issue 9): authorization and audit together cost under 10 % of throughput — ratios of
 at least 0.90.
 
 Quick run: ``--requests 200 --clients 1,8``. Run with the project's venv:
-``.venv/bin/python bench/api.py --baseline 668551c``.
+``.venv/bin/python bench/api.py --unchecked``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -84,6 +92,7 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     server_cpu_seconds: float  # user + system CPU the server process spent during the measurement
+    round_: int = 0  # which turn: the callers' measurements of one turn are compared with each other
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -334,7 +343,7 @@ def run_backend(
                 _wait_until_engine_idle(caller.server)  # measure GetDeployment, not the backlog
                 gets = [ids[n % len(ids)] for n in range(requests)]
                 fetched, _ = _measure(backend, caller, "get_deployment", application, clients, gets)
-                results += [created, fetched]
+                results += [dataclasses.replace(r, round_=round_) for r in (created, fetched)]
     return results
 
 
@@ -350,7 +359,9 @@ def print_table(results: Sequence[Result]) -> None:
         )
 
 
-RATIOS = (("user", "admin"), ("admin", "before"), ("user", "before"))
+BASELINES = ("unchecked", "before")
+RATIOS = (("user", "admin"), *((caller, base) for base in BASELINES for caller in CALLERS))
+UNCHECKED = Path(__file__).resolve().parent / "unchecked"  # its sitecustomize turns the checks off
 
 
 def print_ratios(results: Sequence[Result], target: float = 0.90) -> None:
@@ -369,30 +380,53 @@ def _ratio_table(
     metric: Callable[[Result], float],
     higher_is_better: bool,
 ) -> None:
-    cells: dict[tuple[str, str, int], dict[str, list[float]]] = {}
+    cells: dict[tuple[str, str, int], dict[str, dict[int, float]]] = {}
     for r in results:
-        cells.setdefault((r.backend, r.operation, r.clients), {}).setdefault(r.caller, []).append(metric(r))
-    callers = [name for name in (*CALLERS, "before") if any(name in by for by in cells.values())]
+        cells.setdefault((r.backend, r.operation, r.clients), {}).setdefault(r.caller, {})[r.round_] = metric(
+            r
+        )
+    callers = [name for name in (*CALLERS, *BASELINES) if any(name in by for by in cells.values())]
     ratios = [(a, b) for a, b in RATIOS if a in callers and b in callers]
     header = f"{'backend':<11}{'operation':<18}{'clients':>8}{'runs':>6}"
     header += "".join(f"{name:>10}" for name in callers)
-    header += "".join(f"{a + '/' + b:>14}" for a, b in ratios)
+    header += "".join(f"{a + '/' + b:>17}" for a, b in ratios)
     print()
-    print(f"median {title}; ratios as capacity, target >= {target:.2f}")
+    print(f"median {title}; ratios as capacity (median of each turn's ratio), target >= {target:.2f}")
     print(header)
     print("-" * len(header))
     for (backend, operation, clients), by_caller in sorted(cells.items()):
-        medians = {name: statistics.median(values) for name, values in by_caller.items()}
+        medians = {name: statistics.median(values.values()) for name, values in by_caller.items()}
         runs = max(len(v) for v in by_caller.values())
         line = f"{backend:<11}{operation:<18}{clients:>8}{runs:>6}"
         line += "".join(f"{medians[name]:>10.2f}" if name in medians else f"{'-':>10}" for name in callers)
         for a, b in ratios:
-            if a in medians and b in medians and medians[a] and medians[b]:
-                value = medians[a] / medians[b] if higher_is_better else medians[b] / medians[a]
-                line += f"{value:>12.3f}{'  ' if value >= target else ' *'}"
+            # Paired by turn: a machine whose load drifts slows both measurements of a turn alike.
+            turns = sorted(set(by_caller.get(a, {})) & set(by_caller.get(b, {})))
+            each = [
+                by_caller[a][t] / by_caller[b][t] if higher_is_better else by_caller[b][t] / by_caller[a][t]
+                for t in turns
+                if by_caller[a][t] and by_caller[b][t]
+            ]
+            if each:
+                value = statistics.median(each)
+                line += f"{value:>15.3f}{'  ' if value >= target else ' *'}"
             else:
-                line += f"{'-':>14}"
+                line += f"{'-':>17}"
         print(line)
+
+
+def _check_unchecked(server: ServerProcess) -> None:
+    """Make sure the ``unchecked`` server does not authorize: a user without any policy gets in."""
+    iam = server.client("iam")
+    iam.create_user(UserName="bench-nobody")
+    key = iam.create_access_key(UserName="bench-nobody")["AccessKey"]
+    client = server.session().client(
+        "codedeploy", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+    )
+    try:
+        client.list_applications()
+    except Exception as error:
+        raise RuntimeError(f"the unchecked server still authorizes ({error}): see bench/unchecked") from None
 
 
 @contextlib.contextmanager
@@ -444,6 +478,11 @@ def main() -> None:
         metavar="REF",
         help="also measure the administrator of a server run from this git commit (caller 'before')",
     )
+    parser.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="also measure this code with authorization and audit switched off (caller 'unchecked')",
+    )
     parser.add_argument("--clients", default="1,8,32", help="comma-separated concurrent client counts")
     parser.add_argument(
         "--repeat", type=int, default=1, help="measurements per caller, operation and client count"
@@ -467,7 +506,7 @@ def main() -> None:
                         continue
                     databases = Databases()
                     servers.callback(databases.drop_all)
-                callers = _callers(backend, names, databases, before_source, servers)
+                callers = _callers(backend, names, databases, before_source, args.unchecked, servers)
                 results += run_backend(backend, args.requests, callers, args.repeat, concurrency)
     print_table(results)
     print_ratios(results)
@@ -490,6 +529,7 @@ def _callers(
     names: Sequence[str],
     databases: Databases | None,
     before_source: Path | None,
+    unchecked: bool,
     stack: contextlib.ExitStack,
 ) -> list[Caller]:
     server = _start_server(backend, databases, "now", None, stack)
@@ -501,6 +541,10 @@ def _callers(
             callers.append(Caller("user", key, server))
         else:
             callers.append(Caller("admin", None, server))
+    if unchecked:
+        server = _start_server(backend, databases, "unchecked", UNCHECKED, stack)
+        _check_unchecked(server)
+        callers.append(Caller("unchecked", None, server))
     if before_source is not None:
         callers.append(
             Caller("before", None, _start_server(backend, databases, "before", before_source, stack))
