@@ -4,6 +4,8 @@ management events, redaction of secrets, the fields CloudTrail always carries.""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -328,3 +330,19 @@ def test_tls_details_and_additional_event_data() -> None:
         "bytesTransferredOut": 1024,
         "x-amz-security-token": HIDDEN,
     }
+
+
+def test_values_json_cannot_hold_natively_are_written_as_text_or_in_full() -> None:
+    event = trail_event(
+        call(
+            request_parameters={
+                "when": datetime(2014, 11, 27, 3, 57, 36, tzinfo=UTC),
+                "ratio": Decimal("0.5"),
+                "name": "café",
+            }
+        )
+    )
+    recorded = json.loads(event.json)["requestParameters"]
+    assert recorded == {"when": "2014-11-27T03:57:36Z", "ratio": 0.5, "name": "café"}
+    huge = trail_event(call(request_parameters={"count": 2**70}))  # beyond 64 bits: written in full
+    assert json.loads(huge.json)["requestParameters"] == {"count": 2**70}
