@@ -41,10 +41,10 @@ without either, measured in the same turns on the same backend:
 Prints each measurement's requests per second and p50 / p99 latency (milliseconds), then per backend,
 operation and client count the median throughput of each caller and the ratios user / admin and, with a
 baseline, admin / and user / the baseline — each the median of the ratios within one turn, since a
-shared machine's load drifts between turns far more than within one; then the same for the server's CPU time per request (read
-from /proc), whose ratios say the same as capacity but are far less disturbed by other work on a shared
-machine. Target (issue 9): authorization and audit together cost under 10 % of throughput — ratios of
-at least 0.90.
+shared machine's load drifts between turns far more than within one; then the same for the server's
+CPU time per request (read from /proc), whose ratios say the same as capacity but are far less
+disturbed by other work on a shared machine. Target (issue 9): authorization and audit together cost
+under 10 % of throughput — ratios of at least 0.90.
 
 Quick run: ``--requests 200 --clients 1,8``. Run with the project's venv:
 ``.venv/bin/python bench/api.py --unchecked``.
