@@ -1174,6 +1174,17 @@ WRITES_OVER_HTTPS = policy(
             cd("deploymentgroup:web/prod"),
             [{"aws:SecureTransport": True}, {"aws:SecureTransport": False}],
         ),
+        # Values Python holds equal but a condition does not: True is "true" as text, 1 is "1".
+        (
+            policy(
+                allow(
+                    "codedeploy:GetApplication", Condition={"StringEquals": {"aws:MultiFactorAuthAge": "1"}}
+                )
+            ),
+            "codedeploy:GetApplication",
+            cd("application:web"),
+            [{"aws:MultiFactorAuthAge": True}, {"aws:MultiFactorAuthAge": 1}],
+        ),
         # Key names are case-insensitive: the memo sees them lower-cased, as conditions do.
         (TEST_WEST_GROUPS, "codedeploy:GetDeploymentGroup", cd("deploymentgroup:Test1/West1"), [{}, {}]),
     ],

@@ -283,7 +283,13 @@ def _variable_key(body: str) -> str:
 
 
 def _hashable(value: object) -> object:
-    return tuple(value) if isinstance(value, list | set | frozenset) else value
+    """``value`` as part of a memo key; values equal in Python but not to a condition (``True`` and
+    ``1``: "true" and "1" as text) stay apart."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(_hashable(item) for item in value)
+    return (type(value), value)
 
 
 class DecisionMemo:
