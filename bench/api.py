@@ -382,9 +382,8 @@ def _ratio_table(
 ) -> None:
     cells: dict[tuple[str, str, int], dict[str, dict[int, float]]] = {}
     for r in results:
-        cells.setdefault((r.backend, r.operation, r.clients), {}).setdefault(r.caller, {})[r.round_] = metric(
-            r
-        )
+        by_turn = cells.setdefault((r.backend, r.operation, r.clients), {}).setdefault(r.caller, {})
+        by_turn[r.round_] = metric(r)
     callers = [name for name in (*CALLERS, *BASELINES) if any(name in by for by in cells.values())]
     ratios = [(a, b) for a, b in RATIOS if a in callers and b in callers]
     header = f"{'backend':<11}{'operation':<18}{'clients':>8}{'runs':>6}"
