@@ -1,6 +1,6 @@
 """Prepared statements (``store.prepared``) answer exactly as SQLAlchemy's own execution does, on SQLite
 and on PostgreSQL, inside the caller's transaction: bound constants, JSON both ways, RETURNING, row
-counts, SELECT … FOR UPDATE SKIP LOCKED — and a rollback undoes them."""
+counts, many parameter sets in one call, SELECT … FOR UPDATE SKIP LOCKED — and a rollback undoes them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    cast,
     insert,
     select,
     update,
@@ -97,6 +98,37 @@ def test_prepared_statements_answer_as_sqlalchemy_does(database: Database) -> No
         ]
         changed = Prepared(update(things).values(score=bindparam("b_score")))
         assert changed.execute(connection, {"b_score": 0.0}) == 3
+
+
+def test_execute_many_runs_the_statement_for_every_parameter_set(database: Database) -> None:
+    many = Prepared(
+        insert(things).values(
+            name=bindparam("b_name"), status=HostCommandStatus.PENDING, payload=bindparam("b_payload")
+        )
+    )
+    copy = Prepared(  # rows from a SELECT, with the copy's name bound per row
+        insert(things).from_select(
+            ["name", "status"],
+            select(cast(bindparam("b_copy"), String), things.c.status).where(
+                things.c.name == bindparam("b_name")
+            ),
+        )
+    )
+    with database.transaction() as session:
+        connection = session.connection()
+        many.execute_many(connection, [{"b_name": f"web-{n}", "b_payload": {"n": n}} for n in range(3)])
+        many.execute_many(connection, [])  # nothing to run: no call to the driver
+        copy.execute_many(
+            connection, [{"b_name": "web-0", "b_copy": "copy-0"}, {"b_name": "none", "b_copy": "x"}]
+        )
+    with database.transaction(write=False) as session:
+        stored = session.connection().execute(select(things).order_by(things.c.id)).all()
+    assert [(row.name, row.status, row.payload) for row in stored] == [
+        ("web-0", "Pending", {"n": 0}),
+        ("web-1", "Pending", {"n": 1}),
+        ("web-2", "Pending", {"n": 2}),
+        ("copy-0", "Pending", None),
+    ]
 
 
 def test_a_rollback_undoes_prepared_statements(database: Database) -> None:

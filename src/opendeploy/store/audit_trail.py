@@ -49,7 +49,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, insert, select, text, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    bindparam,
+    cast,
+    create_engine,
+    delete,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -57,6 +70,7 @@ from sqlalchemy.orm import Session
 from opendeploy.domain.cloudtrail_events import TrailEvent
 from opendeploy.store.db import Database, create_db_engine
 from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource
+from opendeploy.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -95,34 +109,63 @@ def insert_events(session: Session | Connection, events: Sequence[TrailEvent]) -
     successful write's event committed with the write itself costs no commit of its own)."""
     if not events:
         return
-    rows = [
-        {
-            "event_id": event.event_id,
-            "event_time": event.event_time,
-            "event_name": event.event_name,
-            "event_source": event.event_source,
-            "username": event.username,
-            "access_key_id": event.access_key_id,
-            "read_only": event.read_only,
-            "event_category": event.category,
-            "error_code": event.error_code,
-            "exported": False,
-            "record": event.json,
-        }
-        for event in events
-    ]
-    table = AuditEvent.__table__
-    if not any(event.resources for event in events):
-        session.execute(insert(table), rows)
-        return
-    keys = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    resources = [
-        {"event_pk": key, "resource_type": resource.type, "resource_name": resource.name}
-        for key, event in zip(keys.scalars(), events, strict=True)
-        for resource in event.resources
-    ]
-    if resources:
-        session.execute(insert(AuditEventResource.__table__), resources)
+    connection = session.connection() if isinstance(session, Session) else session
+    # Prepared, one driver call per table: every request records an event, and SQLAlchemy's own work
+    # for an ORM-session insert cost a write several times what the database did.
+    _INSERT_EVENT.execute_many(
+        connection,
+        [
+            {
+                "event_id": event.event_id,
+                "event_time": event.event_time,
+                "event_name": event.event_name,
+                "event_source": event.event_source,
+                "username": event.username,
+                "access_key_id": event.access_key_id,
+                "read_only": event.read_only,
+                "event_category": event.category,
+                "error_code": event.error_code,
+                "record": event.json,
+            }
+            for event in events
+        ],
+    )
+    _INSERT_RESOURCE.execute_many(
+        connection,
+        [
+            {"event_id": event.event_id, "resource_type": resource.type, "resource_name": resource.name}
+            for event in events
+            for resource in event.resources
+        ],
+    )
+
+
+_INSERT_EVENT = Prepared(
+    insert(AuditEvent).values(
+        event_id=bindparam("event_id"),
+        event_time=bindparam("event_time"),
+        event_name=bindparam("event_name"),
+        event_source=bindparam("event_source"),
+        username=bindparam("username"),
+        access_key_id=bindparam("access_key_id"),
+        read_only=bindparam("read_only"),
+        event_category=bindparam("event_category"),
+        error_code=bindparam("error_code"),
+        exported=False,
+        record=bindparam("record"),
+    )
+)
+# A resource row finds its event by the event's unique id: no RETURNING, so many go in one driver call.
+_INSERT_RESOURCE = Prepared(
+    insert(AuditEventResource).from_select(
+        ["event_pk", "resource_type", "resource_name"],
+        select(
+            AuditEvent.id,
+            cast(bindparam("resource_type"), String),
+            cast(bindparam("resource_name"), String),
+        ).where(AuditEvent.event_id == bindparam("event_id")),
+    )
+)
 
 
 def _retryable(error: DBAPIError) -> bool:

@@ -9,7 +9,8 @@ the order of its parameters, the values bound into the statement itself, and the
 parameters and result columns (JSON, say) — and does only that work per execution.
 
 Statements must be plain SELECT / INSERT / UPDATE / DELETE without expanding (``IN``) parameters, and
-an INSERT must name its columns with ``values(...)``. Rows come back as named tuples.
+an INSERT must name its columns with ``values(...)`` or take its rows from a SELECT. Rows come back as
+named tuples; ``execute_many`` runs one statement for many parameter sets in a single driver call.
 """
 
 from __future__ import annotations
@@ -123,6 +124,28 @@ class Prepared:
         _, cursor = self._run(connection, params)
         try:
             return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per parameter set in ``rows``, in one call to the driver (psycopg
+        pipelines them: one round trip for the lot)."""
+        if not rows:
+            return
+        plan = self._plan(connection.dialect)
+        processors = plan.processors
+        arguments = []
+        for params in rows:
+            values = dict(plan.constants)
+            for name, value in params.items():
+                processor = processors.get(name)
+                values[name] = value if processor is None else processor(value)
+            arguments.append(
+                tuple(values[name] for name in plan.positions) if plan.positions is not None else values
+            )
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(plan.sql, arguments)
         finally:
             cursor.close()
 
