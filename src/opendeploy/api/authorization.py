@@ -21,8 +21,6 @@ request needs. The one place the API adapters ask "may this caller do this?".
 
 from __future__ import annotations
 
-import datetime
-import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +45,7 @@ from opendeploy.domain.iam_policy import (
 )
 from opendeploy.domain.instance_permissions import instance_grant, is_registration_policy
 from opendeploy.domain.permissions import AnyOf, Permission, Requirement
+from opendeploy.domain.timestamps import iso_second
 from opendeploy.store import iam_policies, iam_users
 from opendeploy.store.models.applications import Application
 from opendeploy.store.models.deployment_configs import DeploymentConfigRecord
@@ -209,19 +208,13 @@ def _bundles_deployed_to(session: Session, instance_name: str) -> list[tuple[str
     return [(bucket, key) for bucket, key in session.execute(statement) if bucket and key]
 
 
-@functools.lru_cache(maxsize=4)
-def _current_time(epoch: int) -> str:
-    """``aws:CurrentTime`` for a second: formatted once, however many requests arrive within it."""
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def principal_for(session: Session, caller: Caller, now: float) -> Principal:
     """The policies that apply to ``caller`` and the global condition keys of its request."""
     context: dict[str, Any] = {
         "aws:PrincipalArn": caller.arn,
         "aws:PrincipalAccount": caller.arn.split(":")[4] if caller.arn.count(":") >= 5 else "",
         "aws:SecureTransport": caller.secure_transport,
-        "aws:CurrentTime": _current_time(int(now)),
+        "aws:CurrentTime": iso_second(now),
         "aws:EpochTime": str(int(now)),
     }
     if caller.source_ip:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import orjson
 
 from opendeploy.domain.arns import application_arn, deployment_config_arn, deployment_group_arn
 from opendeploy.domain.permissions import is_read_only
+from opendeploy.domain.timestamps import iso_second
 
 EVENT_VERSION = "1.09"
 EVENT_TYPE = "AwsApiCall"
@@ -186,11 +186,6 @@ def is_data_event(service: str, operation: str) -> bool:
     return service == "s3" and operation in S3_DATA_OPERATIONS
 
 
-def iso_time(epoch: float) -> str:
-    """``2014-11-27T03:57:36Z``: CloudTrail's eventTime, to the second, in UTC."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
 # --- who -----------------------------------------------------------------------------------------
 
 
@@ -274,7 +269,7 @@ def redact(value: Any) -> Any:
 
 def _json_default(value: Any) -> Any:
     if hasattr(value, "timestamp"):  # datetime
-        return iso_time(value.timestamp())
+        return iso_second(value.timestamp())
     if hasattr(value, "as_integer_ratio"):  # Decimal
         return float(value)
     return str(value)
@@ -371,7 +366,7 @@ def trail_event(call: ApiCall) -> TrailEvent:
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": identity,
-        "eventTime": iso_time(call.time),
+        "eventTime": iso_second(call.time),
         "eventSource": event_source(call.service),
         "eventName": call.operation,
         "awsRegion": call.region,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Any
 
 from opendeploy.domain.arns import application_arn, deployment_group_arn
 from opendeploy.domain.statuses import DeploymentStatus, TargetStatus
+from opendeploy.domain.timestamps import iso_second
 
 SOURCE = "aws.codedeploy"
 DEPLOYMENT_DETAIL_TYPE = "CodeDeploy Deployment State-change Notification"
@@ -428,11 +428,6 @@ def trigger_test_message(
 # --- EventBridge events (guide L20372–20431; envelope: spec §6) ----------------------------------
 
 
-def iso_time(value: float) -> str:
-    """An event's ``time``: ISO-8601 UTC to the second, as EventBridge writes it."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
-
-
 def state_change_event(change: Change, event_id: str, *, source: str = SOURCE) -> dict[str, Any] | None:
     """The EventBridge event for ``change`` with envelope id ``event_id``; ``None`` for an event with no
     EventBridge state (DeploymentRollback).
@@ -469,7 +464,7 @@ def state_change_event(change: Change, event_id: str, *, source: str = SOURCE) -
         "detail-type": detail_type,
         "source": source,
         "account": change.account_id,
-        "time": iso_time(change.time),
+        "time": iso_second(change.time),
         "region": change.region,
         "resources": resources,
         "detail": detail,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
@@ -27,6 +26,7 @@ from botocore.model import OperationModel, Shape
 from starlette.responses import Response
 
 from opendeploy.api.errors import ApiError
+from opendeploy.domain.timestamps import iso_second
 
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 XML_CONTENT_TYPE = "text/xml"
@@ -161,11 +161,6 @@ def _scalar(text: str, shape: Shape, name: str) -> Any:
 # --- responses --------------------------------------------------------------------------------------
 
 
-def iso8601(epoch: float) -> str:
-    """IAM's timestamps: ``2026-11-28T09:30:00Z``."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _render(root: ElementTree.Element) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="utf-8")
 
@@ -182,7 +177,7 @@ def _append(parent: ElementTree.Element, tag: str, value: Any, shape: Shape) -> 
         for item in value:
             _append(element, _name(shape.member, "member"), item, shape.member)
     elif shape.type_name == "timestamp":
-        element.text = iso8601(value)
+        element.text = iso_second(value)
     elif shape.type_name == "boolean":
         element.text = "true" if value else "false"
     else:
