@@ -1203,6 +1203,49 @@ def test_a_remembered_decision_is_the_decision_for_the_context_at_hand(
         assert len(set(outcomes)) > 1  # the case tells contexts apart: a stale memo would fail it
 
 
+GUARDED_GROUPS = policy(
+    allow(
+        "codedeploy:Get*",
+        cd("deploymentgroup:web/*"),
+        Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+    ),
+    deny(
+        "codedeploy:*", cd("deploymentgroup:web/prod"), Condition={"Bool": {"aws:SecureTransport": "false"}}
+    ),
+    allow("codedeploy:GetDeployment", cd("deploymentgroup:api/*")),
+)
+# (context, {deployment group: outcome of GetDeployment}), asked in turn of one memo.
+GUARDED_GROUPS_DECISIONS = [
+    # Every condition holds: the resource alone decides, the Deny only on web/prod.
+    (
+        {"aws:SourceIp": "10.1.2.3", "aws:SecureTransport": False},
+        {"web/test": ALLOW, "web/prod": DENY, "api/prod": ALLOW, "db/prod": IMPLICIT},
+    ),
+    # The Deny's condition fails: web/prod is allowed like any web group.
+    (
+        {"aws:SourceIp": "10.1.2.3", "aws:SecureTransport": True},
+        {"web/test": ALLOW, "web/prod": ALLOW, "api/prod": ALLOW, "db/prod": IMPLICIT},
+    ),
+    # The web Allow's condition fails: only the unconditional api Allow is left.
+    (
+        {"aws:SourceIp": "192.0.2.1", "aws:SecureTransport": True},
+        {"web/test": IMPLICIT, "web/prod": IMPLICIT, "api/prod": ALLOW, "db/prod": IMPLICIT},
+    ),
+]
+
+
+def test_in_one_context_each_new_resource_is_still_matched_against_every_statement() -> None:
+    # The memo tests conditions once per context and action, then matches only resources: one memo
+    # asked in three contexts must still follow each context's conditions.
+    memo = DecisionMemo([GUARDED_GROUPS])
+    for context, expected in GUARDED_GROUPS_DECISIONS:
+        for group, outcome in expected.items():
+            request = Request("codedeploy:GetDeployment", cd(f"deploymentgroup:{group}"), context)
+            assert evaluate([GUARDED_GROUPS], request).outcome is outcome, (context, group)
+            decided = memo.decide(request.action, request.resource, normalize_context(context))
+            assert decided.outcome is outcome, (context, group)
+
+
 def test_context_keys_are_what_conditions_test_and_policy_variables_name() -> None:
     assert context_keys([OWNER_IS_CALLER, VIEW_OWN_USER, HTTPS_ONLY]) == (
         "aws:principaltag/owner",

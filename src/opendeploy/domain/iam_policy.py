@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -159,11 +159,18 @@ class Statement:
     conditions: tuple[Condition, ...]
 
     def applies(self, request: Request) -> bool:
+        return self.names(request) and self.conditions_hold(request.condition_context)
+
+    def names(self, request: Request) -> bool:
+        """Whether the request's action and resource are this statement's (Action/NotAction,
+        Resource/NotResource), its conditions aside."""
         context = request.condition_context
         if self.actions.matches(request.action_key, context) == self.not_action:
             return False
-        if self.resources.matches(request.resource_key, context) == self.not_resource:
-            return False
+        return self.resources.matches(request.resource_key, context) != self.not_resource
+
+    def conditions_hold(self, context: Context) -> bool:
+        """Whether every condition holds in ``context`` (lower-cased keys)."""
         return all(condition.holds(context) for condition in self.conditions)
 
 
@@ -209,13 +216,17 @@ def evaluate(policies: Iterable[Policy], request: Request) -> Decision:
     )
 
 
-def _evaluate_statements(statements: Iterable[tuple[Policy, Statement]], request: Request) -> Decision:
+def _evaluate_statements(
+    statements: Iterable[tuple[Policy, Statement]],
+    request: Request,
+    applies: Callable[[Statement, Request], bool] = Statement.applies,
+) -> Decision:
     allowed: Decision | None = None
     for policy, statement in statements:
         if statement.effect is Effect.DENY:
-            if statement.applies(request):
+            if applies(statement, request):
                 return _decided(request, Outcome.EXPLICIT_DENY, policy, statement)
-        elif allowed is None and statement.applies(request):
+        elif allowed is None and applies(statement, request):
             # Only a Deny can change the answer now; later Allows need no evaluation.
             allowed = _decided(request, Outcome.ALLOW, policy, statement)
     return allowed or Decision(Outcome.IMPLICIT_DENY, request.action, request.resource)
@@ -297,8 +308,11 @@ class DecisionMemo:
     resource and the values of ``context_keys`` (so ``aws:CurrentTime`` in a condition makes a new entry
     each second, and a policy that reads no key decides each (action, resource) once). A busy caller's
     requests then cost a dictionary lookup instead of a pass over every statement. The memo lives as
-    long as the policies it was made for; at ``max_entries`` it starts over. A decision not remembered
-    yet looks only at the statements whose actions can match (``_statements_for``)."""
+    long as the policies it was made for; at ``max_entries`` it starts over.
+
+    A decision not remembered yet looks only at the statements whose actions can match and whose
+    conditions hold (``_candidates``): conditions read only the context, so within a second a caller's
+    requests on ever new resources (a GetDeployment per deployment) test them once, not per resource."""
 
     def __init__(self, policies: Sequence[Policy], max_entries: int = 4096) -> None:
         self.policies = tuple(policies)
@@ -307,19 +321,41 @@ class DecisionMemo:
         self.max_entries = max_entries
         self._decisions: dict[tuple[object, ...], Decision] = {}
         self._by_action: dict[str, tuple[tuple[Policy, Statement], ...]] = {}
+        self._candidates: dict[tuple[object, ...], tuple[tuple[Policy, Statement], ...]] = {}
 
     def decide(self, action: str, resource: str, context: Context) -> Decision:
         """``evaluate(policies, Request(action, resource, context))``; ``context`` with lower-cased keys
         (``normalize_context``)."""
-        key = (action, resource, *(_hashable(context.get(name)) for name in self.keys))
+        values = tuple(_hashable(context.get(name)) for name in self.keys)
+        key = (action, resource, *values)
         decision = self._decisions.get(key)
         if decision is None:
             request = Request(action, resource, context)
-            decision = _evaluate_statements(self._statements_for(request.action_key), request)
+            candidates = self._candidates_for(request, values)
+            decision = _evaluate_statements(candidates, request, Statement.names)
             if len(self._decisions) >= self.max_entries:
                 self._decisions.clear()
             self._decisions[key] = decision
         return decision
+
+    def _candidates_for(
+        self, request: Request, values: tuple[object, ...]
+    ) -> tuple[tuple[Policy, Statement], ...]:
+        """The statements, in order, whose actions can match and whose conditions hold for a context
+        with these ``values`` of ``keys``: only their resources are left to match."""
+        key = (request.action_key, values)
+        found = self._candidates.get(key)
+        if found is None:
+            context = request.condition_context
+            found = tuple(
+                (policy, statement)
+                for policy, statement in self._statements_for(request.action_key)
+                if statement.conditions_hold(context)
+            )
+            if len(self._candidates) >= self.max_entries:
+                self._candidates.clear()
+            self._candidates[key] = found
+        return found
 
     def _statements_for(self, action_key: str) -> tuple[tuple[Policy, Statement], ...]:
         """The statements, in order, whose Action/NotAction can match ``action_key``: one pass over
