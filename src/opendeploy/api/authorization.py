@@ -47,6 +47,7 @@ from opendeploy.domain.instance_permissions import instance_grant, is_registrati
 from opendeploy.domain.permissions import AnyOf, Permission, Requirement
 from opendeploy.domain.timestamps import iso_second
 from opendeploy.store import iam_policies, iam_users
+from opendeploy.store.deployment_names import names_of_deployment
 from opendeploy.store.models.applications import Application
 from opendeploy.store.models.deployment_configs import DeploymentConfigRecord
 from opendeploy.store.models.deployment_groups import DeploymentGroup
@@ -289,15 +290,7 @@ def unmapped(action: str) -> list[Requirement]:
     return [Permission(action, "*"), _UNMAPPED]
 
 
-# The lookups authorization makes on most requests, compiled once (``store/prepared``): built and run
-# through the ORM each time, the deployment-to-group lookup alone cost GetDeployment 7 % of its throughput.
-_GROUP_OF_DEPLOYMENT = Prepared(
-    select(Application.name.label("application"), DeploymentGroup.name.label("group"))
-    .select_from(Deployment)
-    .join(Application, Application.id == Deployment.application_id)
-    .join(DeploymentGroup, DeploymentGroup.id == Deployment.deployment_group_id)
-    .where(Deployment.id == bindparam("deployment_id"))
-)
+# A lookup authorization makes on many requests, compiled once (``store/prepared``).
 _CONFIG_OF_GROUP = Prepared(
     select(DeploymentGroup.deployment_config_name.label("config"))
     .join(Application, Application.id == DeploymentGroup.application_id)
@@ -317,11 +310,11 @@ class SessionLookup:
         if cached is not None:
             return cached
         generation = DEPLOYMENT_GROUPS.generation()
-        row = _GROUP_OF_DEPLOYMENT.first(self.session.connection(), {"deployment_id": deployment_id})
-        if row is None:
+        names = names_of_deployment(self.session, deployment_id)  # the answer reuses them, if it needs them
+        if names is None:
             return None
-        DEPLOYMENT_GROUPS.put(deployment_id, (row.application, row.group), generation, now)
-        return row.application, row.group
+        DEPLOYMENT_GROUPS.put(deployment_id, names, generation, now)
+        return names
 
     def deployment_config_of_group(self, application_name: str, deployment_group_name: str) -> str | None:
         row = _CONFIG_OF_GROUP.first(

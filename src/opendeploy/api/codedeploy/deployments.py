@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
 
 from opendeploy import engine
 from opendeploy.api.codedeploy import deployment_group_settings as group_settings
@@ -46,6 +47,7 @@ from opendeploy.domain.statuses import (
     DeploymentStatus,
     StopStatus,
 )
+from opendeploy.store.deployment_names import names_of_deployment
 from opendeploy.store.models import (
     Application,
     Deployment,
@@ -234,27 +236,26 @@ def deployment_overviews(ctx: OperationContext, deployment_ids: Sequence[str]) -
     return overviews
 
 
+def _names_by_id(
+    session: Session, model: type[Application | DeploymentGroup], ids: set[str]
+) -> dict[str, str]:
+    if not ids:
+        return {}
+    return {key: name for key, name in session.execute(select(model.id, model.name).where(model.id.in_(ids)))}
+
+
 def deployment_infos(ctx: OperationContext, deployments: Sequence[Deployment]) -> list[dict[str, Any]]:
     session = ctx.session
     application_ids = {d.application_id for d in deployments}
     group_ids = {d.deployment_group_id for d in deployments if d.deployment_group_id}
     revision_ids = {r for d in deployments for r in (d.revision_id, d.previous_revision_id) if r}
-    applications = (
-        {
-            a.id: a.name
-            for a in session.scalars(select(Application).where(Application.id.in_(application_ids)))
-        }
-        if application_ids
-        else {}
-    )
-    groups = (
-        {
-            g.id: g.name
-            for g in session.scalars(select(DeploymentGroup).where(DeploymentGroup.id.in_(group_ids)))
-        }
-        if group_ids
-        else {}
-    )
+    names = names_of_deployment(session, deployments[0].id) if len(deployments) == 1 else None
+    if names is not None:  # GetDeployment: read with (or already by) the request's authorization
+        applications = {deployments[0].application_id: names.application}
+        groups = {deployments[0].deployment_group_id or "": names.group}
+    else:
+        applications = _names_by_id(session, Application, application_ids)
+        groups = _names_by_id(session, DeploymentGroup, group_ids)
     revisions = (
         {r.id: r.location for r in session.scalars(select(Revision).where(Revision.id.in_(revision_ids)))}
         if revision_ids
