@@ -8,7 +8,7 @@ import json
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,36 @@ def test_reads_nobody_waits_for_gather_but_a_waited_for_event_does_not_wait_with
         trail.stop()
     with database.transaction(write=False) as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 4
+
+
+def test_reads_submitted_during_a_commit_wait_for_company_not_a_commit_of_their_own(
+    database: Database,
+) -> None:
+    trail = AuditTrail(database, linger=1.0)
+    batches: list[int] = []
+    written = threading.Event()
+    write_events = trail.write_events
+
+    def writing(events: Sequence[TrailEvent]) -> None:
+        if not batches:  # a read arrives while the first batch is being written
+            late.append(trail.submit([event(T0 + 5, operation="GetDeployment")], linger=True))
+        write_events(events)
+        batches.append(len(events))
+        written.set()
+
+    late: list[Any] = []
+    trail.write_events = writing  # type: ignore[method-assign]
+    trail.start()
+    try:
+        first = [trail.submit([event(T0 + n, operation="GetDeployment")], linger=True) for n in range(3)]
+        assert written.wait(10)
+        # Two more reads within the next linger: the late one goes with them.
+        more = [trail.submit([event(T0 + 6 + n, operation="GetDeployment")], linger=True) for n in range(2)]
+        for future in first + late + more:
+            future.result(10)
+    finally:
+        trail.stop()
+    assert batches == [3, 3]
 
 
 def test_lingering_reads_are_committed_within_the_linger_time(database: Database) -> None:
