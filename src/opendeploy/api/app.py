@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import pkgutil
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -45,6 +44,7 @@ from opendeploy.api.iam.service import IamService, is_iam_request
 from opendeploy.api.s3.routing import S3Route
 from opendeploy.api.server_state import ServerState
 from opendeploy.domain import codedeploy_permissions
+from opendeploy.domain.ids import new_request_id
 from opendeploy.runtime import EngineRuntime
 from opendeploy.store.audit_trail import AuditTrail
 from opendeploy.store.blob_store import blob_store_for
@@ -125,7 +125,7 @@ def create_app(state: ServerState) -> Starlette:
         service = services.get(prefix)
         if service is None or not operation:
             error = ApiError("UnknownOperationException", f"Unknown operation target {target!r}")
-            return awsjson.error_response(error, str(uuid.uuid4()))
+            return awsjson.error_response(error, new_request_id())
         return await awsjson.handle(request, service, state, operation)
 
     async def rpc_v2_cbor(request: Request) -> Response:
@@ -136,7 +136,7 @@ def create_app(state: ServerState) -> Starlette:
             error = ApiError(
                 "UnknownOperationException", f"Unknown service {request.path_params['service']!r}"
             )
-            return awsjson.error_response(error, str(uuid.uuid4()), codec, operation)
+            return awsjson.error_response(error, new_request_id(), codec, operation)
         return await awsjson.handle(request, service, state, operation, codec)
 
     async def health(_request: Request) -> Response:

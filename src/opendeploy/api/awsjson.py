@@ -26,7 +26,6 @@ import json
 import logging
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +52,7 @@ from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import operation_model, validate_request
 from opendeploy.domain import cloudtrail_events
+from opendeploy.domain.ids import new_request_id
 from opendeploy.domain.json_text import NestingTooDeep, parse_json
 from opendeploy.domain.permissions import Permission, Requirement, Scope, UnknownOperation
 from opendeploy.store.audit_trail import AuditTrail, insert_events
@@ -236,7 +236,7 @@ async def handle(
     request: Request, service: JsonService, state: ServerState, operation: str, codec: Codec = JSON
 ) -> Response:
     """Serve one request for ``operation`` of ``service``, in the wire format ``codec`` reads and writes."""
-    request_id = str(uuid.uuid4())
+    request_id = new_request_id()
     started = time.monotonic()
     incoming = incoming_headers(request)
     body: ReceivedBody | None = None

@@ -34,7 +34,6 @@ import logging
 import signal
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
@@ -50,6 +49,7 @@ from opendeploy.api.awsjson import check_headers_soon, error_response, incoming_
 from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
 from opendeploy.domain import codedeploy_permissions
+from opendeploy.domain.ids import new_request_id
 from opendeploy.domain.permissions import Scope as PermissionScope
 from opendeploy.settings import Settings
 from opendeploy.store import event_stream
@@ -453,7 +453,7 @@ class EventStream:
     async def handle(self, request: Request) -> Response:
         state = self.state
         settings = state.settings
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         try:
             incoming = dataclasses.replace(incoming_headers(request), body=b"")
             checked = await check_headers_soon(

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 import orjson
 
 from opendeploy.domain.arns import application_arn, deployment_config_arn, deployment_group_arn
+from opendeploy.domain.ids import new_request_id
 from opendeploy.domain.permissions import is_read_only
 from opendeploy.domain.timestamps import iso_second
 
@@ -356,7 +356,7 @@ def trail_event(call: ApiCall) -> TrailEvent:
     read_only = is_read_only(call.operation) if call.read_only is None else call.read_only
     data = is_data_event(call.service, call.operation) if call.data_event is None else call.data_event
     category = DATA if data else MANAGEMENT
-    event_id = call.event_id or str(uuid.uuid4())
+    event_id = call.event_id or new_request_id()
     resources = (
         resources_from_parameters(call.service, call.request_parameters, call.region, call.account_id)
         if call.resources is None

@@ -1,7 +1,9 @@
-"""Identifiers CodeDeploy hands out: deployment ids (``d-`` + 9 upper-case alphanumerics) and UUIDs."""
+"""Identifiers CodeDeploy hands out: deployment ids (``d-`` + 9 upper-case alphanumerics) and UUIDs, and
+the ids of requests and audit events."""
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 import string
@@ -23,3 +25,10 @@ def is_deployment_id(value: str) -> bool:
 def new_uuid() -> str:
     """A fresh id for an application, deployment group or deployment configuration."""
     return str(uuid.uuid4())
+
+
+def new_request_id() -> str:
+    """An id for a request or an audit event: a version-4 UUID from the process's own generator (seeded
+    by the system, and again in a forked child), not from the system's, which costs a system call where
+    every request needs two. They only need to be unique; nothing is secured by them."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))

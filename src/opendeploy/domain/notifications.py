@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from opendeploy.domain.arns import application_arn, deployment_group_arn
+from opendeploy.domain.ids import new_request_id
 from opendeploy.domain.statuses import DeploymentStatus, TargetStatus
 from opendeploy.domain.timestamps import iso_second
 
@@ -508,16 +508,12 @@ class Destinations:
     webhooks: tuple[str, ...] = ()
 
 
-def random_id() -> str:
-    return str(uuid.uuid4())
-
-
 def notifications_for(
     change: Change,
     triggers: Iterable[TriggerConfig],
     destinations: Destinations = Destinations(),
     *,
-    new_id: Callable[[], str] = random_id,
+    new_id: Callable[[], str] = new_request_id,
 ) -> list[Notification]:
     """Every notification ``change`` causes: one SNS message per trigger asking for its event, and its
     EventBridge event to the event bus and to each webhook (one envelope id, one delivery id each)."""
@@ -563,7 +559,7 @@ def trigger_test_notifications(
     account_id: str,
     application_name: str,
     deployment_group_name: str,
-    new_id: Callable[[], str] = random_id,
+    new_id: Callable[[], str] = new_request_id,
 ) -> list[Notification]:
     """The test notifications a create (``before`` None) or update of a deployment group sends."""
     out = []

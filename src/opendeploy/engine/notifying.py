@@ -27,6 +27,7 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.orm import Session
 
 from opendeploy.domain.arns import instance_arn
+from opendeploy.domain.ids import new_request_id
 from opendeploy.domain.notifications import (
     DeploymentChange,
     DeploymentEvent,
@@ -40,7 +41,6 @@ from opendeploy.domain.notifications import (
     dumps,
     instance_event,
     notifications_for,
-    random_id,
     state_change_event,
     trigger_configs,
     trigger_test_notifications,
@@ -133,7 +133,7 @@ def _stream(
         return
     rows = []
     for change in changes:
-        event = state_change_event(change, random_id())
+        event = state_change_event(change, new_request_id())
         if event is None:  # DeploymentRollback: no EventBridge state
             continue
         rows.append(

@@ -23,7 +23,6 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import cache
@@ -55,6 +54,7 @@ from opendeploy.api.errors import ApiError
 from opendeploy.api.server_state import ServerState
 from opendeploy.data import BOTOCORE_DATA
 from opendeploy.domain import cloudtrail_events
+from opendeploy.domain.ids import new_request_id
 from opendeploy.domain.statuses import HostCommandStatus
 from opendeploy.engine import in_transaction
 from opendeploy.runtime import EngineRuntime
@@ -232,7 +232,7 @@ class CommandService:
         too_large: bool = False,
     ) -> tuple[int, bytes, str]:
         """(HTTP status, JSON body, request id) for one request."""
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         key: StoredAccessKey | None = None
         params: dict[str, Any] | None = None
         try:

@@ -21,7 +21,6 @@ import importlib
 import logging
 import pkgutil
 import time
-import uuid
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -48,6 +47,7 @@ from opendeploy.api.iam.registry import IAM_OPERATIONS, SERVICE_NAME, IamContext
 from opendeploy.api.server_state import ServerState
 from opendeploy.api.validation import GENERIC_VALIDATION_ERROR, operation_model, validate_request
 from opendeploy.domain import cloudtrail_events, iam_permissions
+from opendeploy.domain.ids import new_request_id
 from opendeploy.domain.permissions import Scope, UnknownOperation
 from opendeploy.store.audit_trail import insert_events
 
@@ -93,7 +93,7 @@ class IamService:
         self.state = state
 
     async def handle(self, request: Request) -> Response:
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         incoming = incoming_headers(request)
         signing_name = sts.SIGNING_NAME if sts.is_sts_request(incoming) else SIGNING_NAME
         namespace = sts.NAMESPACE if signing_name == sts.SIGNING_NAME else protocol.NAMESPACE
