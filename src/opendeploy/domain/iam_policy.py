@@ -311,7 +311,7 @@ class DecisionMemo:
     long as the policies it was made for; at ``max_entries`` it starts over.
 
     A decision not remembered yet looks only at the statements whose actions can match and whose
-    conditions hold (``_candidates``): conditions read only the context, so within a second a caller's
+    conditions hold (``_candidates_for``): conditions read only the context, so within a second a caller's
     requests on ever new resources (a GetDeployment per deployment) test them once, not per resource."""
 
     def __init__(self, policies: Sequence[Policy], max_entries: int = 4096) -> None:
