@@ -140,20 +140,20 @@ def insert_events(session: Session | Connection, events: Sequence[TrailEvent]) -
     )
 
 
+_EVENT_COLUMNS = (
+    "event_id",
+    "event_time",
+    "event_name",
+    "event_source",
+    "username",
+    "access_key_id",
+    "read_only",
+    "event_category",
+    "error_code",
+    "record",
+)
 _INSERT_EVENT = Prepared(
-    insert(AuditEvent).values(
-        event_id=bindparam("event_id"),
-        event_time=bindparam("event_time"),
-        event_name=bindparam("event_name"),
-        event_source=bindparam("event_source"),
-        username=bindparam("username"),
-        access_key_id=bindparam("access_key_id"),
-        read_only=bindparam("read_only"),
-        event_category=bindparam("event_category"),
-        error_code=bindparam("error_code"),
-        exported=False,
-        record=bindparam("record"),
-    )
+    insert(AuditEvent).values(exported=False, **{column: bindparam(column) for column in _EVENT_COLUMNS})
 )
 # A resource row finds its event by the event's unique id: no RETURNING, so many go in one driver call.
 _INSERT_RESOURCE = Prepared(
