@@ -1,5 +1,5 @@
 """Identifiers CodeDeploy hands out: deployment ids (``d-`` + 9 upper-case alphanumerics) and UUIDs, and
-the ids of requests and audit events."""
+the ids of requests, audit events and notifications."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def new_uuid() -> str:
 
 
 def new_request_id() -> str:
-    """An id for a request or an audit event: a version-4 UUID from the process's own generator (seeded
-    by the system, and again in a forked child), not from the system's, which costs a system call where
-    every request needs two. They only need to be unique; nothing is secured by them."""
+    """An id for a request, an audit event or a notification: a version-4 UUID from the process's own
+    generator (seeded by the system, and again in a forked child), not from the system's, which costs a
+    system call where every request needs two. They only need to be unique; nothing is secured by them."""
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
