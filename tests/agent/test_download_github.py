@@ -123,3 +123,17 @@ def test_server_errors_are_retried_and_unknown_commits_fail_at_once(
     unknown = execute_command("DownloadBundle", github_spec("d-GITHUB006", "0" * 40), config)
     assert "answered 404" in unknown.message
     assert len(github.requests) - requests_before == 2  # the API call and its redirect: no retries
+
+
+def test_a_short_retry_schedule_keeps_its_tries_when_each_failure_is_slow(
+    tmp_path: Path, github: GitHubDouble
+) -> None:
+    # Two delays: three tries, however long each takes (a 1.1 s time limit once cut the third off
+    # on a busy machine, where each failing try took over half a second).
+    commit = make_repository(tmp_path / "repo", tmp_path / "www")
+    github.repositories[("octo", "app")] = tmp_path / "repo"
+    use(github)
+    github.failures_left, github.failure_seconds = 2, 0.7
+    downloaded = execute_command("DownloadBundle", github_spec("d-GITHUB010", commit), config_for(tmp_path))
+    assert downloaded.succeeded, downloaded
+    assert github.failures_left == 0

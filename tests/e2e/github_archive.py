@@ -3,7 +3,8 @@
 ``GitHubDouble`` answers ``/api/v3/repos/<owner>/<repo>/tarball|zipball/<commit>`` as api.github.com
 does: a redirect to an archive made by ``git archive`` with GitHub's single top-level directory
 (``owner-repo-<sha7>/``). A private repository answers 404 unless the request carries
-``Authorization: token <TOKEN>``; ``failures_left`` makes it answer 502 a few times first.
+``Authorization: token <TOKEN>``; ``failures_left`` makes it answer 502 a few times first, each after
+``failure_seconds`` (a slow gateway).
 ``serve_github()`` runs it on 127.0.0.1 and returns it with a function that stops it.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,6 +68,7 @@ class GitHubDouble:
     repositories: dict[tuple[str, str], Path]
     private: set[tuple[str, str]] = field(default_factory=set)
     failures_left: int = 0  # answer this many archive requests with 502 first
+    failure_seconds: float = 0.0  # how long each of those answers takes
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     port: int = 0
 
@@ -86,6 +89,7 @@ class GitHubDouble:
             return 404, {}, b'{"message": "Not Found"}'
         if self.failures_left > 0:
             self.failures_left -= 1
+            time.sleep(self.failure_seconds)
             return 502, {}, b"bad gateway"
         try:
             sha = git(repository, "rev-parse", "--short=7", f"{ref}^{{commit}}")
