@@ -4,6 +4,7 @@ JSON-lines file (private, fsynced, none missing after a crash), and expired with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import stat
 import threading
@@ -46,7 +47,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     database.dispose()
 
 
-def event(
+def call(
     at: float,
     *,
     user: str = "alice",
@@ -54,21 +55,39 @@ def event(
     service: str = "codedeploy",
     params: dict[str, Any] | None = None,
     key: str = "AKIAALICE",
-) -> TrailEvent:
-    return trail_event(
-        ApiCall(
-            service=service,
-            operation=operation,
-            time=at,
-            region="us-east-1",
-            account_id=ACCOUNT,
-            request_id=f"request-{at}",
-            caller=Caller(f"arn:aws:iam::{ACCOUNT}:user/{user}", key),
-            source_ip="127.0.0.1",
-            user_agent="pytest",
-            request_parameters=params if params is not None else {"applicationName": "App"},
-        )
+) -> ApiCall:
+    return ApiCall(
+        service=service,
+        operation=operation,
+        time=at,
+        region="us-east-1",
+        account_id=ACCOUNT,
+        request_id=f"request-{at}",
+        caller=Caller(f"arn:aws:iam::{ACCOUNT}:user/{user}", key),
+        source_ip="127.0.0.1",
+        user_agent="pytest",
+        request_parameters=params if params is not None else {"applicationName": "App"},
     )
+
+
+def event(at: float, **details: Any) -> TrailEvent:
+    return trail_event(call(at, **details))
+
+
+def read(at: float) -> ApiCall:
+    return call(at, operation="GetDeployment", params={"deploymentId": "d-ABCDEFGHI"})
+
+
+def recorded(database: Database) -> int:
+    with database.transaction(write=False) as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def all_pages(database: Database, **filters: Any) -> list[str]:
@@ -185,18 +204,15 @@ def test_reads_nobody_waits_for_gather_but_a_waited_for_event_does_not_wait_with
     trail = AuditTrail(database, linger=30.0)
     trail.start()
     try:
-        reads = [trail.submit([event(T0 + n, operation="GetDeployment")], linger=True) for n in range(3)]
+        trail.submit_reads([read(T0 + n) for n in range(3)])
         time.sleep(0.1)  # the writer has woken for them and lingers
-        assert not any(read.done() for read in reads)
+        assert recorded(database) == 0
         began = time.monotonic()
         trail.submit([event(T0 + 10)]).result(10)  # a refusal or a change: committed now, reads with it
         assert time.monotonic() - began < 5
-        for read in reads:
-            read.result(0)
+        assert recorded(database) == 4
     finally:
         trail.stop()
-    with database.transaction(write=False) as session:
-        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 4
 
 
 def test_reads_submitted_during_a_commit_wait_for_company_not_a_commit_of_their_own(
@@ -209,21 +225,19 @@ def test_reads_submitted_during_a_commit_wait_for_company_not_a_commit_of_their_
 
     def writing(events: Sequence[TrailEvent]) -> None:
         if not batches:  # a read arrives while the first batch is being written
-            late.append(trail.submit([event(T0 + 5, operation="GetDeployment")], linger=True))
+            trail.submit_reads([read(T0 + 5)])
         write_events(events)
         batches.append(len(events))
         written.set()
 
-    late: list[Any] = []
     trail.write_events = writing  # type: ignore[method-assign]
     trail.start()
     try:
-        first = [trail.submit([event(T0 + n, operation="GetDeployment")], linger=True) for n in range(3)]
+        trail.submit_reads([read(T0 + n) for n in range(3)])
         assert written.wait(10)
         # Two more reads within the next linger: the late one goes with them.
-        more = [trail.submit([event(T0 + 6 + n, operation="GetDeployment")], linger=True) for n in range(2)]
-        for future in first + late + more:
-            future.result(10)
+        trail.submit_reads([read(T0 + 6 + n) for n in range(2)])
+        wait_until(lambda: recorded(database) == 6)
     finally:
         trail.stop()
     assert batches == [3, 3]
@@ -233,11 +247,27 @@ def test_lingering_reads_are_committed_within_the_linger_time(database: Database
     trail = AuditTrail(database, linger=0.05)
     trail.start()
     try:
-        trail.submit([event(T0, operation="GetDeployment")], linger=True).result(10)
+        trail.submit_reads([read(T0)])
+        wait_until(lambda: recorded(database) == 1)
+        [stored] = lookup_all(database)
+        assert json.loads(stored.record)["eventName"] == "GetDeployment"
+        assert json.loads(stored.record)["readOnly"] is True
     finally:
         trail.stop()
+
+
+def lookup_all(database: Database) -> list[Any]:
     with database.transaction(write=False) as session:
-        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 1
+        return lookup(session).events
+
+
+def test_a_read_whose_event_cannot_be_built_is_left_out_and_the_others_are_recorded(
+    database: Database,
+) -> None:
+    trail = AuditTrail(database)
+    broken = dataclasses.replace(read(T0), caller=None)  # type: ignore[arg-type]
+    trail.submit_reads([read(T0 + 1), broken, read(T0 + 2)])  # not started: written now
+    assert [e.event_time for e in lookup_all(database)] == [T0 + 2, T0 + 1]
 
 
 def test_events_reach_the_days_json_lines_file(database: Database, tmp_path: Path) -> None:

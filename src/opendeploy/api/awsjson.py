@@ -195,9 +195,10 @@ class AuditFacts:
 
 async def record_in_trail(request: Request, call: cloudtrail_events.ApiCall) -> None:
     """Record ``call`` in the server's audit trail: a change or a refusal before the answer goes out; a
-    read that succeeded is committed with the next batch, within ``AuditTrail.linger`` (200 ms), without
-    holding its answer back (reads are most requests, and waiting added a commit's latency to each). A
-    trail that cannot record is logged: the request's own outcome stands."""
+    read that succeeded is handed to the trail's writer, which builds its event and commits it with the
+    next batch, within ``AuditTrail.linger`` (200 ms), without holding its answer back (reads are most
+    requests, and waiting added a commit's latency to each). A trail that cannot record is logged: the
+    request's own outcome stands."""
     await record_call(getattr(request.app.state, "audit_trail", None), call)
 
 
@@ -205,19 +206,13 @@ async def record_call(trail: AuditTrail | None, call: cloudtrail_events.ApiCall)
     """``record_in_trail`` with the trail at hand."""
     if trail is None:
         return
-    event = cloudtrail_events.trail_event(call)
-    if event.read_only and event.error_code is None:
-        trail.submit([event], linger=True).add_done_callback(_log_unrecorded)
+    if call.error_code is None and cloudtrail_events.is_read(call):
+        trail.submit_reads([call])
         return
     try:
-        await trail.record_async([event])
+        await trail.record_async([cloudtrail_events.trail_event(call)])
     except Exception:
         log.exception("the audit trail could not record %s %s", call.service, call.operation)
-
-
-def _log_unrecorded(future: Any) -> None:
-    if future.exception() is not None:
-        log.error("the audit trail could not record a read: %s", future.exception())
 
 
 @dataclass(frozen=True)

@@ -350,10 +350,15 @@ def resources_from_parameters(
 # --- the record ----------------------------------------------------------------------------------
 
 
+def is_read(call: ApiCall) -> bool:
+    """Whether ``call`` is on record as a read (its event's ``readOnly``)."""
+    return is_read_only(call.operation) if call.read_only is None else call.read_only
+
+
 def trail_event(call: ApiCall) -> TrailEvent:
     """The CloudTrail record of ``call`` (see the module docstring)."""
     identity, username = user_identity(call.caller)
-    read_only = is_read_only(call.operation) if call.read_only is None else call.read_only
+    read_only = is_read(call)
     data = is_data_event(call.service, call.operation) if call.data_event is None else call.data_event
     category = DATA if data else MANAGEMENT
     event_id = call.event_id or new_request_id()
