@@ -54,6 +54,19 @@ def config_for(tmp_path: Path) -> AgentConfig:
     return AgentConfig(root_dir=tmp_path / "root", log_dir=tmp_path / "log")
 
 
+def serve_repository(
+    tmp_path: Path, github: GitHubDouble, name: str = "app", *, private: bool = False
+) -> str:
+    """A repository ``octo/<name>`` (its files install to ``tmp_path / "www"``) on the double, which the
+    agent fetches GitHub revisions from; its commit."""
+    commit = make_repository(tmp_path / "repo", tmp_path / "www")
+    github.repositories[("octo", name)] = tmp_path / "repo"
+    if private:
+        github.private.add(("octo", name))
+    use(github)
+    return commit
+
+
 def use(github: GitHubDouble) -> None:
     register_fetcher(
         RevisionType.GITHUB, GitHubBundleSource(github.endpoint, retry_delays=(0.05, 0.05)).fetch
@@ -65,9 +78,7 @@ def test_a_github_revision_downloads_installs_and_sees_its_commit(
     tmp_path: Path, github: GitHubDouble, bundle_type: str | None
 ) -> None:
     destination = tmp_path / "www"
-    commit = make_repository(tmp_path / "repo", destination)
-    github.repositories[("octo", "app")] = tmp_path / "repo"
-    use(github)
+    commit = serve_repository(tmp_path, github)
     spec = github_spec("d-GITHUB001", commit, bundle_type=bundle_type)
     config = config_for(tmp_path)
 
@@ -84,10 +95,7 @@ def test_a_github_revision_downloads_installs_and_sees_its_commit(
 
 
 def test_a_private_repository_needs_the_deployment_token(tmp_path: Path, github: GitHubDouble) -> None:
-    commit = make_repository(tmp_path / "repo", tmp_path / "www")
-    github.repositories[("octo", "secret")] = tmp_path / "repo"
-    github.private.add(("octo", "secret"))
-    use(github)
+    commit = serve_repository(tmp_path, github, "secret", private=True)
     config = config_for(tmp_path)
 
     refused = execute_command("DownloadBundle", github_spec("d-GITHUB002", commit, repo="secret"), config)
@@ -106,9 +114,7 @@ def test_a_private_repository_needs_the_deployment_token(tmp_path: Path, github:
 def test_server_errors_are_retried_and_unknown_commits_fail_at_once(
     tmp_path: Path, github: GitHubDouble
 ) -> None:
-    commit = make_repository(tmp_path / "repo", tmp_path / "www")
-    github.repositories[("octo", "app")] = tmp_path / "repo"
-    use(github)
+    commit = serve_repository(tmp_path, github)
     config = config_for(tmp_path)
 
     github.failures_left = 2
@@ -130,9 +136,7 @@ def test_a_short_retry_schedule_keeps_its_tries_when_each_failure_is_slow(
 ) -> None:
     # Two delays: three tries, however long each takes (a 1.1 s time limit once cut the third off
     # on a busy machine, where each failing try took over half a second).
-    commit = make_repository(tmp_path / "repo", tmp_path / "www")
-    github.repositories[("octo", "app")] = tmp_path / "repo"
-    use(github)
+    commit = serve_repository(tmp_path, github)
     github.failures_left, github.failure_seconds = 2, 0.7
     downloaded = execute_command("DownloadBundle", github_spec("d-GITHUB010", commit), config_for(tmp_path))
     assert downloaded.succeeded, downloaded
