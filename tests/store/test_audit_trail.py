@@ -24,6 +24,7 @@ from opendeploy.store.base import Base
 from opendeploy.store.db import Database
 from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource
 from support.postgres import Databases
+from support.server import wait_for
 
 ACCOUNT = "111122223333"
 DAY = 86400.0
@@ -81,13 +82,6 @@ def read(at: float) -> ApiCall:
 def recorded(database: Database) -> int:
     with database.transaction(write=False) as session:
         return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
-
-
-def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def all_pages(database: Database, **filters: Any) -> list[str]:
@@ -176,8 +170,7 @@ def test_the_writer_batches_events_from_many_threads(database: Database) -> None
             thread.join()
     finally:
         trail.stop()
-    with database.transaction(write=False) as session:
-        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 160
+    assert recorded(database) == 160
 
 
 def test_a_bad_submission_fails_alone(database: Database) -> None:
@@ -194,8 +187,7 @@ def test_a_bad_submission_fails_alone(database: Database) -> None:
             future.result(10)
     finally:
         trail.stop()
-    with database.transaction(write=False) as session:
-        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 5
+    assert recorded(database) == 5
 
 
 def test_reads_nobody_waits_for_gather_but_a_waited_for_event_does_not_wait_with_them(
@@ -237,7 +229,7 @@ def test_reads_submitted_during_a_commit_wait_for_company_not_a_commit_of_their_
         assert written.wait(10)
         # Two more reads within the next linger: the late one goes with them.
         trail.submit_reads([read(T0 + 6 + n) for n in range(2)])
-        wait_until(lambda: recorded(database) == 6)
+        wait_for(lambda: recorded(database) == 6, interval=0.01)
     finally:
         trail.stop()
     assert batches == [3, 3]
@@ -248,7 +240,7 @@ def test_lingering_reads_are_committed_within_the_linger_time(database: Database
     trail.start()
     try:
         trail.submit_reads([read(T0)])
-        wait_until(lambda: recorded(database) == 1)
+        wait_for(lambda: recorded(database) == 1, interval=0.01)
         [stored] = lookup_all(database)
         assert json.loads(stored.record)["eventName"] == "GetDeployment"
         assert json.loads(stored.record)["readOnly"] is True
