@@ -7,8 +7,12 @@ and measures with 1, 8 and 32 concurrent boto3 clients — each its own process,
 share an interpreter lock — started together once every client is ready:
 
 - CreateDeployment: every call deploys to its own deployment group (a group runs one deployment at a
-  time), created beforehand; those groups have no instances, so the server's engine fails each
-  deployment at once (NO_INSTANCES) — its work is part of the load, as it would be in production;
+  time), created beforehand. The server's engine is held back meanwhile (``bench/server_hooks``), so the
+  figures are the API call's own; how many of the engine's rounds would fall inside a measurement of a
+  few seconds varies from turn to turn, and that spread is larger than the checks' cost. Then the engine
+  is let go and runs the new deployments (the groups have no instances, so it fails each one:
+  NO_INSTANCES); the server's CPU until it is done is measured too, and printed as the whole cost of a
+  deployment (call and engine run);
 - GetDeployment: the deployments just created, round-robin, once the engine has finished them (so it
   measures GetDeployment, not the engine's backlog).
 
@@ -31,9 +35,9 @@ loading and evaluating its policies. What authorization and audit cost together 
 without either, measured in the same turns on the same backend:
 
 - ``--unchecked`` adds the caller ``unchecked``: a second server from this same checkout with its
-  authorization and audit trail switched off by ``bench/unchecked/sitecustomize.py`` (checked: a user
-  without policies gets in), so the ratios user / unchecked and admin / unchecked are exactly what the
-  checks cost;
+  authorization and audit trail switched off by ``bench/server_hooks/sitecustomize.py`` (checked: a
+  user without policies gets in), so the ratios user / unchecked and admin / unchecked are exactly what
+  the checks cost;
 - ``--baseline REF`` adds the caller ``before``, the administrator of a server run from a git worktree
   of ``REF`` (``668551c`` is the last commit before issue 9 added them; everything since then is in
   that difference too).
@@ -43,7 +47,8 @@ operation and client count the median throughput of each caller and the ratios u
 baseline, admin / and user / the baseline — each the median of the ratios within one turn, since a
 shared machine's load drifts between turns far more than within one; then the same for the server's
 CPU time per request (read from /proc), whose ratios say the same as capacity but are far less
-disturbed by other work on a shared machine. Target (issue 9): authorization and audit together cost
+disturbed by other work on a shared machine; then, for CreateDeployment, the server's CPU per
+deployment with the engine's run of it. Target (issue 9): authorization and audit together cost
 under 10 % of throughput — ratios of at least 0.90.
 
 Quick run: ``--requests 200 --clients 1,8``. Run with the project's venv:
@@ -93,6 +98,12 @@ class Result:
     latencies_ms: list[float]
     server_cpu_seconds: float  # user + system CPU the server process spent during the measurement
     round_: int = 0  # which turn: the callers' measurements of one turn are compared with each other
+    engine_cpu_seconds: float = 0.0  # CreateDeployment: the server's CPU while the engine ran them after
+
+    @property
+    def cpu_ms_per_deployment(self) -> float:
+        """CreateDeployment: the server's CPU per call and the engine's run of what it created."""
+        return (self.server_cpu_seconds + self.engine_cpu_seconds) * 1000 / self.requests
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -108,110 +119,130 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Job:
-    """One client's share: the operation and its arguments, one call per item."""
+class Target:
+    """Where one caller's calls go: its server's profile, the key that signs, its application."""
 
+    caller: str
     config_file: str
     credentials_file: str
-    operation: str  # create_deployment | get_deployment
+    key: tuple[str, str] | None  # an IAM user's access key id and secret; None: the profile's
     application: str
-    items: tuple[str, ...]  # group names or deployment ids
-    key: tuple[str, str] | None = None  # an IAM user's access key id and secret; None: the profile's
+
+
+@dataclass(frozen=True)
+class Job:
+    """One client's share: for each of its items, one call to every target (``items[t]`` are target
+    ``t``'s: group names or deployment ids)."""
+
+    operation: str  # create_deployment | get_deployment
+    targets: tuple[Target, ...]
+    items: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who signs the measured calls, on which server: ``key`` None is the profile's administrator key."""
+    """Who signs the measured calls, on which server: ``key`` None is the profile's administrator key.
+    Every caller has a server of its own, so each server's CPU is its caller's."""
 
     name: str
     key: tuple[str, str] | None
     server: ServerProcess
 
 
-def _client(job: Job) -> Any:
+def _client(target: Target) -> Any:
     import boto3
     import botocore.config
     import botocore.session
 
     core = botocore.session.Session()
-    core.set_config_variable("config_file", job.config_file)
-    core.set_config_variable("credentials_file", job.credentials_file)
+    core.set_config_variable("config_file", target.config_file)
+    core.set_config_variable("credentials_file", target.credentials_file)
     session = boto3.Session(botocore_session=core, profile_name="opendeploy")
-    if job.key is not None:  # the profile still gives endpoint and region; the user's key signs
+    if target.key is not None:  # the profile still gives endpoint and region; the user's key signs
         session = boto3.Session(
             botocore_session=core,
             profile_name="opendeploy",
-            aws_access_key_id=job.key[0],
-            aws_secret_access_key=job.key[1],
+            aws_access_key_id=target.key[0],
+            aws_secret_access_key=target.key[1],
         )
     config = botocore.config.Config(retries={"max_attempts": 1}, max_pool_connections=1, read_timeout=120)
     return session.client("codedeploy", config=config)
 
 
 def _client_process(job: Job, ready: Any, start: Any, results: Any) -> None:
-    """A client: get ready, wait for the start signal, make its calls; report (ids, latencies)."""
-    client = _client(job)
-    client.list_deployment_configs()  # interpreter warm, credentials read, connection open
+    """A client: get ready, wait for the start signal, make its calls — item by item, one to each
+    target, the first target taking turns — and report per target (ids created, latencies)."""
+    clients = [_client(target) for target in job.targets]
+    for client in clients:
+        client.list_deployment_configs()  # interpreter warm, credentials read, connection open
     ready.put(True)
     start.wait()
-    created: list[str] = []
-    latencies: list[float] = []
-    for item in job.items:
-        began = time.perf_counter()
-        if job.operation == "create_deployment":
-            answer = client.create_deployment(
-                applicationName=job.application, deploymentGroupName=item, revision=REVISION
-            )
-            created.append(answer["deploymentId"])
-        else:
-            client.get_deployment(deploymentId=item)
-        latencies.append((time.perf_counter() - began) * 1000)
+    created: list[list[str]] = [[] for _ in clients]
+    latencies: list[list[float]] = [[] for _ in clients]
+    for index in range(len(job.items[0])):
+        for turn in range(len(clients)):
+            t = (index + turn) % len(clients)
+            target, item = job.targets[t], job.items[t][index]
+            began = time.perf_counter()
+            if job.operation == "create_deployment":
+                answer = clients[t].create_deployment(
+                    applicationName=target.application, deploymentGroupName=item, revision=REVISION
+                )
+                created[t].append(answer["deploymentId"])
+            else:
+                clients[t].get_deployment(deploymentId=item)
+            latencies[t].append((time.perf_counter() - began) * 1000)
     results.put((created, latencies))
 
 
 def _measure(
     backend: str,
-    caller: Caller,
+    callers: Sequence[Caller],
     operation: str,
-    application: str,
+    applications: Sequence[str],
     clients: int,
-    items: Sequence[str],
-) -> tuple[Result, list[str]]:
-    server = caller.server
+    items: Sequence[Sequence[str]],
+) -> list[tuple[Result, list[str]]]:
+    """Every caller's calls at once, paired call by call (``items[c]`` and ``applications[c]`` are
+    caller ``c``'s): a result per caller, with the ids it created."""
+    targets = tuple(
+        Target(c.name, str(c.server.config_file), str(c.server.credentials_file), c.key, application)
+        for c, application in zip(callers, applications, strict=True)
+    )
     context = multiprocessing.get_context("spawn")
     ready, start, results = context.Queue(), context.Event(), context.Queue()
     processes = []
     for index in range(clients):
-        job = Job(
-            str(server.config_file),
-            str(server.credentials_file),
-            operation,
-            application,
-            tuple(items[index::clients]),
-            caller.key,
+        share = tuple(tuple(mine[index::clients]) for mine in items)
+        process = context.Process(
+            target=_client_process, args=(Job(operation, targets, share), ready, start, results)
         )
-        process = context.Process(target=_client_process, args=(job, ready, start, results))
         process.start()
         processes.append(process)
     for _ in processes:
         ready.get(timeout=120)  # every client is ready before the clock starts
-    cpu_before = _cpu_seconds(server)
-    began = time.perf_counter()
+    cpu_before = [_cpu_seconds(c.server) for c in callers]
     start.set()
-    created: list[str] = []
-    latencies: list[float] = []
+    created: list[list[str]] = [[] for _ in callers]
+    latencies: list[list[float]] = [[] for _ in callers]
     for _ in processes:
         ids, times = results.get()
-        created += ids
-        latencies += times
-    elapsed = time.perf_counter() - began
-    cpu = _cpu_seconds(server) - cpu_before
+        for c in range(len(callers)):
+            created[c] += ids[c]
+            latencies[c] += times[c]
+    cpu = [_cpu_seconds(c.server) - before for c, before in zip(callers, cpu_before, strict=True)]
     for process in processes:
         process.join()
     name = "CreateDeployment" if operation == "create_deployment" else "GetDeployment"
-    if len(latencies) != len(items):
-        raise RuntimeError(f"{caller.name} {name}: {len(latencies)} of {len(items)} calls answered")
-    return Result(backend, caller.name, name, clients, len(items), elapsed, latencies, cpu), created
+    measured = []
+    for c, caller in enumerate(callers):
+        if len(latencies[c]) != len(items[c]):
+            raise RuntimeError(f"{caller.name} {name}: {len(latencies[c])} of {len(items[c])} calls answered")
+        # The time its calls took, spread over the clients: its throughput as if it had them alone.
+        seconds = sum(latencies[c]) / 1000 / clients
+        result = Result(backend, caller.name, name, clients, len(items[c]), seconds, latencies[c], cpu[c])
+        measured.append((result, created[c]))
+    return measured
 
 
 def _cpu_seconds(server: ServerProcess) -> float:
@@ -219,6 +250,32 @@ def _cpu_seconds(server: ServerProcess) -> float:
     assert server.process is not None
     fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _create_then_run(
+    backend: str, callers: Sequence[Caller], applications: Sequence[str], clients: int, groups: Sequence[str]
+) -> list[tuple[Result, list[str]]]:
+    """Measure CreateDeployment with the engines held back, then let them all go at once and measure
+    each one's run of what its caller created."""
+    gates = [c.server.workdir / "engine-held" for c in callers]  # OPENDEPLOY_BENCH_ENGINE_GATE
+    for gate in gates:
+        gate.touch()
+    try:
+        measured = _measure(
+            backend, callers, "create_deployment", applications, clients, [groups] * len(callers)
+        )
+    finally:
+        before = [_cpu_seconds(c.server) for c in callers]
+        for gate in gates:
+            gate.unlink()
+    with ThreadPoolExecutor(len(callers)) as pool:  # each until its own engine is idle
+        after = list(
+            pool.map(lambda c: (_wait_until_engine_idle(c.server), _cpu_seconds(c.server))[1], callers)
+        )
+    return [
+        (dataclasses.replace(result, engine_cpu_seconds=done - began), ids)
+        for (result, ids), began, done in zip(measured, before, after, strict=True)
+    ]
 
 
 def _wait_until_engine_idle(server: ServerProcess, timeout: float = 300.0) -> None:
@@ -331,19 +388,17 @@ def run_backend(
     stamp = int(time.time())
     for clients in concurrency:
         for round_ in range(repeat):
-            # Interleaved: the callers take turns, in alternating order, so drift affects both alike.
-            order = list(callers) if (clients + round_) % 2 == 0 else list(reversed(callers))
-            for caller in order:
-                # An application per measurement: one holds at most 1,000 deployment groups.
-                application = f"bench-{backend}-{caller.name}-{clients}-{round_}-{stamp}"
+            # An application per caller and turn: one holds at most 1,000 deployment groups.
+            applications = [f"bench-{backend}-{c.name}-{clients}-{round_}-{stamp}" for c in callers]
+            groups = [f"g{clients}-{n}" for n in range(requests)]
+            for caller, application in zip(callers, applications, strict=True):
                 caller.server.client("codedeploy").create_application(applicationName=application)
-                groups = [f"g{clients}-{n}" for n in range(requests)]
                 _create_groups(caller.server, application, groups)
-                created, ids = _measure(backend, caller, "create_deployment", application, clients, groups)
-                _wait_until_engine_idle(caller.server)  # measure GetDeployment, not the backlog
-                gets = [ids[n % len(ids)] for n in range(requests)]
-                fetched, _ = _measure(backend, caller, "get_deployment", application, clients, gets)
-                results += [dataclasses.replace(r, round_=round_) for r in (created, fetched)]
+            # Every engine is idle after this, so GetDeployment is measured without their backlog.
+            created = _create_then_run(backend, callers, applications, clients, groups)
+            gets = [[ids[n % len(ids)] for n in range(requests)] for _, ids in created]
+            fetched = _measure(backend, callers, "get_deployment", applications, clients, gets)
+            results += [dataclasses.replace(r, round_=round_) for r, _ in (*created, *fetched)]
     return results
 
 
@@ -361,7 +416,7 @@ def print_table(results: Sequence[Result]) -> None:
 
 BASELINES = ("unchecked", "before")
 RATIOS = (("user", "admin"), *((caller, base) for base in BASELINES for caller in CALLERS))
-UNCHECKED = Path(__file__).resolve().parent / "unchecked"  # its sitecustomize turns the checks off
+HOOKS = Path(__file__).resolve().parent / "server_hooks"  # its sitecustomize: checks off, engine gate
 
 
 def print_ratios(results: Sequence[Result], target: float = 0.90) -> None:
@@ -370,6 +425,9 @@ def print_ratios(results: Sequence[Result], target: float = 0.90) -> None:
     a machine shared with other work disturbs far less than throughput."""
     _ratio_table(results, target, "throughput (req/s)", lambda r: r.throughput, higher_is_better=True)
     _ratio_table(results, target, "server CPU (ms/request)", lambda r: r.cpu_ms_per_request, False)
+    creations = [r for r in results if r.operation == "CreateDeployment"]
+    title = "server CPU with the engine's run (ms/deployment)"
+    _ratio_table(creations, target, title, lambda r: r.cpu_ms_per_deployment, False)
     print("(* below target)")
 
 
@@ -443,23 +501,6 @@ def baseline_source(ref: str) -> Iterator[Path]:
             )
 
 
-@contextlib.contextmanager
-def python_path(source: Path | None) -> Iterator[None]:
-    """Processes started within run the opendeploy package found in ``source`` (None: this one)."""
-    if source is None:
-        yield
-        return
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(source)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = before
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -512,14 +553,25 @@ def main() -> None:
 
 
 def _start_server(
-    backend: str, databases: Databases | None, name: str, source: Path | None, stack: contextlib.ExitStack
+    backend: str,
+    databases: Databases | None,
+    name: str,
+    source: Path | None,
+    stack: contextlib.ExitStack,
+    *,
+    unchecked: bool = False,
 ) -> ServerProcess:
+    """A server running the opendeploy package found in ``source`` (None: this checkout's), with the
+    bench's hooks: its engine gate, and with ``unchecked`` no authorization nor audit."""
     url = databases.create(f"opendeploy_bench_{name}") if databases is not None else None
-    workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-api-{backend}-{name}-"))
-    server = ServerProcess(Path(workdir), url)
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-api-{backend}-{name}-")))
+    path = [str(HOOKS), *([str(source)] if source is not None else [])]
+    env = {"PYTHONPATH": os.pathsep.join(path), "OPENDEPLOY_BENCH_ENGINE_GATE": str(workdir / "engine-held")}
+    if unchecked:
+        env["OPENDEPLOY_BENCH_UNCHECKED"] = "1"
+    server = ServerProcess(workdir, url, extra_env=env)
     stack.callback(server.stop)
-    with python_path(source):
-        server.start()
+    server.start()
     return server
 
 
@@ -531,9 +583,9 @@ def _callers(
     unchecked: bool,
     stack: contextlib.ExitStack,
 ) -> list[Caller]:
-    server = _start_server(backend, databases, "now", None, stack)
     callers = []
     for name in names:
+        server = _start_server(backend, databases, name, None, stack)
         if name == "user":
             key, statements = create_user(server, "bench-")
             print(f"{backend}: IAM user {USER}, {statements} policy statements", file=sys.stderr)
@@ -541,7 +593,7 @@ def _callers(
         else:
             callers.append(Caller("admin", None, server))
     if unchecked:
-        server = _start_server(backend, databases, "unchecked", UNCHECKED, stack)
+        server = _start_server(backend, databases, "unchecked", None, stack, unchecked=True)
         _check_unchecked(server)
         callers.append(Caller("unchecked", None, server))
     if before_source is not None:
