@@ -21,8 +21,8 @@ from sqlalchemy import func, select, update
 from opendeploy.domain.cloudtrail_events import ApiCall, Caller, TrailEvent, trail_event
 from opendeploy.store.audit_trail import AuditTrail, AuditTrailUnavailable, insert_events, lookup
 from opendeploy.store.base import Base
-from opendeploy.store.db import Database
-from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource
+from opendeploy.store.db import Database, migrate
+from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource, AuditLookupKey
 from support.postgres import Databases
 from support.server import wait_for
 
@@ -104,7 +104,10 @@ def test_the_migration_creates_what_the_models_describe(database: Database) -> N
     assert ours == []
 
 
-def test_lookup_by_each_attribute_most_recent_first(database: Database) -> None:
+# Exported events are found by their lookup keys, the others by their own columns: each way alone and
+# both in one lookup (the first two exported) must give the same answers.
+@pytest.mark.parametrize("exported", [0, 2, 4], ids=["none-exported", "half-exported", "all-exported"])
+def test_lookup_by_each_attribute_most_recent_first(database: Database, exported: int) -> None:
     events = [
         event(T0 + 1, user="alice", params={"applicationName": "App", "deploymentGroupName": "G"}),
         event(T0 + 2, user="bob", operation="GetDeployment", key="AKIABOB", params={"deploymentId": "d-1"}),
@@ -113,7 +116,33 @@ def test_lookup_by_each_attribute_most_recent_first(database: Database) -> None:
         ),
         event(T0 + 4, user="alice", operation="ListApplications", params={}),
     ]
-    AuditTrail(database).record(events)
+    trail = AuditTrail(database)
+    trail.record(events)
+    assert trail.export_pending(limit=exported) == exported
+    with database.transaction(write=False) as session:
+        keys = session.scalars(
+            select(AuditLookupKey.lookup_key).where(
+                AuditLookupKey.event_pk.in_(
+                    select(AuditEvent.id).where(AuditEvent.event_id == events[0].event_id)
+                )
+            )
+        )
+        assert sorted(keys) == (
+            []
+            if exported == 0
+            else [
+                "AccessKeyId=AKIAALICE",
+                f"EventId={events[0].event_id}",
+                "EventName=CreateDeployment",
+                "EventSource=codedeploy.amazonaws.com",
+                "ReadOnly=false",
+                "ResourceName=App",
+                "ResourceName=G",
+                "ResourceType=AWS::CodeDeploy::Application",
+                "ResourceType=AWS::CodeDeploy::DeploymentGroup",
+                "Username=alice",
+            ]
+        )
     ids = [e.event_id for e in events]
 
     def found(key: str, value: str) -> list[str]:
@@ -302,7 +331,7 @@ def test_events_committed_before_a_crash_are_exported_at_the_next_start(
     assert len((audit_dir / file_of(T0)).read_text().splitlines()) == 4
 
 
-def test_expiry_deletes_old_events_their_resources_and_files(database: Database, tmp_path: Path) -> None:
+def test_expiry_deletes_old_events_their_resources_keys_and_files(database: Database, tmp_path: Path) -> None:
     audit_dir = tmp_path / "audit"
     now = time.time()
     old = [event(now - 100 * DAY), event(now - 91 * DAY, params={"applicationName": "Old"})]
@@ -319,7 +348,10 @@ def test_expiry_deletes_old_events_their_resources_and_files(database: Database,
     assert sorted(all_pages(database)) == sorted(e.event_id for e in kept)
     with database.transaction(write=False) as session:
         names = set(session.scalars(select(AuditEventResource.resource_name)))
+        keyed = set(session.scalars(select(AuditLookupKey.lookup_key)))
     assert "Old" not in names
+    assert "ResourceName=Old" not in keyed
+    assert {f"EventId={e.event_id}" for e in old + kept} & keyed == {f"EventId={e.event_id}" for e in kept}
     assert not any(path.exists() for path in old_files)
     assert len(list(audit_dir.glob("audit-*.jsonl"))) == 2
     assert AuditTrail(database, retention_days=0).expire_now() == 0  # 0: kept forever
@@ -350,3 +382,40 @@ def test_an_event_can_join_the_callers_transaction(database: Database) -> None:
     with database.transaction(write=False) as session:
         (found,) = lookup(session, attribute=("ResourceName", "Joined")).events
     assert found.event_name == "CreateDeployment"
+
+
+def test_the_lookup_keys_migration_gives_events_already_exported_their_keys(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate(database.engine, "0014_event_stream")
+        events = [
+            event(T0 + 1, user="alice", params={"applicationName": "App", "deploymentGroupName": "G"}),
+            event(
+                T0 + 2, user="bob", operation="GetDeployment", key="AKIABOB", params={"deploymentId": "d-1"}
+            ),
+            event(T0 + 3, user="alice", operation="ListApplications", params={}),
+        ]
+        with database.engine.begin() as connection:
+            insert_events(connection, events)
+            exported = update(AuditEvent).where(AuditEvent.event_id != events[2].event_id)
+            connection.execute(exported.values(exported=True))
+
+        database.migrate()
+
+        ids = [e.event_id for e in events]
+        assert all_pages(database, attribute=("Username", "alice")) == [ids[2], ids[0]]
+        assert all_pages(database, attribute=("ResourceName", "G")) == [ids[0]]
+        assert all_pages(database, attribute=("ReadOnly", "true")) == [ids[2], ids[1]]
+        assert all_pages(database, attribute=("EventId", ids[1])) == [ids[1]]
+        with database.transaction(write=False) as session:
+            keyed = {
+                event_id
+                for event_id in session.scalars(
+                    select(AuditEvent.event_id).join(AuditLookupKey, AuditLookupKey.event_pk == AuditEvent.id)
+                )
+            }
+        assert keyed == {ids[0], ids[1]}  # the one not exported gets its keys at its export
+        assert AuditTrail(database).export_all() == 1
+        assert all_pages(database, attribute=("EventName", "ListApplications")) == [ids[2]]
+    finally:
+        database.dispose()

@@ -19,15 +19,16 @@ commit follows it, which under load is within milliseconds. That halves what rec
 request (a sync of the write-ahead log per request: about as much as a GetDeployment's own work);
 ``synchronous_commits=True`` syncs every audit commit like the server's other writes.
 
-The JSON-lines files are written from the database, not at record time: a background thread
-(``start``) appends events not yet exported to ``<audit-dir>/audit-YYYY-MM-DD.jsonl`` (the UTC day of
-each event's ``eventTime``; one CloudTrail record per line; files 0600 in a 0700 directory), fsyncs
-each file, then marks those events exported. It runs a second after a commit (one export covers
-many) and at start, so events committed just before a crash reach the files when the server starts
-again. An event may be
-appended twice if the server dies between the fsync and the mark (a SIEM deduplicates by ``eventID``);
-none is ever missing. On PostgreSQL each replica exports the events it claims (``FOR UPDATE SKIP
-LOCKED``) into its own data directory's files.
+Events are exported from the database after they are recorded, in batches, by a background thread
+(``start``): each event's lookup keys (what LookupEvents filters on, ``models.audit_events``) are
+written, and with an audit directory its record is appended to ``<audit-dir>/audit-YYYY-MM-DD.jsonl``
+(the UTC day of its ``eventTime``; one CloudTrail record per line; files 0600 in a 0700 directory),
+each file fsynced, before the events are marked exported together with their keys. It runs a second
+after a commit (one export covers many) and at start, so events committed just before a crash are
+exported when the server starts again. An event may be appended twice if the server dies between the
+fsync and the mark (a SIEM deduplicates by ``eventID``); none is ever missing. ``lookup`` finds events
+not exported yet by their own columns, so it misses none either. On PostgreSQL each replica exports
+the events it claims (``FOR UPDATE SKIP LOCKED``) into its own data directory's files.
 
 The same thread expires events older than the retention period (``retention_days``; 0 keeps them
 forever) once an hour, in short batches, and deletes the JSON-lines files of days wholly before it.
@@ -62,6 +63,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy import event as sqlalchemy_event
@@ -70,7 +72,7 @@ from sqlalchemy.orm import Session
 
 from opendeploy.domain.cloudtrail_events import ApiCall, TrailEvent, trail_event
 from opendeploy.store.db import Database, create_db_engine
-from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource
+from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource, AuditLookupKey
 from opendeploy.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -157,6 +159,11 @@ _INSERT_EVENT = Prepared(
     insert(AuditEvent).values(exported=False, **{column: bindparam(column) for column in _EVENT_COLUMNS})
 )
 # A resource row finds its event by the event's unique id: no RETURNING, so many go in one driver call.
+_INSERT_KEY = Prepared(
+    insert(AuditLookupKey).values(
+        lookup_key=bindparam("lookup_key"), event_time=bindparam("event_time"), event_pk=bindparam("event_pk")
+    )
+)
 _INSERT_RESOURCE = Prepared(
     insert(AuditEventResource).from_select(
         ["event_pk", "resource_type", "resource_name"],
@@ -167,6 +174,56 @@ _INSERT_RESOURCE = Prepared(
         ).where(AuditEvent.event_id == bindparam("event_id")),
     )
 )
+
+
+_PENDING = (
+    select(
+        AuditEvent.id,
+        AuditEvent.event_time,
+        AuditEvent.record,
+        AuditEvent.event_id,
+        AuditEvent.event_name,
+        AuditEvent.event_source,
+        AuditEvent.username,
+        AuditEvent.access_key_id,
+        AuditEvent.read_only,
+    )
+    .where(text("NOT audit_events.exported"))  # as the partial index says it, so both use it
+    .order_by(AuditEvent.id)
+)
+_ATTRIBUTES = ("EventId", "EventName", "EventSource", "Username", "AccessKeyId")
+
+
+def _lookup_keys(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The ``audit_lookup_keys`` rows of exported events ``rows`` (from ``_PENDING``)."""
+    if not rows:
+        return []
+    keys: dict[tuple[str, int], float] = {}
+    for row in rows:
+        values = (row.event_id, row.event_name, row.event_source, row.username, row.access_key_id)
+        for attribute, value in zip(_ATTRIBUTES, values, strict=True):
+            if value is not None:
+                keys[(f"{attribute}={value}", row.id)] = row.event_time
+        keys[(f"ReadOnly={'true' if row.read_only else 'false'}", row.id)] = row.event_time
+    times = {row.id: row.event_time for row in rows}
+    named = session.execute(
+        select(
+            AuditEventResource.event_pk, AuditEventResource.resource_type, AuditEventResource.resource_name
+        ).where(AuditEventResource.event_pk.in_(list(times)))
+    )
+    for event_pk, resource_type, resource_name in named:  # a resource named twice is one key
+        keys[(f"ResourceType={resource_type}", event_pk)] = times[event_pk]
+        keys[(f"ResourceName={resource_name}", event_pk)] = times[event_pk]
+    return [{"lookup_key": key, "event_time": at, "event_pk": pk} for (key, pk), at in keys.items()]
+
+
+def _mark_exported(connection: Connection, rows: Sequence[Any], keys: list[dict[str, Any]]) -> None:
+    # Sorted: rows with the same key go into the same index pages one after another.
+    keys.sort(key=lambda k: (k["lookup_key"], k["event_time"], k["event_pk"]))
+    _INSERT_KEY.execute_many(connection, keys)
+    connection.execute(
+        update(AuditEvent).where(AuditEvent.id.in_([row.id for row in rows])).values(exported=True)
+    )
 
 
 def _events_of(calls: Iterable[ApiCall]) -> list[TrailEvent]:
@@ -230,6 +287,7 @@ class AuditTrail:
         self._background: threading.Thread | None = None
         self._stopping = threading.Event()
         self._committed = threading.Event()
+        self._exporting = threading.Lock()  # SQLite: one export at a time (they read before they write)
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -447,8 +505,7 @@ class AuditTrail:
             if not stopping and time.monotonic() >= next_expiry:
                 self._guarded(self.expire_now)
                 next_expiry = time.monotonic() + EXPIRE_INTERVAL
-            if self.audit_dir is not None:
-                self._guarded(self.export_all)
+            self._guarded(self.export_all)
             if stopping:
                 return
             self._committed.wait(self.export_interval)
@@ -471,41 +528,30 @@ class AuditTrail:
                 return total
 
     def export_pending(self, limit: int = EXPORT_BATCH) -> int:
-        """Append up to ``limit`` events not yet exported to their days' files (fsynced), then mark them
-        exported; how many were written."""
-        if self.audit_dir is None:
-            return 0
-        writer = JsonLinesWriter(self.audit_dir)
-        pending = (
-            select(AuditEvent.id, AuditEvent.event_time, AuditEvent.record)
-            .where(text("NOT audit_events.exported"))  # as the partial index says it, so both use it
-            .order_by(AuditEvent.id)
-            .limit(limit)
-        )
+        """Export up to ``limit`` events (their lookup keys; with an audit directory their records,
+        appended to their days' files and fsynced first), marking them exported; how many."""
+        writer = JsonLinesWriter(self.audit_dir) if self.audit_dir is not None else None
         if self.database.sqlite:
-            # One process writes this file: read, append and fsync outside the write lock, then mark.
-            with self.database.transaction(write=False) as session:
-                rows = session.execute(pending).all()
-            if rows:
-                writer.append((row.event_time, row.record) for row in rows)
-                self._mark_exported([row.id for row in rows])
+            # One process exports: read, append and fsync outside the write lock, then keys and mark.
+            with self._exporting:
+                with self.database.transaction(write=False) as session:
+                    rows = session.execute(_PENDING.limit(limit)).all()
+                    keys = _lookup_keys(session, rows)
+                if rows:
+                    if writer is not None:
+                        writer.append((row.event_time, row.record) for row in rows)
+                    with self._transaction() as connection:
+                        _mark_exported(connection, rows, keys)
             return len(rows)
         # PostgreSQL: replicas share the table; each claims its rows until its files are written.
         with self.database.transaction() as session:
-            rows = session.execute(pending.with_for_update(skip_locked=True)).all()
+            rows = session.execute(_PENDING.limit(limit).with_for_update(skip_locked=True)).all()
             if rows:
-                writer.append((row.event_time, row.record) for row in rows)
-                session.execute(
-                    update(AuditEvent)
-                    .where(AuditEvent.id.in_([row.id for row in rows]))
-                    .values(exported=True)
-                )
+                keys = _lookup_keys(session, rows)
+                if writer is not None:
+                    writer.append((row.event_time, row.record) for row in rows)
+                _mark_exported(session.connection(), rows, keys)
         return len(rows)
-
-    def _mark_exported(self, ids: list[int]) -> None:
-        # On the trail's own connections: a mark lost in a crash only appends those events again.
-        with self._transaction() as connection:
-            connection.execute(update(AuditEvent).where(AuditEvent.id.in_(ids)).values(exported=True))
 
     def expire_now(self) -> int:
         """Expire what the retention period no longer keeps (nothing when it is 0)."""
@@ -525,6 +571,7 @@ class AuditTrail:
                     )
                 )
                 if ids:
+                    session.execute(delete(AuditLookupKey).where(AuditLookupKey.event_pk.in_(ids)))
                     session.execute(delete(AuditEventResource).where(AuditEventResource.event_pk.in_(ids)))
                     session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
             deleted += len(ids)
@@ -617,6 +664,27 @@ class EventPage:
     next_position: tuple[float, int] | None  # where the next page starts (exclusive), if there is one
 
 
+def _matching(attribute: tuple[str, str], start: float | None, until: float | None) -> Any:
+    """The ids of events matching a LookupEvents ``attribute``: exported ones by their lookup key,
+    the few not exported yet by their own columns."""
+    key, value = attribute
+    keyed = select(AuditLookupKey.event_pk).where(AuditLookupKey.lookup_key == f"{key}={value}")
+    if start is not None:
+        keyed = keyed.where(AuditLookupKey.event_time >= start)
+    if until is not None:
+        keyed = keyed.where(AuditLookupKey.event_time < until)
+    pending = select(AuditEvent.id).where(text("NOT audit_events.exported"))
+    if key in RESOURCE_COLUMNS:
+        pending = select(AuditEventResource.event_pk).where(
+            AuditEventResource.event_pk.in_(pending), RESOURCE_COLUMNS[key] == value
+        )
+    elif key == "ReadOnly":
+        pending = pending.where(AuditEvent.read_only.is_(value == "true"))
+    else:
+        pending = pending.where(LOOKUP_COLUMNS[key] == value)
+    return union_all(keyed, pending)
+
+
 def lookup(
     session: Session,
     *,
@@ -631,14 +699,7 @@ def lookup(
     ``until``, continuing after ``after`` (a page's ``next_position``)."""
     stmt = select(AuditEvent)
     if attribute is not None:
-        key, value = attribute
-        if key in RESOURCE_COLUMNS:
-            named = select(AuditEventResource.event_pk).where(RESOURCE_COLUMNS[key] == value)
-            stmt = stmt.where(AuditEvent.id.in_(named))
-        elif key == "ReadOnly":
-            stmt = stmt.where(AuditEvent.read_only.is_(value == "true"))
-        else:
-            stmt = stmt.where(LOOKUP_COLUMNS[key] == value)
+        stmt = stmt.where(AuditEvent.id.in_(_matching(attribute, start, until)))
     if start is not None:
         stmt = stmt.where(AuditEvent.event_time >= start)
     if until is not None:

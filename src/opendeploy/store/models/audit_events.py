@@ -2,10 +2,16 @@
 
 ``record`` holds the whole CloudTrail record as JSON text, exactly as LookupEvents returns it in
 ``CloudTrailEvent`` and as the JSON-lines files carry it. The other columns are copies of what
-LookupEvents filters on, each indexed together with ``event_time`` so a filtered, time-ordered page reads
-only its own rows; the resources a request named are rows of ``audit_event_resources``. ``exported``
-says whether the event has been appended to the day's JSON-lines file yet (``store.audit_trail``); a
-partial index keeps the few that have not cheap to find.
+LookupEvents filters on; the resources a request named are rows of ``audit_event_resources``.
+
+Recording an event is part of every write request's transaction, so it touches as few index pages as
+it can: the events' own ids and times. What LookupEvents filters on is indexed afterwards, in batches:
+``exported`` says whether the event has been exported yet (``store.audit_trail``: its lookup keys
+written and, with an audit directory, its line appended to the day's JSON-lines file); a partial index
+keeps the few that have not cheap to find. An ``audit_lookup_keys`` row is one lookup attribute's value
+(``"EventName=CreateDeployment"``) with the event's time: one index serves every attribute, time-ordered.
+Each row of the 15 an event once kept in its own index dirtied a page of its own in the writer's commit;
+written for a batch of events, rows with the same key share their pages.
 """
 
 from __future__ import annotations
@@ -23,11 +29,6 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_event_time", "event_time"),
-        Index("ix_audit_events_event_name_time", "event_name", "event_time"),
-        Index("ix_audit_events_username_time", "username", "event_time"),
-        Index("ix_audit_events_access_key_id_time", "access_key_id", "event_time"),
-        Index("ix_audit_events_event_source_time", "event_source", "event_time"),
-        Index("ix_audit_events_read_only_time", "read_only", "event_time"),
         Index(
             "ix_audit_events_unexported",
             "id",
@@ -54,14 +55,21 @@ class AuditEventResource(Base):
     """A resource an audited request named (LookupEvents' ResourceType and ResourceName)."""
 
     __tablename__ = "audit_event_resources"
-    __table_args__ = (
-        Index("ix_audit_event_resources_resource_name", "resource_name"),
-        Index("ix_audit_event_resources_resource_type", "resource_type"),
-    )
-
     id: Mapped[int] = mapped_column(EventKey, primary_key=True, autoincrement=True)
     event_pk: Mapped[int] = mapped_column(
         EventKey, ForeignKey("audit_events.id", ondelete="CASCADE"), index=True
     )
     resource_type: Mapped[str] = mapped_column(String(256))
     resource_name: Mapped[str] = mapped_column(String(2048))
+
+
+class AuditLookupKey(Base):
+    """One LookupEvents attribute value an exported event matches (``"<AttributeKey>=<value>"``)."""
+
+    __tablename__ = "audit_lookup_keys"
+
+    lookup_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    event_time: Mapped[float] = mapped_column(Float, primary_key=True)
+    event_pk: Mapped[int] = mapped_column(
+        EventKey, ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
