@@ -63,7 +63,6 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
-    union_all,
     update,
 )
 from sqlalchemy import event as sqlalchemy_event
@@ -664,25 +663,34 @@ class EventPage:
     next_position: tuple[float, int] | None  # where the next page starts (exclusive), if there is one
 
 
-def _matching(attribute: tuple[str, str], start: float | None, until: float | None) -> Any:
-    """The ids of events matching a LookupEvents ``attribute``: exported ones by their lookup key,
-    the few not exported yet by their own columns."""
-    key, value = attribute
-    keyed = select(AuditLookupKey.event_pk).where(AuditLookupKey.lookup_key == f"{key}={value}")
+def _newest(
+    stmt: Any, at: Any, pk: Any, start: float | None, until: float | None, after: Any, limit: int
+) -> Any:
+    """``stmt`` limited to a time range and to what comes after ``after``, newest first, ``limit`` rows."""
     if start is not None:
-        keyed = keyed.where(AuditLookupKey.event_time >= start)
+        stmt = stmt.where(at >= start)
     if until is not None:
-        keyed = keyed.where(AuditLookupKey.event_time < until)
-    pending = select(AuditEvent.id).where(text("NOT audit_events.exported"))
+        stmt = stmt.where(at < until)
+    if after is not None:
+        stmt = stmt.where(tuple_(at, pk) < tuple_(*after))
+    return stmt.order_by(at.desc(), pk.desc()).limit(limit)
+
+
+def _pending_matching(attribute: tuple[str, str]) -> Any:
+    """Events not exported yet (so without lookup keys) that match ``attribute``, by their columns."""
+    key, value = attribute
+    # Materialized, from the partial index: else a planner may walk every event in time order.
+    unexported = select(AuditEvent.id).where(text("NOT audit_events.exported")).cte("unexported")
+    ids = select(unexported.prefix_with("MATERIALIZED").c.id)
     if key in RESOURCE_COLUMNS:
-        pending = select(AuditEventResource.event_pk).where(
-            AuditEventResource.event_pk.in_(pending), RESOURCE_COLUMNS[key] == value
+        named = select(AuditEventResource.event_pk).where(
+            AuditEventResource.event_pk.in_(ids), RESOURCE_COLUMNS[key] == value
         )
-    elif key == "ReadOnly":
-        pending = pending.where(AuditEvent.read_only.is_(value == "true"))
-    else:
-        pending = pending.where(LOOKUP_COLUMNS[key] == value)
-    return union_all(keyed, pending)
+        return select(AuditEvent).where(AuditEvent.id.in_(named))
+    pending = select(AuditEvent).where(AuditEvent.id.in_(ids))
+    if key == "ReadOnly":
+        return pending.where(AuditEvent.read_only.is_(value == "true"))
+    return pending.where(LOOKUP_COLUMNS[key] == value)
 
 
 def lookup(
@@ -697,17 +705,21 @@ def lookup(
     """One page of events, most recent first: those matching ``attribute`` (a LookupEvents key and
     value; ``ReadOnly`` takes ``"true"``/``"false"``) whose time is at or after ``start`` and before
     ``until``, continuing after ``after`` (a page's ``next_position``)."""
-    stmt = select(AuditEvent)
-    if attribute is not None:
-        stmt = stmt.where(AuditEvent.id.in_(_matching(attribute, start, until)))
-    if start is not None:
-        stmt = stmt.where(AuditEvent.event_time >= start)
-    if until is not None:
-        stmt = stmt.where(AuditEvent.event_time < until)
-    if after is not None:
-        stmt = stmt.where(tuple_(AuditEvent.event_time, AuditEvent.id) < tuple_(*after))
-    stmt = stmt.order_by(AuditEvent.event_time.desc(), AuditEvent.id.desc()).limit(limit + 1)
-    rows = list(session.scalars(stmt))
+    by_time = (AuditEvent.event_time, AuditEvent.id, start, until, after, limit + 1)
+    if attribute is None:
+        rows = list(session.scalars(_newest(select(AuditEvent), *by_time)))
+    else:
+        # Those not exported first: one exported between the two reads is then found by both, not
+        # by neither.
+        found = {row.id: row for row in session.scalars(_newest(_pending_matching(attribute), *by_time))}
+        key = AuditLookupKey
+        keyed = select(AuditEvent).join(key, key.event_pk == AuditEvent.id)
+        keyed = keyed.where(key.lookup_key == f"{attribute[0]}={attribute[1]}")
+        for row in session.scalars(
+            _newest(keyed, key.event_time, key.event_pk, start, until, after, limit + 1)
+        ):
+            found[row.id] = row
+        rows = sorted(found.values(), key=lambda row: (row.event_time, row.id), reverse=True)[: limit + 1]
     more = len(rows) > limit
     rows = rows[:limit]
     resources: dict[int, list[tuple[str, str]]] = defaultdict(list)
