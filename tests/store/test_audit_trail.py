@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from opendeploy.domain.cloudtrail_events import ApiCall, Caller, TrailEvent, trail_event
 from opendeploy.store.audit_trail import AuditTrail, AuditTrailUnavailable, insert_events, lookup
 from opendeploy.store.base import Base
-from opendeploy.store.db import Database, migrate
-from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource, AuditLookupKey
+from opendeploy.store.db import Database, alembic_config, migrate
+from opendeploy.store.models.audit_events import AuditEvent, AuditLookupKey
 from support.postgres import Databases
 from support.server import wait_for
 
@@ -347,9 +348,7 @@ def test_expiry_deletes_old_events_their_resources_keys_and_files(database: Data
     assert trail.expire_now() == 2
     assert sorted(all_pages(database)) == sorted(e.event_id for e in kept)
     with database.transaction(write=False) as session:
-        names = set(session.scalars(select(AuditEventResource.resource_name)))
         keyed = set(session.scalars(select(AuditLookupKey.lookup_key)))
-    assert "Old" not in names
     assert "ResourceName=Old" not in keyed
     assert {f"EventId={e.event_id}" for e in old + kept} & keyed == {f"EventId={e.event_id}" for e in kept}
     assert not any(path.exists() for path in old_files)
@@ -384,38 +383,98 @@ def test_an_event_can_join_the_callers_transaction(database: Database) -> None:
     assert found.event_name == "CreateDeployment"
 
 
-def test_the_lookup_keys_migration_gives_events_already_exported_their_keys(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
-    try:
-        migrate(database.engine, "0014_event_stream")
-        events = [
-            event(T0 + 1, user="alice", params={"applicationName": "App", "deploymentGroupName": "G"}),
-            event(
-                T0 + 2, user="bob", operation="GetDeployment", key="AKIABOB", params={"deploymentId": "d-1"}
-            ),
-            event(T0 + 3, user="alice", operation="ListApplications", params={}),
-        ]
-        with database.engine.begin() as connection:
-            insert_events(connection, events)
-            exported = update(AuditEvent).where(AuditEvent.event_id != events[2].event_id)
-            connection.execute(exported.values(exported=True))
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def unmigrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("postgres_databases").create()
+    database = Database(url)
+    yield database
+    database.dispose()
 
-        database.migrate()
 
-        ids = [e.event_id for e in events]
+def test_the_lookup_keys_migration_keeps_every_event_found_and_its_resources(unmigrated: Database) -> None:
+    database = unmigrated
+    migrate(database.engine, "0014_event_stream")
+    events = [
+        event(T0 + 1, user="alice", params={"applicationName": "App", "deploymentGroupName": "G"}),
+        event(T0 + 2, user="bob", operation="GetDeployment", key="AKIABOB", params={"deploymentId": "d-1"}),
+        event(T0 + 3, user="alice", params={"applicationName": 'Quo"ted', "deploymentGroupName": "G"}),
+    ]
+    with database.engine.begin() as connection:  # as 0014 recorded them: resources in their own table
+        for e in events:
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (event_id, event_time, event_name, event_source, username, "
+                    "access_key_id, read_only, event_category, exported, record) VALUES (:id, :at, :name, "
+                    ":source, :user, :key, :read_only, 'Management', :exported, :record)"
+                ),
+                {
+                    "id": e.event_id,
+                    "at": e.event_time,
+                    "name": e.event_name,
+                    "source": e.event_source,
+                    "user": e.username,
+                    "key": e.access_key_id,
+                    "read_only": e.read_only,
+                    "exported": e is not events[2],
+                    "record": e.json,
+                },
+            )
+            for r in e.resources:
+                connection.execute(
+                    text(
+                        "INSERT INTO audit_event_resources (event_pk, resource_type, resource_name) "
+                        "SELECT id, :type, :name FROM audit_events WHERE event_id = :id"
+                    ),
+                    {"id": e.event_id, "type": r.type, "name": r.name},
+                )
+
+    def check() -> None:
         assert all_pages(database, attribute=("Username", "alice")) == [ids[2], ids[0]]
-        assert all_pages(database, attribute=("ResourceName", "G")) == [ids[0]]
-        assert all_pages(database, attribute=("ReadOnly", "true")) == [ids[2], ids[1]]
+        assert all_pages(database, attribute=("ResourceName", "G")) == [ids[2], ids[0]]
+        assert all_pages(database, attribute=("ResourceName", 'Quo"ted')) == [ids[2]]
+        assert all_pages(database, attribute=("ResourceType", "AWS::CodeDeploy::Application")) == [
+            ids[2],
+            ids[0],
+        ]
+        assert all_pages(database, attribute=("ReadOnly", "true")) == [ids[1]]
         assert all_pages(database, attribute=("EventId", ids[1])) == [ids[1]]
         with database.transaction(write=False) as session:
-            keyed = {
-                event_id
-                for event_id in session.scalars(
-                    select(AuditEvent.event_id).join(AuditLookupKey, AuditLookupKey.event_pk == AuditEvent.id)
-                )
-            }
-        assert keyed == {ids[0], ids[1]}  # the one not exported gets its keys at its export
-        assert AuditTrail(database).export_all() == 1
-        assert all_pages(database, attribute=("EventName", "ListApplications")) == [ids[2]]
-    finally:
-        database.dispose()
+            stored = lookup(session).events
+        assert [e.resources for e in stored] == [
+            [("AWS::CodeDeploy::Application", 'Quo"ted'), ("AWS::CodeDeploy::DeploymentGroup", "G")],
+            [],
+            [("AWS::CodeDeploy::Application", "App"), ("AWS::CodeDeploy::DeploymentGroup", "G")],
+        ]
+
+    ids = [e.event_id for e in events]
+    database.migrate()
+    check()
+    with database.transaction(write=False) as session:
+        keyed = set(
+            session.scalars(
+                select(AuditEvent.event_id).join(AuditLookupKey, AuditLookupKey.event_pk == AuditEvent.id)
+            )
+        )
+    assert keyed == {ids[0], ids[1]}  # the one not exported gets its keys at its export
+    assert AuditTrail(database).export_all() == 1
+    check()
+
+    command.downgrade(alembic_config(database.engine), "0014_event_stream")
+    with database.engine.connect() as connection:
+        kept = connection.execute(
+            text(
+                "SELECT e.event_id, r.resource_type, r.resource_name FROM audit_event_resources r "
+                "JOIN audit_events e ON e.id = r.event_pk ORDER BY r.id"
+            )
+        ).all()
+    assert [tuple(row) for row in kept] == [
+        (ids[0], "AWS::CodeDeploy::Application", "App"),
+        (ids[0], "AWS::CodeDeploy::DeploymentGroup", "G"),
+        (ids[2], "AWS::CodeDeploy::Application", 'Quo"ted'),
+        (ids[2], "AWS::CodeDeploy::DeploymentGroup", "G"),
+    ]
+    database.migrate()
+    check()

@@ -51,12 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Connection,
     Engine,
-    String,
     bindparam,
-    cast,
     create_engine,
     delete,
     insert,
@@ -71,7 +70,7 @@ from sqlalchemy.orm import Session
 
 from opendeploy.domain.cloudtrail_events import ApiCall, TrailEvent, trail_event
 from opendeploy.store.db import Database, create_db_engine
-from opendeploy.store.models.audit_events import AuditEvent, AuditEventResource, AuditLookupKey
+from opendeploy.store.models.audit_events import AuditEvent, AuditLookupKey, resources_json
 from opendeploy.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -93,10 +92,7 @@ LOOKUP_COLUMNS = {
     "EventSource": AuditEvent.event_source,
     "ReadOnly": AuditEvent.read_only,
 }
-RESOURCE_COLUMNS = {
-    "ResourceType": AuditEventResource.resource_type,
-    "ResourceName": AuditEventResource.resource_name,
-}
+RESOURCE_ATTRIBUTES = ("ResourceType", "ResourceName")  # the first and second of each resource pair
 
 
 class AuditTrailUnavailable(Exception):
@@ -112,8 +108,8 @@ def insert_events(session: Session | Connection, events: Sequence[TrailEvent]) -
     if not events:
         return
     connection = session.connection() if isinstance(session, Session) else session
-    # Prepared, one driver call per table: every request records an event, and SQLAlchemy's own work
-    # for an ORM-session insert cost a write several times what the database did.
+    # Prepared, one driver call: every request records an event, and SQLAlchemy's own work for an
+    # ORM-session insert cost a write several times what the database did.
     _INSERT_EVENT.execute_many(
         connection,
         [
@@ -128,16 +124,9 @@ def insert_events(session: Session | Connection, events: Sequence[TrailEvent]) -
                 "event_category": event.category,
                 "error_code": event.error_code,
                 "record": event.json,
+                "resources": resources_json((r.type, r.name) for r in event.resources),
             }
             for event in events
-        ],
-    )
-    _INSERT_RESOURCE.execute_many(
-        connection,
-        [
-            {"event_id": event.event_id, "resource_type": resource.type, "resource_name": resource.name}
-            for event in events
-            for resource in event.resources
         ],
     )
 
@@ -153,24 +142,14 @@ _EVENT_COLUMNS = (
     "event_category",
     "error_code",
     "record",
+    "resources",
 )
 _INSERT_EVENT = Prepared(
     insert(AuditEvent).values(exported=False, **{column: bindparam(column) for column in _EVENT_COLUMNS})
 )
-# A resource row finds its event by the event's unique id: no RETURNING, so many go in one driver call.
 _INSERT_KEY = Prepared(
     insert(AuditLookupKey).values(
         lookup_key=bindparam("lookup_key"), event_time=bindparam("event_time"), event_pk=bindparam("event_pk")
-    )
-)
-_INSERT_RESOURCE = Prepared(
-    insert(AuditEventResource).from_select(
-        ["event_pk", "resource_type", "resource_name"],
-        select(
-            AuditEvent.id,
-            cast(bindparam("resource_type"), String),
-            cast(bindparam("resource_name"), String),
-        ).where(AuditEvent.event_id == bindparam("event_id")),
     )
 )
 
@@ -186,6 +165,7 @@ _PENDING = (
         AuditEvent.username,
         AuditEvent.access_key_id,
         AuditEvent.read_only,
+        AuditEvent.resources,
     )
     .where(text("NOT audit_events.exported"))  # as the partial index says it, so both use it
     .order_by(AuditEvent.id)
@@ -193,26 +173,18 @@ _PENDING = (
 _ATTRIBUTES = ("EventId", "EventName", "EventSource", "Username", "AccessKeyId")
 
 
-def _lookup_keys(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
+def _lookup_keys(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """The ``audit_lookup_keys`` rows of exported events ``rows`` (from ``_PENDING``)."""
-    if not rows:
-        return []
-    keys: dict[tuple[str, int], float] = {}
+    keys: dict[tuple[str, int], float] = {}  # a value an event has twice (a resource named twice): one key
     for row in rows:
         values = (row.event_id, row.event_name, row.event_source, row.username, row.access_key_id)
         for attribute, value in zip(_ATTRIBUTES, values, strict=True):
             if value is not None:
                 keys[(f"{attribute}={value}", row.id)] = row.event_time
         keys[(f"ReadOnly={'true' if row.read_only else 'false'}", row.id)] = row.event_time
-    times = {row.id: row.event_time for row in rows}
-    named = session.execute(
-        select(
-            AuditEventResource.event_pk, AuditEventResource.resource_type, AuditEventResource.resource_name
-        ).where(AuditEventResource.event_pk.in_(list(times)))
-    )
-    for event_pk, resource_type, resource_name in named:  # a resource named twice is one key
-        keys[(f"ResourceType={resource_type}", event_pk)] = times[event_pk]
-        keys[(f"ResourceName={resource_name}", event_pk)] = times[event_pk]
+        for pair in orjson.loads(row.resources):
+            for attribute, value in zip(RESOURCE_ATTRIBUTES, pair, strict=True):
+                keys[(f"{attribute}={value}", row.id)] = row.event_time
     return [{"lookup_key": key, "event_time": at, "event_pk": pk} for (key, pk), at in keys.items()]
 
 
@@ -535,7 +507,7 @@ class AuditTrail:
             with self._exporting:
                 with self.database.transaction(write=False) as session:
                     rows = session.execute(_PENDING.limit(limit)).all()
-                    keys = _lookup_keys(session, rows)
+                keys = _lookup_keys(rows)
                 if rows:
                     if writer is not None:
                         writer.append((row.event_time, row.record) for row in rows)
@@ -546,7 +518,7 @@ class AuditTrail:
         with self.database.transaction() as session:
             rows = session.execute(_PENDING.limit(limit).with_for_update(skip_locked=True)).all()
             if rows:
-                keys = _lookup_keys(session, rows)
+                keys = _lookup_keys(rows)
                 if writer is not None:
                     writer.append((row.event_time, row.record) for row in rows)
                 _mark_exported(session.connection(), rows, keys)
@@ -571,7 +543,6 @@ class AuditTrail:
                 )
                 if ids:
                     session.execute(delete(AuditLookupKey).where(AuditLookupKey.event_pk.in_(ids)))
-                    session.execute(delete(AuditEventResource).where(AuditEventResource.event_pk.in_(ids)))
                     session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
             deleted += len(ids)
             if len(ids) < batch:
@@ -682,12 +653,13 @@ def _pending_matching(attribute: tuple[str, str]) -> Any:
     # Materialized, from the partial index: else a planner may walk every event in time order.
     unexported = select(AuditEvent.id).where(text("NOT audit_events.exported")).cte("unexported")
     ids = select(unexported.prefix_with("MATERIALIZED").c.id)
-    if key in RESOURCE_COLUMNS:
-        named = select(AuditEventResource.event_pk).where(
-            AuditEventResource.event_pk.in_(ids), RESOURCE_COLUMNS[key] == value
-        )
-        return select(AuditEvent).where(AuditEvent.id.in_(named))
     pending = select(AuditEvent).where(AuditEvent.id.in_(ids))
+    if key in RESOURCE_ATTRIBUTES:
+        # The column's compact JSON of [type, name] pairs: a type follows "[" and a name precedes "]",
+        # and a quote inside a value is escaped, so the fragment matches that value there and nothing else.
+        quoted = orjson.dumps(value).decode()
+        fragment = f"[{quoted}," if key == "ResourceType" else f",{quoted}]"
+        return pending.where(AuditEvent.resources.contains(fragment, autoescape=True))
     if key == "ReadOnly":
         return pending.where(AuditEvent.read_only.is_(value == "true"))
     return pending.where(LOOKUP_COLUMNS[key] == value)
@@ -722,19 +694,6 @@ def lookup(
         rows = sorted(found.values(), key=lambda row: (row.event_time, row.id), reverse=True)[: limit + 1]
     more = len(rows) > limit
     rows = rows[:limit]
-    resources: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    if rows:
-        named_rows = session.execute(
-            select(
-                AuditEventResource.event_pk,
-                AuditEventResource.resource_type,
-                AuditEventResource.resource_name,
-            )
-            .where(AuditEventResource.event_pk.in_([row.id for row in rows]))
-            .order_by(AuditEventResource.id)
-        )
-        for event_pk, resource_type, resource_name in named_rows:
-            resources[event_pk].append((resource_type, resource_name))
     events = [
         StoredEvent(
             event_id=row.event_id,
@@ -744,7 +703,7 @@ def lookup(
             read_only=row.read_only,
             username=row.username,
             access_key_id=row.access_key_id,
-            resources=resources.get(row.id, []),
+            resources=[(kind, name) for kind, name in orjson.loads(row.resources)],
             record=row.record,
         )
         for row in rows

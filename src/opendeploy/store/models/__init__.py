@@ -5,7 +5,6 @@ Each engineer adds one import line for their own models module, re-exporting wit
 
 from opendeploy.store.models.applications import Application as Application
 from opendeploy.store.models.audit_events import AuditEvent as AuditEvent
-from opendeploy.store.models.audit_events import AuditEventResource as AuditEventResource
 from opendeploy.store.models.audit_events import AuditLookupKey as AuditLookupKey
 from opendeploy.store.models.credentials import AccessKey as AccessKey
 from opendeploy.store.models.deployment_configs import DeploymentConfigRecord as DeploymentConfigRecord

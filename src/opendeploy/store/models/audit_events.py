@@ -2,20 +2,25 @@
 
 ``record`` holds the whole CloudTrail record as JSON text, exactly as LookupEvents returns it in
 ``CloudTrailEvent`` and as the JSON-lines files carry it. The other columns are copies of what
-LookupEvents filters on; the resources a request named are rows of ``audit_event_resources``.
+LookupEvents filters on and returns; ``resources`` holds the resources a request named as compact JSON,
+``[["AWS::CodeDeploy::Application","App"],…]`` (``resources_json``).
 
-Recording an event is part of every write request's transaction, so it touches as few index pages as
-it can: the events' own ids and times. What LookupEvents filters on is indexed afterwards, in batches:
-``exported`` says whether the event has been exported yet (``store.audit_trail``: its lookup keys
-written and, with an audit directory, its line appended to the day's JSON-lines file); a partial index
-keeps the few that have not cheap to find. An ``audit_lookup_keys`` row is one lookup attribute's value
-(``"EventName=CreateDeployment"``) with the event's time: one index serves every attribute, time-ordered.
-Each row of the 15 an event once kept in its own index dirtied a page of its own in the writer's commit;
-written for a batch of events, rows with the same key share their pages.
+Recording an event is part of every write request's transaction, so it touches as few pages as it
+can: the row, and the indexes of the events' ids and times. What LookupEvents filters on is indexed
+afterwards, in batches: ``exported`` says whether the event has been exported yet
+(``store.audit_trail``: its lookup keys written and, with an audit directory, its line appended to the
+day's JSON-lines file); a partial index keeps the few that have not cheap to find. An
+``audit_lookup_keys`` row is one lookup attribute's value (``"EventName=CreateDeployment"``) with the
+event's time: one index serves every attribute, time-ordered. Each of the 15 entries an event once kept
+in indexes and a table of resources dirtied a page of its own in the writer's commit; written for a
+batch of events, keys with the same value share their pages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import orjson
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,18 +54,12 @@ class AuditEvent(Base):
     error_code: Mapped[str | None] = mapped_column(String(128), default=None)
     exported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     record: Mapped[str] = mapped_column(Text)
+    resources: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
-class AuditEventResource(Base):
-    """A resource an audited request named (LookupEvents' ResourceType and ResourceName)."""
-
-    __tablename__ = "audit_event_resources"
-    id: Mapped[int] = mapped_column(EventKey, primary_key=True, autoincrement=True)
-    event_pk: Mapped[int] = mapped_column(
-        EventKey, ForeignKey("audit_events.id", ondelete="CASCADE"), index=True
-    )
-    resource_type: Mapped[str] = mapped_column(String(256))
-    resource_name: Mapped[str] = mapped_column(String(2048))
+def resources_json(resources: Iterable[tuple[str, str]]) -> str:
+    """``resources`` as the column keeps them: compact JSON, so a fragment of it is found with LIKE."""
+    return orjson.dumps([[kind, name] for kind, name in resources]).decode()
 
 
 class AuditLookupKey(Base):
