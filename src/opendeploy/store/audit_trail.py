@@ -170,14 +170,15 @@ _PENDING = (
     .where(text("NOT audit_events.exported"))  # as the partial index says it, so both use it
     .order_by(AuditEvent.id)
 )
-_ATTRIBUTES = ("EventId", "EventName", "EventSource", "Username", "AccessKeyId")
+# EventId has no key: the events' unique index on it finds one exported or not.
+_ATTRIBUTES = ("EventName", "EventSource", "Username", "AccessKeyId")
 
 
 def _lookup_keys(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """The ``audit_lookup_keys`` rows of exported events ``rows`` (from ``_PENDING``)."""
     keys: dict[tuple[str, int], float] = {}  # a value an event has twice (a resource named twice): one key
     for row in rows:
-        values = (row.event_id, row.event_name, row.event_source, row.username, row.access_key_id)
+        values = (row.event_name, row.event_source, row.username, row.access_key_id)
         for attribute, value in zip(_ATTRIBUTES, values, strict=True):
             if value is not None:
                 keys[(f"{attribute}={value}", row.id)] = row.event_time
@@ -680,6 +681,10 @@ def lookup(
     by_time = (AuditEvent.event_time, AuditEvent.id, start, until, after, limit + 1)
     if attribute is None:
         rows = list(session.scalars(_newest(select(AuditEvent), *by_time)))
+    elif attribute[0] == "EventId":
+        rows = list(
+            session.scalars(_newest(select(AuditEvent).where(AuditEvent.event_id == attribute[1]), *by_time))
+        )
     else:
         # Those not exported first: one exported between the two reads is then found by both, not
         # by neither.

@@ -29,7 +29,6 @@ _EVENT_INDEXES = {
 }
 # (attribute, the value's SQL over audit_events e / audit_event_resources r, whether of a resource)
 _BACKFILL = (
-    ("EventId", "e.event_id", False),
     ("EventName", "e.event_name", False),
     ("EventSource", "e.event_source", False),
     ("Username", "e.username", False),
