@@ -190,7 +190,8 @@ def _lookup_keys(rows: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def _mark_exported(connection: Connection, rows: Sequence[Any], keys: list[dict[str, Any]]) -> None:
-    # Sorted: rows with the same key go into the same index pages one after another.
+    """Insert ``keys`` (sorted in place: keys with the same value fill the same index pages one after
+    another) and mark ``rows`` exported, in the transaction of ``connection``."""
     keys.sort(key=lambda k: (k["lookup_key"], k["event_time"], k["event_pk"]))
     _INSERT_KEY.execute_many(connection, keys)
     connection.execute(
@@ -512,6 +513,7 @@ class AuditTrail:
                 if rows:
                     if writer is not None:
                         writer.append((row.event_time, row.record) for row in rows)
+                    # On the trail's own connections: a mark lost in a crash only exports them again.
                     with self._transaction() as connection:
                         _mark_exported(connection, rows, keys)
             return len(rows)
@@ -689,11 +691,11 @@ def lookup(
         # Those not exported first: one exported between the two reads is then found by both, not
         # by neither.
         found = {row.id: row for row in session.scalars(_newest(_pending_matching(attribute), *by_time))}
-        key = AuditLookupKey
-        keyed = select(AuditEvent).join(key, key.event_pk == AuditEvent.id)
-        keyed = keyed.where(key.lookup_key == f"{attribute[0]}={attribute[1]}")
+        keys = AuditLookupKey
+        keyed = select(AuditEvent).join(keys, keys.event_pk == AuditEvent.id)
+        keyed = keyed.where(keys.lookup_key == f"{attribute[0]}={attribute[1]}")
         for row in session.scalars(
-            _newest(keyed, key.event_time, key.event_pk, start, until, after, limit + 1)
+            _newest(keyed, keys.event_time, keys.event_pk, start, until, after, limit + 1)
         ):
             found[row.id] = row
         rows = sorted(found.values(), key=lambda row: (row.event_time, row.id), reverse=True)[: limit + 1]
