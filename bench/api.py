@@ -1,24 +1,26 @@
 """Benchmark: GetDeployment and CreateDeployment through boto3 against a real ``opendeploy server``,
 as the administrator and as an IAM user with a realistic policy set, side by side in the same run.
 
-Starts a server as a subprocess (the test harness's ``ServerProcess``: ``opendeploy init`` into a
-temporary AWS profile, then ``opendeploy server``), on SQLite and on PostgreSQL (a throw-away database),
-and measures with 1, 8 and 32 concurrent boto3 clients — each its own process, so the clients do not
-share an interpreter lock — started together once every client is ready:
+Every caller below has a server of its own, started as a subprocess (the test harness's
+``ServerProcess``: ``opendeploy init`` into a temporary AWS profile, then ``opendeploy server``), on
+SQLite and on PostgreSQL (a throw-away database each). The bench measures with 1, 8 and 32 concurrent
+boto3 clients — each its own process, so the clients do not share an interpreter lock — started
+together once every client is ready. Every client calls every caller's server in turn, call by call
+(the first taking turns), so whatever else the machine does at a moment hits all callers alike; a
+caller's throughput is its calls per second of their latencies, as if it had the clients alone:
 
 - CreateDeployment: every call deploys to its own deployment group (a group runs one deployment at a
-  time), created beforehand. The server's engine is held back meanwhile (``bench/server_hooks``), so the
-  figures are the API call's own; how many of the engine's rounds would fall inside a measurement of a
-  few seconds varies from turn to turn, and that spread is larger than the checks' cost. Then the engine
-  is let go and runs the new deployments (the groups have no instances, so it fails each one:
-  NO_INSTANCES); the server's CPU until it is done is measured too, and printed as the whole cost of a
-  deployment (call and engine run);
-- GetDeployment: the deployments just created, round-robin, once the engine has finished them (so it
-  measures GetDeployment, not the engine's backlog).
+  time), created beforehand. The servers' engines are held back meanwhile (``bench/server_hooks``), so
+  the figures are the API call's own; how many of the engine's rounds would fall inside a measurement
+  of a few seconds varies from turn to turn, and that spread is larger than the checks' cost. Then the
+  engines are let go together and run the new deployments (the groups have no instances, so they fail
+  each one: NO_INSTANCES); each server's CPU until its engine is done is measured too, and printed as
+  the whole cost of a deployment (call and engine run);
+- GetDeployment: the deployments just created, round-robin, once the engines have finished them (so it
+  measures GetDeployment, not the engines' backlog).
 
-Every measurement is made once per caller (``--as``, default ``admin,user``), interleaved: for each
-client count and repetition (``--repeat``) the callers take turns, in alternating order, each on an
-application of its own (fresh deployment groups), on the same server:
+Every measurement is made for every caller (``--as``, default ``admin,user``) at once, for each client
+count and repetition (``--repeat``: a turn), each on an application of its own (fresh deployment groups):
 
 - ``admin``: the administrator key ``opendeploy init`` wrote into the profile (AWS's
   AdministratorAccess);
@@ -34,7 +36,7 @@ Every request of both callers is authorized and writes an audit event; the user'
 loading and evaluating its policies. What authorization and audit cost together shows next to a server
 without either, measured in the same turns on the same backend:
 
-- ``--unchecked`` adds the caller ``unchecked``: a second server from this same checkout with its
+- ``--unchecked`` adds the caller ``unchecked``: a server from this same checkout with its
   authorization and audit trail switched off by ``bench/server_hooks/sitecustomize.py`` (checked: a
   user without policies gets in), so the ratios user / unchecked and admin / unchecked are exactly what
   the checks cost;
@@ -45,10 +47,10 @@ without either, measured in the same turns on the same backend:
 Prints each measurement's requests per second and p50 / p99 latency (milliseconds), then per backend,
 operation and client count the median throughput of each caller and the ratios user / admin and, with a
 baseline, admin / and user / the baseline — each the median of the ratios within one turn, since a
-shared machine's load drifts between turns far more than within one; then the same for the server's
+shared machine's load drifts between turns far more than within one; then the same for the servers'
 CPU time per request (read from /proc), whose ratios say the same as capacity but are far less
-disturbed by other work on a shared machine; then, for CreateDeployment, the server's CPU per
-deployment with the engine's run of it. Target (issue 9): authorization and audit together cost
+disturbed by other work on a shared machine; then, for CreateDeployment, the servers' CPU per
+deployment with their engines' run of it. Target (issue 9): authorization and audit together cost
 under 10 % of throughput — ratios of at least 0.90.
 
 Quick run: ``--requests 200 --clients 1,8``. Run with the project's venv:
