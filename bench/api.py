@@ -567,13 +567,22 @@ def _start_server(
     bench's hooks: its engine gate, and with ``unchecked`` no authorization nor audit."""
     url = databases.create(f"opendeploy_bench_{name}") if databases is not None else None
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-api-{backend}-{name}-")))
-    path = [str(HOOKS), *([str(source)] if source is not None else [])]
-    env = {"PYTHONPATH": os.pathsep.join(path), "OPENDEPLOY_BENCH_ENGINE_GATE": str(workdir / "engine-held")}
+    env = {"OPENDEPLOY_BENCH_ENGINE_GATE": str(workdir / "engine-held")}
     if unchecked:
         env["OPENDEPLOY_BENCH_UNCHECKED"] = "1"
     server = ServerProcess(workdir, url, extra_env=env)
     stack.callback(server.stop)
-    server.start()
+    # In this process's environment, so ``opendeploy init`` (its migrations) runs that code too.
+    path = [str(HOOKS), *([str(source)] if source is not None else [])]
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(path)
+    try:
+        server.start()
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = before
     return server
 
 
