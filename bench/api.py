@@ -124,7 +124,6 @@ class Result:
 class Target:
     """Where one caller's calls go: its server's profile, the key that signs, its application."""
 
-    caller: str
     config_file: str
     credentials_file: str
     key: tuple[str, str] | None  # an IAM user's access key id and secret; None: the profile's
@@ -208,7 +207,7 @@ def _measure(
     """Every caller's calls at once, paired call by call (``items[c]`` and ``applications[c]`` are
     caller ``c``'s): a result per caller, with the ids it created."""
     targets = tuple(
-        Target(c.name, str(c.server.config_file), str(c.server.credentials_file), c.key, application)
+        Target(str(c.server.config_file), str(c.server.credentials_file), c.key, application)
         for c, application in zip(callers, applications, strict=True)
     )
     context = multiprocessing.get_context("spawn")
@@ -270,14 +269,18 @@ def _create_then_run(
         before = [_cpu_seconds(c.server) for c in callers]
         for gate in gates:
             gate.unlink()
-    with ThreadPoolExecutor(len(callers)) as pool:  # each until its own engine is idle
-        after = list(
-            pool.map(lambda c: (_wait_until_engine_idle(c.server), _cpu_seconds(c.server))[1], callers)
-        )
+    with ThreadPoolExecutor(len(callers)) as pool:
+        after = list(pool.map(_cpu_seconds_once_idle, [c.server for c in callers]))
     return [
         (dataclasses.replace(result, engine_cpu_seconds=done - began), ids)
         for (result, ids), began, done in zip(measured, before, after, strict=True)
     ]
+
+
+def _cpu_seconds_once_idle(server: ServerProcess) -> float:
+    """The server's CPU seconds (``_cpu_seconds``) once its engine is idle."""
+    _wait_until_engine_idle(server)
+    return _cpu_seconds(server)
 
 
 def _wait_until_engine_idle(server: ServerProcess, timeout: float = 300.0) -> None:
