@@ -83,14 +83,14 @@ FILE_PREFIX = "audit-"
 FILE_SUFFIX = ".jsonl"
 _RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
 
-# LookupEvents' attribute keys and the column each matches (ResourceType/ResourceName: a resource row).
+# LookupEvents' attribute keys that match a column of the event as it is. The others: EventId (the
+# events' unique index finds one, exported or not, so it has no lookup key), ReadOnly (a boolean column)
+# and the resources' (a pair in the ``resources`` JSON).
 LOOKUP_COLUMNS = {
-    "EventId": AuditEvent.event_id,
     "EventName": AuditEvent.event_name,
     "Username": AuditEvent.username,
     "AccessKeyId": AuditEvent.access_key_id,
     "EventSource": AuditEvent.event_source,
-    "ReadOnly": AuditEvent.read_only,
 }
 RESOURCE_ATTRIBUTES = ("ResourceType", "ResourceName")  # the first and second of each resource pair
 
@@ -170,16 +170,14 @@ _PENDING = (
     .where(text("NOT audit_events.exported"))  # as the partial index says it, so both use it
     .order_by(AuditEvent.id)
 )
-# EventId has no key: the events' unique index on it finds one exported or not.
-_ATTRIBUTES = ("EventName", "EventSource", "Username", "AccessKeyId")
 
 
 def _lookup_keys(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """The ``audit_lookup_keys`` rows of exported events ``rows`` (from ``_PENDING``)."""
     keys: dict[tuple[str, int], float] = {}  # a value an event has twice (a resource named twice): one key
     for row in rows:
-        values = (row.event_name, row.event_source, row.username, row.access_key_id)
-        for attribute, value in zip(_ATTRIBUTES, values, strict=True):
+        for attribute, column in LOOKUP_COLUMNS.items():
+            value = getattr(row, column.key)
             if value is not None:
                 keys[(f"{attribute}={value}", row.id)] = row.event_time
         keys[(f"ReadOnly={'true' if row.read_only else 'false'}", row.id)] = row.event_time
